@@ -1,0 +1,57 @@
+#!/usr/bin/env node
+// Installs what a fresh clone lacks. `--servers` also installs the Debian packages the real-server
+// suites need (none of the core suites need any). Idempotent and quiet when everything is in place.
+import { execSync } from 'node:child_process';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const run = (cmd) => {
+  process.stderr.write(`setup: ${cmd}\n`);
+  execSync(cmd, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
+};
+
+function npmUpToDate() {
+  const installed = join(root, 'node_modules', '.package-lock.json');
+  if (!existsSync(installed)) return false;
+  const lock = join(root, 'package-lock.json');
+  if (existsSync(lock) && statSync(lock).mtimeMs > statSync(installed).mtimeMs + 1000) {
+    // lock changed since install: compare the package sets
+    const want = JSON.parse(readFileSync(lock, 'utf8')).packages ?? {};
+    const have = JSON.parse(readFileSync(installed, 'utf8')).packages ?? {};
+    for (const [k, v] of Object.entries(want)) {
+      if (k === '' || v.optional) continue;
+      if (!have[k] || have[k].version !== v.version) return false;
+    }
+  }
+  // native addons must actually load
+  try {
+    execSync(`node -e "require('better-sqlite3'); require('usearch')"`, { cwd: root, stdio: 'ignore' });
+  } catch {
+    return false;
+  }
+  return true;
+}
+
+if (!npmUpToDate()) {
+  run(existsSync(join(root, 'package-lock.json')) ? 'npm ci --no-audit --no-fund' : 'npm install --no-audit --no-fund');
+}
+
+// Debian packages for the real-server suites: none yet; each suite that needs a server lists its packages
+// here, and its own setup fails loudly when the server cannot start.
+const debianPackages = [];
+if (process.argv.includes('--servers') && debianPackages.length > 0) {
+  const missing = debianPackages.filter((p) => {
+    try {
+      execSync(`dpkg -s ${p}`, { stdio: 'ignore' });
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  if (missing.length > 0) {
+    run('apt-get update -qq');
+    run(`DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ${missing.join(' ')}`);
+  }
+}

@@ -1,0 +1,82 @@
+import { ErrorCodes, StrataError } from './errors.js';
+import type { Metric, Quantization } from './types.js';
+
+export const MANIFEST_FORMAT = 'strata.segment';
+export const MANIFEST_FORMAT_VERSION = 1;
+
+export type SegmentKind = 'chunk' | 'group' | 'snapshot';
+
+export interface ManifestFile {
+  /** File name inside the segment (no directories). */
+  name: string;
+  size: number;
+  sha256: string;
+  role: 'records' | 'index';
+}
+
+/** A closed interval of delta sequence numbers promoted in one snapshot version. */
+export type PromotedRange = [seqStart: number, seqEnd: number, version: number];
+
+export interface SegmentManifest {
+  format: typeof MANIFEST_FORMAT;
+  formatVersion: number;
+  kind: SegmentKind;
+  collection: string;
+  dimension: number;
+  metric: Metric;
+  /** Quantization of the ANN index, if the segment has one. */
+  quantization: Quantization;
+  index: null | { library: 'usearch'; connectivity: number; expansionAdd: number; expansionSearch: number };
+  /** Live records (puts); for intermediate segments, also tombstones and patches. */
+  counts: { records: number; tombstones: number; patches: number };
+  /** Operation sequence range covered. */
+  seqRange: [number, number] | null;
+  /** Keys (store-relative) or delta seqStarts this segment was built from. */
+  inputs: string[];
+  /** SHA-256 over the logical record set (sorted by id): equal content, equal hash, however built. */
+  contentHash: string;
+  files: ManifestFile[];
+  /** Snapshots only. */
+  snapshot?: {
+    version: number;
+    parentVersion: number | null;
+    /** Which delta seq ranges are contained, and in which version each landed (the derived ledger). */
+    promoted: PromotedRange[];
+    promotedDeltas: number;
+    build: 'full' | 'incremental';
+    run: string;
+  };
+  /** Sharding is planned for (DESIGN.md): shard i of n by id hash. Always {0,1} today. */
+  shard: { index: number; count: number };
+  createdAt: string;
+  producer: string;
+}
+
+export function parseManifest(text: string, context: Record<string, unknown> = {}): SegmentManifest {
+  let m: unknown;
+  try {
+    m = JSON.parse(text);
+  } catch (e) {
+    throw new StrataError(ErrorCodes.MANIFEST_INVALID, 'manifest is not valid JSON', context, { cause: e });
+  }
+  const o = m as Partial<SegmentManifest>;
+  if (o?.format !== MANIFEST_FORMAT) {
+    throw new StrataError(ErrorCodes.MANIFEST_INVALID, 'not a Strata segment manifest', context);
+  }
+  if (o.formatVersion !== MANIFEST_FORMAT_VERSION) {
+    throw new StrataError(
+      ErrorCodes.MANIFEST_INVALID,
+      `manifest format version ${o.formatVersion} is not supported (this build reads ${MANIFEST_FORMAT_VERSION})`,
+      context,
+    );
+  }
+  if (!Array.isArray(o.files) || typeof o.contentHash !== 'string' || typeof o.dimension !== 'number') {
+    throw new StrataError(ErrorCodes.MANIFEST_INVALID, 'manifest is missing required fields', context);
+  }
+  return o as SegmentManifest;
+}
+
+/** Stable serialization: the manifest's own bytes are hashed into the pointer. */
+export function serializeManifest(m: SegmentManifest): string {
+  return `${JSON.stringify(m, null, 2)}\n`;
+}

@@ -1,0 +1,13 @@
+import type { StepResult, StepTask } from './steps.js';
+
+/**
+ * What the pipeline needs from a runner: run one step to completion (retrying as the runner sees fit) or
+ * throw a StrataError. Runners (runners/) implement it; the pipeline never knows processes or queues.
+ */
+export interface StepExecutor {
+  readonly name: string;
+  /** How many steps it runs at once (the tree submits everything; the executor queues). */
+  readonly concurrency: number;
+  run(task: StepTask): Promise<StepResult>;
+  close(): Promise<void>;
+}

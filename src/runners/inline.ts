@@ -1,0 +1,32 @@
+import { toStrataError } from '../core/errors.js';
+import { Semaphore } from '../core/semaphore.js';
+import type { StepExecutor } from '../pipeline/executor.js';
+import { runStep, type StepResult, type StepTask } from '../pipeline/steps.js';
+import type { ObjectStore } from '../store/object-store.js';
+import { DEFAULT_RETRY, type RetryPolicy, retryStep } from './retry-policy.js';
+import { StepEnvCache } from './step-env.js';
+
+/** Runs steps in this process, one at a time per call. For libraries, tests and tiny collections. */
+export class InlineExecutor implements StepExecutor {
+  readonly name = 'inline';
+  readonly concurrency = 1;
+  #envs: StepEnvCache;
+  #policy: RetryPolicy;
+  #one = new Semaphore(1);
+  constructor(store: ObjectStore, opts: { threads?: number; retry?: Partial<RetryPolicy> } = {}) {
+    this.#envs = new StepEnvCache(store, opts.threads);
+    this.#policy = { ...DEFAULT_RETRY, ...opts.retry };
+  }
+  async run(task: StepTask): Promise<StepResult> {
+    return retryStep(this.#policy, () =>
+      this.#one.with(async () => {
+        try {
+          return await runStep(await this.#envs.env(task.collection), task);
+        } catch (e) {
+          throw toStrataError(e);
+        }
+      }),
+    );
+  }
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,192 @@
+/**
+ * The local runner: a pool of child processes. Each step runs in a worker process; a step whose process
+ * crashes or times out is retried (bounded, with backoff) in a fresh process; a step that keeps failing
+ * is reported with its coded error.
+ */
+import { type ChildProcess, fork } from 'node:child_process';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { deserializeError, ErrorCodes, StepError, type StrataError } from '../../core/errors.js';
+import { Semaphore } from '../../core/semaphore.js';
+import type { StepExecutor } from '../../pipeline/executor.js';
+import type { StepResult, StepTask } from '../../pipeline/steps.js';
+import { DEFAULT_RETRY, type RetryPolicy, retryStep } from '../retry-policy.js';
+import type { ChildMessage, ParentMessage } from './protocol.js';
+
+export interface LocalPoolOptions {
+  /** Store URL or path the workers open (they must reach the same store). */
+  store: string;
+  /** Worker processes (default: number of cores). */
+  concurrency?: number;
+  /** Threads each worker gives the index build (default: cores / concurrency, at least 1; the final merge gets all). */
+  threads?: number;
+  stepTimeoutMs?: number;
+  retry?: Partial<RetryPolicy>;
+  /** Extra environment for the workers (tests pass STRATA_FAILPOINTS this way). */
+  env?: NodeJS.ProcessEnv;
+  onRetry?: (task: StepTask, error: StrataError, attempt: number) => void;
+}
+
+interface Worker {
+  child: ChildProcess;
+  ready: Promise<void>;
+  busy: boolean;
+}
+
+const workerScript = (): { path: string; execArgv: string[] } => {
+  const here = fileURLToPath(import.meta.url);
+  if (here.endsWith('.ts')) {
+    return { path: here.replace(/pool\.ts$/, 'worker-main.ts'), execArgv: ['--import', 'tsx'] };
+  }
+  return { path: here.replace(/pool\.js$/, 'worker-main.js'), execArgv: [] };
+};
+
+export class LocalPoolExecutor implements StepExecutor {
+  readonly name = 'local';
+  readonly concurrency: number;
+  #opts: LocalPoolOptions;
+  #slots: Semaphore;
+  #idle: Worker[] = [];
+  #all = new Set<Worker>();
+  #nextId = 1;
+  #policy: RetryPolicy;
+  #closed = false;
+
+  constructor(opts: LocalPoolOptions) {
+    this.#opts = opts;
+    this.concurrency = Math.max(1, opts.concurrency ?? availableParallelism());
+    this.#slots = new Semaphore(this.concurrency);
+    this.#policy = { ...DEFAULT_RETRY, ...opts.retry };
+  }
+
+  /** PIDs of live workers (tests kill them). */
+  get pids(): number[] {
+    return [...this.#all].map((w) => w.child.pid!).filter(Boolean);
+  }
+
+  #spawn(kind: StepTask['kind']): Worker {
+    const { path, execArgv } = workerScript();
+    const cores = availableParallelism();
+    const threads = kind === 'final' ? cores : (this.#opts.threads ?? Math.max(1, Math.floor(cores / this.concurrency)));
+    const child = fork(path, [], {
+      execArgv,
+      env: {
+        ...process.env,
+        ...this.#opts.env,
+        STRATA_WORKER_STORE: this.#opts.store,
+        STRATA_WORKER_THREADS: String(threads),
+      },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      serialization: 'advanced',
+    });
+    const w: Worker = {
+      child,
+      busy: false,
+      ready: new Promise((resolve, reject) => {
+        const onMsg = (m: ChildMessage) => {
+          if (m.type === 'ready') {
+            child.off('message', onMsg);
+            child.off('exit', onExit);
+            resolve();
+          }
+        };
+        const onExit = (code: number | null, sig: string | null) =>
+          reject(
+            new StepError(ErrorCodes.WORKER_CRASHED, `worker exited during start-up (code ${code}, signal ${sig})`, {
+              pid: child.pid,
+            }),
+          );
+        child.on('message', onMsg);
+        child.once('exit', onExit);
+      }),
+    };
+    child.once('exit', () => {
+      this.#all.delete(w);
+      this.#idle = this.#idle.filter((x) => x !== w);
+    });
+    this.#all.add(w);
+    return w;
+  }
+
+  async #runOnce(task: StepTask): Promise<StepResult> {
+    // The final merge builds the ANN index with every core: give it a dedicated process.
+    const w = task.kind !== 'final' && this.#idle.length > 0 ? this.#idle.pop()! : this.#spawn(task.kind);
+    w.busy = true;
+    await w.ready;
+    const id = this.#nextId++;
+    const ctx = {
+      collection: task.collection,
+      run: task.run,
+      ...(task.kind === 'chunk' ? { chunk: task.index } : task.kind === 'group' ? { group: task.index } : {}),
+      pid: w.child.pid,
+    };
+    const timeoutMs = this.#opts.stepTimeoutMs ?? 30 * 60_000;
+    return new Promise<StepResult>((resolve, reject) => {
+      const cleanup = () => {
+        clearTimeout(timer);
+        w.child.off('message', onMsg);
+        w.child.off('exit', onExit);
+        w.busy = false;
+      };
+      const onMsg = (m: ChildMessage) => {
+        if (m.type === 'result' && m.id === id) {
+          cleanup();
+          if (task.kind === 'final') w.child.send({ type: 'shutdown' } satisfies ParentMessage);
+          else this.#idle.push(w);
+          resolve(m.result);
+        } else if (m.type === 'error' && m.id === id) {
+          cleanup();
+          // A failed step may have left the process in any state: retire it.
+          w.child.send({ type: 'shutdown' } satisfies ParentMessage);
+          reject(deserializeError(m.error));
+        }
+      };
+      const onExit = (code: number | null, sig: string | null) => {
+        cleanup();
+        reject(
+          new StepError(
+            ErrorCodes.WORKER_CRASHED,
+            `worker process died during the ${task.kind} step (exit code ${code}, signal ${sig})`,
+            ctx,
+          ),
+        );
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        w.child.kill('SIGKILL');
+        reject(new StepError(ErrorCodes.STEP_TIMEOUT, `${task.kind} step exceeded ${timeoutMs} ms`, ctx));
+      }, timeoutMs);
+      w.child.on('message', onMsg);
+      w.child.once('exit', onExit);
+      w.child.send({ type: 'task', id, task } satisfies ParentMessage);
+    });
+  }
+
+  async run(task: StepTask): Promise<StepResult> {
+    if (this.#closed) throw new StepError(ErrorCodes.CLOSED, 'the worker pool is closed', {});
+    // The final merge uses every core itself; it does not share slots with chunk/group steps.
+    const exec = () =>
+      retryStep(this.#policy, () => this.#runOnce(task), (e, n) => this.#opts.onRetry?.(task, e, n));
+    return task.kind === 'final' ? exec() : this.#slots.with(exec);
+  }
+
+  /** Stops every worker and waits until each process has exited. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const exits = [...this.#all].map(
+      (w) =>
+        new Promise<void>((resolve) => {
+          if (w.child.exitCode !== null || w.child.signalCode !== null) return resolve();
+          w.child.once('exit', () => resolve());
+          if (w.child.connected) w.child.send({ type: 'shutdown' } satisfies ParentMessage);
+          else w.child.kill('SIGKILL');
+        }),
+    );
+    await Promise.all(exits);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
