@@ -1,4 +1,6 @@
+import { accessSync, constants as fsConstants, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { devNull } from 'node:os';
 import { Index, Matches, MetricKind, ScalarKind, exactSearch as usearchExactSearch } from 'usearch';
 import { ClosedError, ErrorCodes, StrataError } from '../core/errors.js';
 import type { Metric, Quantization } from '../core/types.js';
@@ -8,10 +10,15 @@ import type { Metric, Quantization } from '../core/types.js';
  * touches usearch. It owns exactly one native index and gives it an explicit close():
  *
  * usearch's JS binding has no close/reset, and a viewed (memory-mapped) index holds an open descriptor
- * and a mapping until the native object is garbage collected. But every native view() starts with
- * reset(), which unmaps the file and closes the descriptor (and frees an in-memory graph), and then fails
- * on a path that cannot be opened. close() uses that: view('') releases everything, deterministically,
- * without waiting for GC. A test checks /proc/self/fd and /proc/self/maps.
+ * and a mapping until the native object is garbage collected. But every native load() starts with
+ * reset(), which unmaps a viewed file, closes its descriptor and frees the graph, and then reads the new
+ * file. close() loads the null device: reset() runs, the read fails at once on EOF, the null device's
+ * FILE* is closed by usearch. Deterministic, no GC, no temp file; a test checks /proc/self/fd and maps.
+ *
+ * Do NOT release with a failing view() (e.g. view('')): usearch 2.25's memory_mapped_file_t closes
+ * descriptor 0 in its destructor when its open() failed, i.e. it closes whatever file holds fd 0 at that
+ * moment (stdin, or another component's file). For the same reason view() is only called after checking
+ * that the file exists and is readable.
  */
 
 export interface AnnParams {
@@ -83,6 +90,19 @@ export class AnnIndex {
   }
 
   static #open(path: string, params: AnnParams, mode: AnnMode): AnnIndex {
+    try {
+      // See the module comment: a view() whose open() fails would close fd 0.
+      if (!statSync(path).isFile()) throw new Error('not a regular file');
+      accessSync(path, fsConstants.R_OK);
+    } catch (e) {
+      throw new StrataError(
+        ErrorCodes.VERIFY_FAILED,
+        `index file cannot be opened: ${(e as Error).message}`,
+        {
+          file: path,
+        },
+      );
+    }
     const index = AnnIndex.#make(params);
     try {
       if (mode === 'view') index.view(path);
@@ -176,9 +196,9 @@ export class AnnIndex {
 
 function release(index: Index): void {
   try {
-    index.view('');
+    index.load(devNull);
   } catch {
-    // expected: reset() has run, then opening '' failed (ENOENT)
+    // expected: reset() has run, then reading the null device failed on EOF
   }
   if (index.size() !== 0) {
     throw new StrataError(ErrorCodes.INTERNAL, 'usearch index was not released by reset');
@@ -199,7 +219,11 @@ export function exactNearest(
   const n = matrix.length / dimension;
   const count = Math.min(k, n);
   if (count <= 0) return { rows: [], distances: [] };
-  const m = usearchExactSearch(matrix, query, dimension, count, METRIC_KIND[metric], 1);
+  // usearch's exactSearch ignores a typed array's byteOffset (it reads from the start of the buffer):
+  // pass only arrays that start at offset 0.
+  const data = matrix.byteOffset === 0 ? matrix : matrix.slice();
+  const q = query.byteOffset === 0 ? query : query.slice();
+  const m = usearchExactSearch(data, q, dimension, count, METRIC_KIND[metric], 1);
   if (!(m instanceof Matches)) throw new StrataError(ErrorCodes.INTERNAL, 'usearch returned batch matches');
   const rows = new Array<number>(m.keys.length);
   const distances = new Array<number>(m.keys.length);
@@ -231,7 +255,8 @@ export async function readIndexHeader(path: string): Promise<IndexFileHeader> {
   const fh = await open(path, 'r');
   try {
     const { size } = await fh.stat();
-    const bad = (what: string) => new StrataError(ErrorCodes.VERIFY_FAILED, `index file ${what}`, { file: path });
+    const bad = (what: string) =>
+      new StrataError(ErrorCodes.VERIFY_FAILED, `index file ${what}`, { file: path });
     if (size < 8) throw bad('is truncated (no matrix header)');
     const dims = Buffer.alloc(8);
     await fh.read(dims, 0, 8, 0);

@@ -182,12 +182,30 @@ export interface KindCounts {
 export type RecordStoreMode = 'build' | 'update' | 'readonly';
 
 const WRITE_PRAGMAS = [
-  'journal_mode = OFF',
   'synchronous = OFF',
   'locking_mode = EXCLUSIVE',
   'temp_store = MEMORY',
   'cache_size = -65536',
 ];
+
+/**
+ * No rollback journal: the build is one transaction into a private file that is deleted if anything
+ * fails, so a journal would only cost writes. better-sqlite3 runs SQLite in defensive mode, which
+ * silently refuses journal_mode=OFF (answering 'delete'); unsafe mode is lifted for this one pragma.
+ */
+function journalOff(db: SqliteDatabase): void {
+  db.unsafeMode(true);
+  try {
+    const mode = db.pragma('journal_mode = OFF', { simple: true });
+    if (mode !== 'off') {
+      throw new StrataError(ErrorCodes.INTERNAL, `SQLite refused journal_mode=OFF (got ${String(mode)})`, {
+        file: db.name,
+      });
+    }
+  } finally {
+    db.unsafeMode(false);
+  }
+}
 
 /** Owns one better-sqlite3 handle on records.sqlite and the statements prepared on it. */
 export class RecordStore {
@@ -213,6 +231,7 @@ export class RecordStore {
         throw new StrataError(ErrorCodes.INTERNAL, 'record store already exists', { file: path });
       }
       db.pragma(`page_size = ${pageSize}`);
+      journalOff(db);
       for (const p of WRITE_PRAGMAS) db.pragma(p);
       db.pragma(`user_version = ${RECORDS_SCHEMA_VERSION}`);
       db.exec(RECORDS_DDL);
@@ -227,6 +246,7 @@ export class RecordStore {
   static openForUpdate(path: string): RecordStore {
     const db = new Database(path, { fileMustExist: true });
     try {
+      journalOff(db);
       for (const p of WRITE_PRAGMAS) db.pragma(p);
     } catch (e) {
       db.close();

@@ -129,7 +129,12 @@ export class FaultyStore implements ObjectStore {
   }
 
   putFile(key: string, path: string, opts?: PutFileOptions): Promise<ObjectInfo> {
-    return this.#call('putFile', key, () => this.#wrote(key, this.inner.putFile(key, path, opts)), conditional(opts));
+    return this.#call(
+      'putFile',
+      key,
+      () => this.#wrote(key, this.inner.putFile(key, path, opts)),
+      conditional(opts),
+    );
   }
 
   getToFile(key: string, path: string): Promise<ObjectInfo> {
@@ -173,9 +178,13 @@ export class FaultyStore implements ObjectStore {
 
   #fault(kind: FaultKind, op: Op, key: string, message: string): StoreError {
     this.#stats[kind]++;
-    return new StoreError(`injected fault (${kind}): ${message}`, { key, op, fault: kind, injected: true }, {
-      transient: true,
-    });
+    return new StoreError(
+      `injected fault (${kind}): ${message}`,
+      { key, op, fault: kind, injected: true },
+      {
+        transient: true,
+      },
+    );
   }
 
   async #wrote(key: string, p: Promise<ObjectInfo>): Promise<ObjectInfo> {
@@ -194,7 +203,12 @@ export class FaultyStore implements ObjectStore {
     if (this.#draw('error')) throw this.#fault('error', op, key, `${op} failed`);
     if (this.#draw('timeout')) {
       const reached = this.#rng.chance(0.5);
-      const err = this.#fault('timeout', op, key, `${op} timed out${reached ? '' : ' before reaching the store'}`);
+      const err = this.#fault(
+        'timeout',
+        op,
+        key,
+        `${op} timed out${reached ? '' : ' before reaching the store'}`,
+      );
       if (reached) await fn().catch(() => undefined);
       await sleep(this.#timeoutMs);
       throw err;
@@ -205,8 +219,7 @@ export class FaultyStore implements ObjectStore {
     }
     if (isPut && this.#draw('partialPut')) throw this.#fault('partialPut', op, key, 'upload interrupted');
     if (isPut && conditionalPut && this.#draw('lostResponse')) {
-      const r = await fn();
-      void r;
+      await fn();
       throw this.#fault('lostResponse', op, key, 'the response was lost (the write succeeded)');
     }
     return fn();

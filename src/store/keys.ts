@@ -18,10 +18,11 @@ function refuse(message: string, key: string): never {
  */
 export function validateKey(key: string): string {
   if (typeof key !== 'string' || key.length === 0) refuse('store key is empty', String(key));
-  if (key.includes('\u0000')) refuse('store key contains NUL', key.replace(/\u0000/g, '\\0'));
+  if (key.includes('\u0000')) refuse('store key contains NUL', key.replaceAll('\u0000', '\\0'));
   if (key.includes('\\')) refuse('store key contains a backslash', key);
   if (key.startsWith('/')) refuse('store key starts with "/"', key);
-  if (Buffer.byteLength(key, 'utf8') > MAX_KEY_BYTES) refuse(`store key is longer than ${MAX_KEY_BYTES} bytes`, key);
+  if (Buffer.byteLength(key, 'utf8') > MAX_KEY_BYTES)
+    refuse(`store key is longer than ${MAX_KEY_BYTES} bytes`, key);
   if (LONE_SURROGATE.test(key)) refuse('store key is not valid Unicode', key);
   for (const seg of key.split('/')) {
     if (seg === '') refuse('store key has an empty segment', key);
@@ -40,7 +41,7 @@ export function validateKey(key: string): string {
 export function validatePrefix(prefix: string): string {
   if (typeof prefix !== 'string') refuse('list prefix must be a string', String(prefix));
   if (prefix === '') return '';
-  if (prefix.includes('\u0000')) refuse('list prefix contains NUL', prefix.replace(/\u0000/g, '\\0'));
+  if (prefix.includes('\u0000')) refuse('list prefix contains NUL', prefix.replaceAll('\u0000', '\\0'));
   if (prefix.includes('\\')) refuse('list prefix contains a backslash', prefix);
   if (prefix.startsWith('/')) refuse('list prefix starts with "/"', prefix);
   const cut = prefix.lastIndexOf('/');

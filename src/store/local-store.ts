@@ -53,7 +53,16 @@ export interface LocalStoreOptions {
 
 const COPY_CHUNK = 4 << 20;
 const ETAG_CACHE_MAX = 10_000;
-const TRANSIENT_CODES = new Set(['EAGAIN', 'EBUSY', 'EMFILE', 'ENFILE', 'EINTR', 'ETIMEDOUT', 'ENOSPC', 'EDQUOT']);
+const TRANSIENT_CODES = new Set([
+  'EAGAIN',
+  'EBUSY',
+  'EMFILE',
+  'ENFILE',
+  'EINTR',
+  'ETIMEDOUT',
+  'ENOSPC',
+  'EDQUOT',
+]);
 const MISSING_CODES = new Set(['ENOENT', 'ENOTDIR', 'EISDIR']);
 
 interface CachedEtag {
@@ -83,7 +92,10 @@ function ioError(what: string, e: unknown, context: Record<string, unknown>): St
   if (e instanceof StrataError) return e;
   const code = errCode(e);
   const msg = e instanceof Error ? e.message : String(e);
-  return new StoreError(`${what}: ${msg}`, context, { cause: e, transient: code ? TRANSIENT_CODES.has(code) : false });
+  return new StoreError(`${what}: ${msg}`, context, {
+    cause: e,
+    transient: code ? TRANSIENT_CODES.has(code) : false,
+  });
 }
 
 async function fsyncDir(dir: string): Promise<void> {
@@ -191,11 +203,12 @@ export class LocalStore implements ObjectStore {
     this.#lockTimeoutMs = opts.lockTimeoutMs ?? 10_000;
     this.#onLocked = opts.onLocked;
     try {
-      const made = mkdirSync(this.#objects, { recursive: true });
-      mkdirSync(this.#tmp, { recursive: true });
-      mkdirSync(this.#scratch, { recursive: true });
+      const made = [this.#objects, this.#tmp, this.#scratch]
+        .map((d) => mkdirSync(d, { recursive: true }))
+        .filter((m): m is string => m !== undefined)
+        .sort((a, b) => a.length - b.length)[0];
       if (made !== undefined) {
-        // new directories: make their entries durable
+        // new directories: make their entries durable (the root, and every new ancestor's parent)
         for (let d = this.root; ; d = dirname(d)) {
           const fd = openSync(d, 'r');
           try {
@@ -618,11 +631,18 @@ export class LocalStore implements ObjectStore {
         await rename(tmp, final);
       } catch (e) {
         const c = errCode(e);
-        if (c === 'EISDIR' || c === 'ENOTDIR' || c === 'ENOTEMPTY' || c === 'EEXIST') throw this.#conflict(key);
+        if (c === 'EISDIR' || c === 'ENOTDIR' || c === 'ENOTEMPTY' || c === 'EEXIST')
+          throw this.#conflict(key);
         throw e;
       }
       this.#active.delete(tmp);
-      this.#remember(key, { dev: w.dev, ino: w.ino, size: BigInt(w.size), mtimeNs: w.mtimeNs, sha256: w.sha256 });
+      this.#remember(key, {
+        dev: w.dev,
+        ino: w.ino,
+        size: BigInt(w.size),
+        mtimeNs: w.mtimeNs,
+        sha256: w.sha256,
+      });
       await fsyncDir(dir);
     });
     return { key, size: w.size, etag: w.sha256, sha256: w.sha256, lastModified: w.mtime };
@@ -645,7 +665,11 @@ export class LocalStore implements ObjectStore {
         throw new PreconditionFailedError('object already exists (ifNoneMatch: *)', { key });
       }
       if (opts.ifMatch !== undefined) {
-        if (!fh) throw new PreconditionFailedError('no object to replace (ifMatch)', { key, expected: opts.ifMatch });
+        if (!fh)
+          throw new PreconditionFailedError('no object to replace (ifMatch)', {
+            key,
+            expected: opts.ifMatch,
+          });
         const { sha256 } = await hashHandle(fh);
         if (sha256 !== opts.ifMatch) {
           throw new PreconditionFailedError('object changed (ifMatch etag mismatch)', {

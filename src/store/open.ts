@@ -10,7 +10,8 @@ import type { ObjectStore } from './object-store.js';
  */
 export async function openStore(spec: string, opts: LocalStoreOptions = {}): Promise<ObjectStore> {
   if (typeof spec !== 'string' || spec.trim() === '') throw new UsageError('store location is empty');
-  if (/^s3:\/\//i.test(spec)) throw new UsageError('S3 store not available in this build yet', { store: spec });
+  if (/^s3:\/\//i.test(spec))
+    throw new UsageError('S3 store not available in this build yet', { store: spec });
   if (/^file:/i.test(spec)) {
     let path: string;
     try {

@@ -135,7 +135,8 @@ const CATEGORY_CUMULATIVE: Int32Array = (() => {
 })();
 
 function pickCategory(u1000: number): string {
-  for (let i = 0; i < CATEGORY_CUMULATIVE.length; i++) if (u1000 < CATEGORY_CUMULATIVE[i]!) return CATEGORIES[i]![0];
+  for (let i = 0; i < CATEGORY_CUMULATIVE.length; i++)
+    if (u1000 < CATEGORY_CUMULATIVE[i]!) return CATEGORIES[i]![0];
   return CATEGORIES[CATEGORIES.length - 1]![0];
 }
 
@@ -357,13 +358,13 @@ export function* generateChanges(opts: GenerateChangesOptions): Generator<Operat
     return ids[vj];
   };
   for (let k = 0; k < opts.count; k++) {
-    let u = r.next() * total;
+    const u = r.next() * total;
     const kind: keyof ChangeMix =
-      (u -= mix.upsert) < 0
+      u < mix.upsert
         ? 'upsert'
-        : (u -= mix.reupsert) < 0
+        : u < mix.upsert + mix.reupsert
           ? 'reupsert'
-          : (u -= mix.update) < 0
+          : u < mix.upsert + mix.reupsert + mix.update
             ? 'update'
             : 'delete';
     const id = kind === 'upsert' ? undefined : drawExisting();
@@ -400,7 +401,12 @@ export function* generateChanges(opts: GenerateChangesOptions): Generator<Operat
       if (v < 0.2) patch.category = pickCategory(rr.int(1000));
       else if (v < 0.3) patch.reviewed = null; // removes the key
       if (rr.chance(0.3)) {
-        yield { op: 'update', id, document: lineDocument(rr, rr.pick(CATEGORIES)[0], false), metadata: patch };
+        yield {
+          op: 'update',
+          id,
+          document: lineDocument(rr, rr.pick(CATEGORIES)[0], false),
+          metadata: patch,
+        };
       } else {
         yield { op: 'update', id, metadata: patch };
       }

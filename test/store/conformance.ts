@@ -123,7 +123,12 @@ export function storeConformance(name: string, factory: () => Promise<StoreFixtu
       });
 
       it('treats a prefix without a trailing slash as a string prefix', async () => {
-        expect((await store.list('p/a/b')).map((o) => o.key)).toEqual(['p/a/b/1', 'p/a/b/2', 'p/a/bc/3', 'p/a/bd']);
+        expect((await store.list('p/a/b')).map((o) => o.key)).toEqual([
+          'p/a/b/1',
+          'p/a/b/2',
+          'p/a/bc/3',
+          'p/a/bd',
+        ]);
         expect((await store.list('p/a')).map((o) => o.key)).toEqual([
           'p/a/b/1',
           'p/a/b/2',
@@ -218,7 +223,9 @@ export function storeConformance(name: string, factory: () => Promise<StoreFixtu
         expect(v2.etag).not.toBe(v1.etag);
         expect(text(await store.get('cas'))).toBe('v2');
         // the old etag is stale now
-        await expect(store.put('cas', 'v3', { ifMatch: v1.etag! })).rejects.toBeInstanceOf(PreconditionFailedError);
+        await expect(store.put('cas', 'v3', { ifMatch: v1.etag! })).rejects.toBeInstanceOf(
+          PreconditionFailedError,
+        );
         expect(text(await store.get('cas'))).toBe('v2');
         // ifMatch on a key that does not exist
         await expect(store.put('cas-missing', 'x', { ifMatch: v2.etag! })).rejects.toBeInstanceOf(
@@ -251,7 +258,9 @@ export function storeConformance(name: string, factory: () => Promise<StoreFixtu
       it('a delete makes an old etag stale and ifNoneMatch possible again', async () => {
         const v1 = await store.put('dk', 'v1', { ifNoneMatch: '*' });
         await store.delete('dk');
-        await expect(store.put('dk', 'v2', { ifMatch: v1.etag! })).rejects.toBeInstanceOf(PreconditionFailedError);
+        await expect(store.put('dk', 'v2', { ifMatch: v1.etag! })).rejects.toBeInstanceOf(
+          PreconditionFailedError,
+        );
         await store.put('dk', 'v3', { ifNoneMatch: '*' });
         expect(text(await store.get('dk'))).toBe('v3');
       });
@@ -300,7 +309,19 @@ export function storeConformance(name: string, factory: () => Promise<StoreFixtu
     });
 
     describe('keys', () => {
-      const bad = ['', '/abs', 'a/../b', '..', '../x', 'a//b', 'a/', './a', 'a/./b', 'nul\u0000key', 'back\\slash'];
+      const bad = [
+        '',
+        '/abs',
+        'a/../b',
+        '..',
+        '../x',
+        'a//b',
+        'a/',
+        './a',
+        'a/./b',
+        'nul\u0000key',
+        'back\\slash',
+      ];
       it.each(bad.map((k) => [JSON.stringify(k), k]))('refuses %s', async (_, key) => {
         const check = async (p: Promise<unknown>): Promise<void> => {
           const e = await p.then(

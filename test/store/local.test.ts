@@ -53,9 +53,11 @@ function child(args: string[], env: Record<string, string> = {}): Child {
   proc.stderr!.on('data', (d: Buffer) => {
     err += d.toString();
   });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((res) => {
-    proc.on('exit', (code, signal) => res({ code, signal, stderr: err }));
-  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>(
+    (res) => {
+      proc.on('exit', (code, signal) => res({ code, signal, stderr: err }));
+    },
+  );
   return { proc, stdout: () => out, exited };
 }
 
@@ -213,20 +215,32 @@ describe('LocalStore', () => {
     it('CROSS-PROCESS RACE: 4 processes × 20 ifMatch attempts build one linear history', async () => {
       await store.put('shared', 'initial');
       const startAt = Date.now() + 2500;
-      const kids = Array.from({ length: 4 }, (_, i) => child(['cas', dir, 'shared', '20', `p${i}`, String(startAt)]));
+      const kids = Array.from({ length: 4 }, (_, i) =>
+        child(['cas', dir, 'shared', '20', `p${i}`, String(startAt)]),
+      );
       const results = await Promise.all(
         kids.map(async (k) => {
           const ex = await k.exited;
-          expect(ex.code, ex.stderr).toBe(0);
-          return JSON.parse(k.stdout().trim()) as { wins: { prev: string; next: string }[]; losses: number };
+          if (ex.code !== 0) {
+            throw new Error(`cas child exited ${ex.code ?? ex.signal}: ${ex.stderr}\nstdout: ${k.stdout()}`);
+          }
+          try {
+            return JSON.parse(k.stdout().trim()) as {
+              wins: { prev: string; next: string }[];
+              losses: number;
+            };
+          } catch {
+            throw new Error(`cas child printed no result: ${k.stdout()}\nstderr: ${ex.stderr}`);
+          }
         }),
       );
       const wins = results.flatMap((r) => r.wins);
+      const history = JSON.stringify(results);
       const attempts = results.reduce((n, r) => n + r.wins.length + r.losses, 0);
-      expect(attempts).toBe(80);
+      expect(attempts, history).toBe(80);
       // every win replaced a distinct version: no two winners saw the same predecessor
       const prevs = new Set(wins.map((w) => w.prev));
-      expect(prevs.size).toBe(wins.length);
+      expect(prevs.size, history).toBe(wins.length);
       expect(new Set(wins.map((w) => w.next)).size).toBe(wins.length);
       // and the wins form one chain from the initial version to the final object
       const byPrev = new Map(wins.map((w) => [w.prev, w.next]));
@@ -236,8 +250,8 @@ describe('LocalStore', () => {
         cur = byPrev.get(cur)!;
         steps++;
       }
-      expect(steps).toBe(wins.length);
-      expect(text(await store.get('shared'))).toBe(cur);
+      expect(steps, history).toBe(wins.length);
+      expect(text(await store.get('shared')), history).toBe(cur);
       expect(wins.length).toBeGreaterThan(0);
     }, 60_000);
 
@@ -283,7 +297,9 @@ describe('LocalStore', () => {
       expect(ex.signal).toBe('SIGKILL');
       expect(k.stdout()).not.toContain('DONE');
       expect(text(await store.get('obj'))).toBe('version one');
-      const k2 = child(['put', dir, 'new/obj', String(1 << 20)], { STRATA_FAILPOINTS: 'store.put.partial=crash' });
+      const k2 = child(['put', dir, 'new/obj', String(1 << 20)], {
+        STRATA_FAILPOINTS: 'store.put.partial=crash',
+      });
       expect((await k2.exited).signal).toBe('SIGKILL');
       expect(await store.head('new/obj')).toBeUndefined();
       expect((await store.list('')).map((o) => o.key)).toEqual(['obj']);

@@ -2,16 +2,34 @@
 import type { Command } from 'commander';
 import { ErrorCodes, StrataError } from '../../core/errors.js';
 import { getCollection, listCollections } from '../../pipeline/collections.js';
-import { gcCollection } from '../../pipeline/gc.js';
+import type { CompactReport } from '../../pipeline/compact.js';
+import { type GcReport, gcCollection } from '../../pipeline/gc.js';
 import { readLedger } from '../../pipeline/ledger.js';
 import { listRuns } from '../../pipeline/runs.js';
 import { fetchManifest } from '../../pipeline/segments.js';
-import { verifyCollection } from '../../pipeline/verify.js';
+import { type SnapshotVerification, verifyCollection } from '../../pipeline/verify.js';
 import type { ObjectStore } from '../../store/object-store.js';
 import { runCompaction } from '../compaction.js';
 import { type CliContext, parseDuration, parseIntOption } from '../context.js';
 
 type Ctx = () => CliContext;
+
+interface StatusRow {
+  collection: string;
+  dimension: number;
+  metric: string;
+  quantization: string;
+  version: number | null;
+  count: number;
+  snapshot: string | null;
+  publishedAt: string | null;
+  pending: number;
+  compacting: number;
+  promoted: number;
+  quarantined: number;
+  lastRuns: Array<{ run: string; status: string; startedAt: string; finishedAt?: string }>;
+  deltas?: Array<{ seqStart: number; count: number; state: string; version?: number; error?: string; source?: string }>;
+}
 
 async function targets(store: ObjectStore, collection?: string): Promise<string[]> {
   if (collection) {
@@ -37,7 +55,7 @@ export function registerOps(program: Command, ctx: Ctx): void {
       const c = ctx();
       const store = await c.openStore();
       try {
-        const reports = [];
+        const reports: CompactReport[] = [];
         for (const name of await targets(store, o.collection)) {
           reports.push(
             await runCompaction(c, store, name, {
@@ -78,7 +96,7 @@ export function registerOps(program: Command, ctx: Ctx): void {
       const c = ctx();
       const store = await c.openStore();
       try {
-        const out = [];
+        const out: StatusRow[] = [];
         for (const name of await targets(store, o.collection)) {
           const l = await readLedger(store, name);
           const config = await getCollection(store, name);
@@ -124,7 +142,7 @@ export function registerOps(program: Command, ctx: Ctx): void {
       const c = ctx();
       const store = await c.openStore();
       try {
-        const results = [];
+        const results: Array<Omit<SnapshotVerification, 'manifest'>> = [];
         for (const name of await targets(store, o.collection)) {
           const v = await verifyCollection(store, name);
           const { manifest: _m, ...rest } = v;
@@ -180,7 +198,7 @@ export function registerOps(program: Command, ctx: Ctx): void {
       const c = ctx();
       const store = await c.openStore();
       try {
-        const reports = [];
+        const reports: GcReport[] = [];
         for (const name of await targets(store, o.collection)) {
           reports.push(await gcCollection(store, name, { graceMs: parseDuration(o.grace), dryRun: !!o.dryRun }));
         }

@@ -1,0 +1,278 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ClosedError, ErrorCodes, NotFoundError, StrataError, VerificationError } from '../core/errors.js';
+import { parseManifest, type SegmentManifest } from '../core/manifest.js';
+import { AnnIndex, exactNearest } from './ann-index.js';
+import { blobToF32, decodeRow, RecordStore, type SqliteDatabase } from './record-store.js';
+import type { SegmentRow } from './rows.js';
+import { SEGMENT_FILES } from './segment-files.js';
+import { verifySegment } from './verify.js';
+
+export interface Hit {
+  id: string;
+  key: number;
+  distance: number;
+}
+
+export interface OpenOptions {
+  /**
+   * Before opening: 'checksums' (default) checks size and SHA-256 of every file against the manifest;
+   * 'full' also runs the whole content verification; 'none' trusts the files.
+   */
+  verify?: 'none' | 'checksums' | 'full';
+  /** HNSW search breadth; default the manifest's index.expansionSearch. */
+  expansionSearch?: number;
+}
+
+export interface SearchOptions {
+  /** Search breadth for this query (at least the index's expansionSearch). */
+  ef?: number;
+  /** f16 indexes only: over-fetch and re-rank by exact f32 distance (default true). */
+  rerank?: boolean;
+}
+
+const DEFAULT_SCAN_BATCH = 512;
+
+/**
+ * Read access to a sealed segment. Owns one read-only SQLite handle and, if the segment has an index,
+ * one memory-mapped usearch index; close() releases both (idempotent).
+ */
+export class SegmentReader implements AsyncDisposable {
+  readonly dir: string;
+  readonly manifest: SegmentManifest;
+  readonly hasIndex: boolean;
+  #store: RecordStore | null;
+  #ann: AnnIndex | null;
+  readonly #count: number;
+
+  private constructor(dir: string, manifest: SegmentManifest, store: RecordStore, ann: AnnIndex | null) {
+    this.dir = dir;
+    this.manifest = manifest;
+    this.#store = store;
+    this.#ann = ann;
+    this.hasIndex = ann !== null;
+    this.#count = store.countsByKind().records;
+  }
+
+  static async open(dir: string, opts: OpenOptions = {}): Promise<SegmentReader> {
+    const manifestPath = join(dir, SEGMENT_FILES.manifest);
+    let text: string;
+    try {
+      text = await readFile(manifestPath, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new NotFoundError('segment has no manifest (not sealed?)', {
+          segment: dir,
+          file: manifestPath,
+        });
+      }
+      throw e;
+    }
+    const manifest = parseManifest(text, { segment: dir, file: manifestPath });
+    const verify = opts.verify ?? 'checksums';
+    if (verify !== 'none') {
+      const report = await verifySegment(dir, manifest, { full: verify === 'full' });
+      if (!report.ok) {
+        const first = report.problems[0] ?? 'unknown problem';
+        throw new VerificationError(`segment failed verification: ${first}`, {
+          segment: dir,
+          file: first.slice(0, first.indexOf(':')),
+          problems: report.problems,
+        });
+      }
+    }
+    const store = RecordStore.openReadOnly(join(dir, SEGMENT_FILES.records));
+    let ann: AnnIndex | null = null;
+    try {
+      if (manifest.index !== null) {
+        ann = AnnIndex.view(join(dir, SEGMENT_FILES.index), {
+          dimension: manifest.dimension,
+          metric: manifest.metric,
+          quantization: manifest.quantization,
+          connectivity: manifest.index.connectivity,
+          expansionAdd: manifest.index.expansionAdd,
+          expansionSearch: opts.expansionSearch ?? manifest.index.expansionSearch,
+        });
+      }
+      return new SegmentReader(dir, manifest, store, ann);
+    } catch (e) {
+      ann?.close();
+      store.close();
+      throw e;
+    }
+  }
+
+  #live(): RecordStore {
+    if (this.#store === null) throw new ClosedError('segment reader', { segment: this.dir });
+    return this.#store;
+  }
+
+  /** Number of put rows. */
+  get count(): number {
+    return this.#count;
+  }
+
+  /** The read-only SQLite handle, for higher layers' filters (owned by this reader: do not close it). */
+  get database(): SqliteDatabase {
+    return this.#live().db;
+  }
+
+  getRows(ids: string[]): Map<string, SegmentRow> {
+    const store = this.#live();
+    const out = new Map<string, SegmentRow>();
+    for (const id of ids) {
+      if (out.has(id)) continue;
+      const row = store.rowById(id);
+      if (row) out.set(id, row);
+    }
+    return out;
+  }
+
+  /**
+   * Every row in ascending id order (SQL ORDER BY id = compareIds order). Reads `batchSize` rows per
+   * statement (keyset pagination), so no statement stays open while the consumer runs between yields.
+   */
+  *scan(batchSize = DEFAULT_SCAN_BATCH): Generator<SegmentRow> {
+    const limit = Math.max(1, Math.floor(batchSize));
+    let after = '';
+    for (;;) {
+      const batch = this.#live().batchAfter(after, limit);
+      for (const r of batch) yield decodeRow(r);
+      if (batch.length < limit) return;
+      after = batch[batch.length - 1]![1];
+    }
+  }
+
+  /** Row-major matrix of the embeddings of these keys (each must be a put of this segment). */
+  vectors(keys: ArrayLike<number>): Float32Array {
+    const store = this.#live();
+    const d = this.manifest.dimension;
+    const out = new Float32Array(keys.length * d);
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
+      const blob = store.embeddingBlob(key);
+      if (!blob) {
+        throw new NotFoundError(`key ${key} is not a put of this segment`, {
+          segment: this.dir,
+          key: String(key),
+        });
+      }
+      if (blob.byteLength !== d * 4) {
+        throw new StrataError(
+          ErrorCodes.INTERNAL,
+          `key ${key} has ${blob.byteLength / 4} dimensions, expected ${d}`,
+          {
+            segment: this.dir,
+          },
+        );
+      }
+      out.set(blobToF32(blob), i * d);
+    }
+    return out;
+  }
+
+  #checkQuery(query: Float32Array, k: number): void {
+    if (query.length !== this.manifest.dimension) {
+      throw new StrataError(
+        ErrorCodes.DIMENSION_MISMATCH,
+        `query has ${query.length} dimensions, the segment ${this.manifest.dimension}`,
+        { segment: this.dir },
+      );
+    }
+    if (!Number.isInteger(k) || k < 0) {
+      throw new StrataError(ErrorCodes.USAGE, `k must be a non-negative integer, got ${k}`, {
+        segment: this.dir,
+      });
+    }
+  }
+
+  /**
+   * Approximate k nearest puts, closest first. f16 indexes over-fetch max(2k, k+16) candidates and
+   * re-rank them by exact f32 distance (unless rerank: false). Without an index: exactSearch.
+   */
+  search(query: Float32Array, k: number, opts: SearchOptions = {}): Hit[] {
+    const store = this.#live();
+    this.#checkQuery(query, k);
+    const ann = this.#ann;
+    if (ann === null) return this.exactSearch(query, k);
+    if (k === 0) return [];
+    const rerank = this.manifest.quantization === 'f16' && opts.rerank !== false;
+    const want = rerank ? Math.max(2 * k, k + 16) : k;
+    const res = ann.search(query, Math.max(want, opts.ef ?? 0));
+    const n = Math.min(want, res.keys.length);
+    if (!rerank) {
+      const hits: Hit[] = [];
+      for (let i = 0; i < n; i++) hits.push(this.#hit(store, res.keys[i]!, res.distances[i]!));
+      return hits;
+    }
+    return this.#exact(store, query, k, res.keys.slice(0, n));
+  }
+
+  /** Exact k nearest puts (brute force over all puts, or over the given keys), closest first. */
+  exactSearch(query: Float32Array, k: number, keys?: ArrayLike<number>): Hit[] {
+    const store = this.#live();
+    this.#checkQuery(query, k);
+    if (k === 0) return [];
+    if (keys !== undefined) return this.#exact(store, query, k, keys);
+    const d = this.manifest.dimension;
+    const allKeys: number[] = [];
+    const matrix = new Float32Array(this.#count * d);
+    for (const [key, blob] of store.iteratePutVectors()) {
+      if (!blob || blob.byteLength !== d * 4 || allKeys.length >= this.#count) {
+        throw new StrataError(ErrorCodes.INTERNAL, `put ${key} has no ${d}-d embedding`, {
+          segment: this.dir,
+        });
+      }
+      matrix.set(blobToF32(blob), allKeys.length * d);
+      allKeys.push(key);
+    }
+    return this.#nearest(store, query, k, allKeys, matrix.subarray(0, allKeys.length * d));
+  }
+
+  #exact(store: RecordStore, query: Float32Array, k: number, keys: ArrayLike<number>): Hit[] {
+    return this.#nearest(store, query, k, keys, this.vectors(keys));
+  }
+
+  #nearest(
+    store: RecordStore,
+    query: Float32Array,
+    k: number,
+    keys: ArrayLike<number>,
+    matrix: Float32Array,
+  ): Hit[] {
+    const { rows, distances } = exactNearest(this.manifest.metric, matrix, this.manifest.dimension, query, k);
+    return rows.map((r, i) => this.#hit(store, keys[r]!, distances[i]!));
+  }
+
+  #hit(store: RecordStore, key: number, distance: number): Hit {
+    const id = store.idOfKey(key);
+    if (id === undefined) {
+      throw new StrataError(ErrorCodes.INTERNAL, `index key ${key} has no record`, { segment: this.dir });
+    }
+    return { id, key, distance };
+  }
+
+  /** Releases the index mapping and the SQLite handle. Idempotent. */
+  async close(): Promise<void> {
+    let error: unknown = null;
+    try {
+      this.#ann?.close();
+    } catch (e) {
+      error = e;
+    } finally {
+      this.#ann = null;
+    }
+    try {
+      this.#store?.close();
+    } catch (e) {
+      error ??= e;
+    } finally {
+      this.#store = null;
+    }
+    if (error !== null) throw error;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
