@@ -2,7 +2,7 @@
 // Installs what a fresh clone lacks. `--servers` also installs the Debian packages the real-server
 // suites need (none of the core suites need any). Idempotent and quiet when everything is in place.
 import { execSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -38,9 +38,16 @@ if (!npmUpToDate()) {
   run(existsSync(join(root, 'package-lock.json')) ? 'npm ci --no-audit --no-fund' : 'npm install --no-audit --no-fund');
 }
 
-// Debian packages for the real-server suites: none yet; each suite that needs a server lists its packages
-// here, and its own setup fails loudly when the server cannot start.
-const debianPackages = [];
+// Debian packages for the real-server suites: each suite lists its packages in scripts/servers/<name>.txt
+// (one package per line, # comments); its own test setup fails loudly when its server cannot start.
+const serversDir = join(root, 'scripts', 'servers');
+const debianPackages = existsSync(serversDir)
+  ? readdirSync(serversDir)
+      .filter((f) => f.endsWith('.txt'))
+      .flatMap((f) => readFileSync(join(serversDir, f), 'utf8').split('\n'))
+      .map((l) => l.replace(/#.*/, '').trim())
+      .filter(Boolean)
+  : [];
 if (process.argv.includes('--servers') && debianPackages.length > 0) {
   const missing = debianPackages.filter((p) => {
     try {

@@ -13,6 +13,7 @@ export interface CompactionCliOptions {
   groupSize?: number;
   maxDeltas?: number;
   leaseTtlMs?: number;
+  leaseWaitMs?: number;
   retain?: number;
 }
 
@@ -45,7 +46,7 @@ export async function runCompaction(
     groupSize: o.groupSize,
     maxDeltas: o.maxDeltas,
     retain: o.retain,
-    ...(o.leaseTtlMs ? { lease: { ttlMs: o.leaseTtlMs } } : {}),
+    lease: { ...(o.leaseTtlMs ? { ttlMs: o.leaseTtlMs } : {}), ...(o.leaseWaitMs ? { waitMs: o.leaseWaitMs } : {}) },
     onEvent: (e) => {
       switch (e.type) {
         case 'planned':

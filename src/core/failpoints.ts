@@ -6,6 +6,8 @@
  *   STRATA_FAILPOINTS="a=crash;b=error"                         `error` throws a coded error instead
  *   STRATA_FAILPOINTS="step.chunk=crash-once"                   crash the first process to get there, across
  *                                                               processes (a marker file in STRATA_FAILPOINT_DIR)
+ *   STRATA_FAILPOINTS="publish.before-pointer=stop"             freeze there (SIGSTOP to itself) until someone sends
+ *                                                               SIGCONT, then carry on (a paused VM, a long GC pause)
  *
  * `crash` uses process.kill(process.pid, 'SIGKILL'): no finally blocks, no exit handlers, no flushing —
  * the same as the OOM killer or a pulled plug.
@@ -30,7 +32,7 @@ export const FAILPOINTS = [
 export type FailpointName = (typeof FAILPOINTS)[number];
 
 interface Rule {
-  action: 'crash' | 'error' | 'crash-once';
+  action: 'crash' | 'error' | 'crash-once' | 'stop';
   nth: number | null;
 }
 
@@ -45,7 +47,7 @@ function parse(spec: string | undefined): Map<string, Rule> {
     if (!t) continue;
     const [name, rhs = 'crash'] = t.split('=');
     const [action, nth] = rhs.split('@');
-    if (action !== 'crash' && action !== 'error' && action !== 'crash-once') continue;
+    if (action !== 'crash' && action !== 'error' && action !== 'crash-once' && action !== 'stop') continue;
     m.set(name!.trim(), { action, nth: nth ? Number(nth) : null });
   }
   return m;
@@ -77,6 +79,10 @@ export function failpoint(name: FailpointName): void {
   }
   if (r.action === 'crash') {
     process.kill(process.pid, 'SIGKILL');
+  }
+  if (r.action === 'stop') {
+    process.kill(process.pid, 'SIGSTOP');
+    return;
   }
   throw new StrataError(ErrorCodes.INTERNAL, `failpoint ${name} fired`, { failpoint: name });
 }

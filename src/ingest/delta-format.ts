@@ -33,6 +33,7 @@ import {
   FixedSizeList,
   Float32,
   Int64,
+  MetadataVersion,
   makeData,
   Precision,
   RecordBatch,
@@ -44,6 +45,7 @@ import {
   tableToIPC,
   Utf8,
 } from 'apache-arrow';
+import { FileBlock, Footer } from 'apache-arrow/ipc/metadata/file';
 import {
   DeltaFormatError,
   type ErrorCode,
@@ -130,6 +132,7 @@ const COLUMNS = [
 ] as const;
 const OPS = new Set(['upsert', 'delete', 'update']);
 const ARROW_MAGIC = [0x41, 0x52, 0x52, 0x4f, 0x57, 0x31]; // "ARROW1"
+const FILE_MAGIC = [...ARROW_MAGIC, 0, 0]; // magic and padding to 8 bytes
 const UTF8 = new TextEncoder();
 const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
@@ -383,7 +386,33 @@ export function writeRawDelta(
     makeData({ type: new Bool(), length: n, data: batch.metadataSet.bits }),
   ];
   const record = new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length: n, children }));
-  return { bytes: tableToIPC(new Table(schema, [record]), 'file'), contentSha256 };
+  return { bytes: streamToFile(tableToIPC(new Table(schema, [record]), 'stream'), schema), contentSha256 };
+}
+
+/**
+ * Frames an IPC stream of one schema message and one record batch as an IPC file, as the format
+ * specifies: magic, the stream (schema message first, EOS last), footer, footer length, magic.
+ * (Arrow JS's own file writer leaves the schema message out; readers that take a file as a stream
+ * after its magic, such as older DuckDB Arrow extensions, then fail.)
+ */
+function streamToFile(stream: Uint8Array, schema: Schema): Uint8Array {
+  const view = new DataView(stream.buffer, stream.byteOffset, stream.byteLength);
+  const messageAt = (pos: number) => {
+    if (view.getUint32(pos, true) !== 0xffffffff) throw new Error('unexpected IPC stream layout');
+    return 8 + view.getInt32(pos + 4, true);
+  };
+  const schemaLength = messageAt(0);
+  const batchMetaLength = messageAt(schemaLength);
+  const bodyLength = stream.byteLength - 8 - schemaLength - batchMetaLength; // 8: end-of-stream marker
+  const block = new FileBlock(batchMetaLength, bodyLength, 8 + schemaLength);
+  const footer = Footer.encode(new Footer(schema, MetadataVersion.V5, [block], []));
+  const out = new Uint8Array(8 + stream.byteLength + footer.byteLength + 10);
+  out.set(FILE_MAGIC, 0);
+  out.set(stream, 8);
+  out.set(footer, 8 + stream.byteLength);
+  new DataView(out.buffer).setInt32(out.byteLength - 10, footer.byteLength, true);
+  out.set(ARROW_MAGIC, out.byteLength - 6);
+  return out;
 }
 
 function toRawRow(o: Operation, seq: number): RawDeltaRow {
@@ -543,27 +572,71 @@ function checkFraming(bytes: Uint8Array, ctx: ErrorContext): number {
   return footerStart;
 }
 
-function openReader(bytes: Uint8Array, footerStart: number, ctx: ErrorContext): RecordBatchFileReader {
-  let reader: RecordBatchFileReader;
+function openReader(bytes: Uint8Array, ctx: ErrorContext): RecordBatchFileReader {
   try {
     const r = RecordBatchFileReader.from(bytes);
     r.open();
     if (!r.isFile() || !r.footer) throw new Error('not read as an Arrow file');
-    reader = r;
+    return r;
   } catch (e) {
     throw fail(ErrorCodes.DELTA_CORRUPT, `Arrow cannot parse the file: ${(e as Error).message}`, ctx, e);
   }
-  for (const block of reader.footer!.recordBatches()) {
-    const end = Number(block.offset) + block.metaDataLength + Number(block.bodyLength);
+}
+
+/**
+ * Reads the record batches one by one through the footer's blocks, after checking that each block lies
+ * inside the file and starts with a message. (Arrow JS's batch iterator loops forever when a block
+ * points at a message that is not a record batch, so it is never used here.)
+ */
+function readBatches(
+  bytes: Uint8Array,
+  reader: RecordBatchFileReader,
+  footerStart: number,
+  dimension: number,
+  ctx: ErrorContext,
+): DeltaBatch[] {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out: DeltaBatch[] = [];
+  const blocks = [...reader.footer!.recordBatches()];
+  for (const [i, block] of blocks.entries()) {
+    const start = Number(block.offset);
+    const end = start + block.metaDataLength + Number(block.bodyLength);
     if (end > footerStart) {
       throw fail(
         ErrorCodes.DELTA_TRUNCATED,
-        `file is truncated: a record batch ends at byte ${end}, the footer starts at ${footerStart}`,
+        `file is truncated: record batch ${i} ends at byte ${end}, the footer starts at ${footerStart}`,
         ctx,
       );
     }
+    if (
+      !Number.isSafeInteger(end) ||
+      start < 8 ||
+      start % 8 !== 0 ||
+      block.metaDataLength < 16 ||
+      view.getUint32(start, true) !== 0xffffffff ||
+      view.getInt32(start + 4, true) !== block.metaDataLength - 8
+    ) {
+      throw fail(
+        ErrorCodes.DELTA_CORRUPT,
+        `record batch ${i}: the footer's block does not point at a message`,
+        ctx,
+      );
+    }
+    let batch: RecordBatch | null;
+    try {
+      batch = reader.readRecordBatch(i);
+    } catch (e) {
+      throw fail(
+        ErrorCodes.DELTA_CORRUPT,
+        `Arrow cannot read record batch ${i}: ${(e as Error).message}`,
+        ctx,
+        e,
+      );
+    }
+    if (!batch) throw fail(ErrorCodes.DELTA_CORRUPT, `record batch ${i} is not a record batch message`, ctx);
+    out.push(rawBatch(batch, dimension, ctx));
   }
-  return reader;
+  return out;
 }
 
 const UINT_RE = /^(0|[1-9][0-9]{0,15})$/;
@@ -773,18 +846,11 @@ export function decodeDelta(
   ctx: ErrorContext = {},
 ): { header: DeltaHeader; ops: SequencedOperation[] } {
   const footerStart = checkFraming(bytes, ctx);
-  const reader = openReader(bytes, footerStart, ctx);
+  const reader = openReader(bytes, ctx);
   const meta = reader.schema.metadata;
   const header = parseHeader(meta, ctx);
   checkSchema(reader.schema, header.dimension, ctx);
-
-  const batches: DeltaBatch[] = [];
-  try {
-    for (const b of reader) batches.push(rawBatch(b, header.dimension, ctx));
-  } catch (e) {
-    if (e instanceof DeltaFormatError) throw e;
-    throw fail(ErrorCodes.DELTA_CORRUPT, `Arrow cannot read a record batch: ${(e as Error).message}`, ctx, e);
-  }
+  const batches = readBatches(bytes, reader, footerStart, header.dimension, ctx);
   const rows = batches.reduce((s, b) => s + b.length, 0);
   if (rows === 0) throw fail(ErrorCodes.DELTA_EMPTY, 'the delta holds no operations', ctx);
   if (rows !== header.count) {
@@ -941,7 +1007,6 @@ export function decodeDelta(
 
 /** Reads only the header of a delta (framing and schema metadata; rows are not read or verified). */
 export function readDeltaHeader(bytes: Uint8Array, ctx: ErrorContext = {}): DeltaHeader {
-  const footerStart = checkFraming(bytes, ctx);
-  const reader = openReader(bytes, footerStart, ctx);
-  return parseHeader(reader.schema.metadata, ctx);
+  checkFraming(bytes, ctx);
+  return parseHeader(openReader(bytes, ctx).schema.metadata, ctx);
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { failpoint } from '../core/failpoints.js';
 import { ErrorCodes, LeaseError, PreconditionFailedError } from '../core/errors.js';
-import { isTransient, withRetry } from '../core/retry.js';
+import { delay, isTransient, withRetry } from '../core/retry.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { readJson, writeJson } from './json-object.js';
 import { Keys } from './layout.js';
@@ -22,6 +22,8 @@ export interface LeaseOptions {
   owner?: string;
   /** Heartbeat every ttl/3 by default; 0 disables (tests freeze heartbeats this way). */
   heartbeatMs?: number;
+  /** If another holder has the lease, wait up to this long for it to expire or be released (default 0). */
+  waitMs?: number;
   now?: () => number;
 }
 
@@ -70,6 +72,29 @@ export class Lease implements AsyncDisposable {
     const owner = opts.owner ?? `${process.pid}-${randomUUID()}`;
     const now = opts.now ?? Date.now;
     const key = Keys.lease(collection);
+    const deadline = now() + (opts.waitMs ?? 0);
+    for (;;) {
+      try {
+        return await Lease.#acquireOnce(store, collection, key, owner, ttlMs, now, opts);
+      } catch (e) {
+        if (!(e instanceof LeaseError && e.code === ErrorCodes.LEASE_HELD)) throw e;
+        const expiresAt = Number(e.context.expiresAt);
+        if (!(expiresAt <= deadline)) throw e;
+        // The holder may have crashed: its lease ends at expiresAt. Wait for that instant, then try again.
+        await delay(Math.max(10, expiresAt - now()) + Math.floor(Math.random() * 50));
+      }
+    }
+  }
+
+  static async #acquireOnce(
+    store: ObjectStore,
+    collection: string,
+    key: string,
+    owner: string,
+    ttlMs: number,
+    now: () => number,
+    opts: LeaseOptions,
+  ): Promise<Lease> {
     const lease = await withRetry(
       async () => {
         const cur = await readJson<LeaseRecord>(store, key);
@@ -133,7 +158,7 @@ export class Lease implements AsyncDisposable {
    * Throws unless the store still shows this holder's lease with at least `marginMs` left. Called right
    * before the pointer swap; the swap itself is also fenced by token and conditional on the pointer etag.
    */
-  async assertHeld(marginMs = 2_000): Promise<void> {
+  async assertHeld(marginMs = Math.min(2_000, this.ttlMs / 4)): Promise<void> {
     if (this.#lost) throw this.#lost;
     const cur = await readJson<LeaseRecord>(this.#store, Keys.lease(this.collection));
     if (!cur || cur.value.owner !== this.owner || cur.value.token !== this.#token || cur.value.released) {

@@ -708,7 +708,9 @@ export class LocalStore implements ObjectStore {
         return;
       } catch (e) {
         const c = errCode(e);
-        if (c !== 'SQLITE_BUSY' && c !== 'SQLITE_LOCKED') throw ioError('lock database failed', e, { key });
+        if (!c?.startsWith('SQLITE_BUSY') && !c?.startsWith('SQLITE_LOCKED')) {
+          throw ioError('lock database failed', e, { key });
+        }
         if (performance.now() >= deadline) {
           throw new StoreError(
             `store lock busy for ${this.#lockTimeoutMs} ms`,

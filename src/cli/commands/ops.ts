@@ -50,6 +50,7 @@ export function registerOps(program: Command, ctx: Ctx): void {
     .option('--group-size <n>', 'chunks per group', parseIntOption('--group-size'), 10)
     .option('--max-deltas <n>', 'compact at most this many pending deltas', parseIntOption('--max-deltas'))
     .option('--lease-ttl <duration>', 'lease time-to-live', '60s')
+    .option('--wait-lease <duration>', 'if another compactor holds the lease, wait this long for it to end', '0s')
     .option('--retain <n>', 'snapshots to keep reachable', parseIntOption('--retain'), 4)
     .action(async (o) => {
       const c = ctx();
@@ -65,6 +66,7 @@ export function registerOps(program: Command, ctx: Ctx): void {
               groupSize: o.groupSize,
               maxDeltas: o.maxDeltas,
               leaseTtlMs: parseDuration(o.leaseTtl),
+              leaseWaitMs: parseDuration(o.waitLease),
               retain: o.retain,
             }),
           );

@@ -1,0 +1,11 @@
+import { encodeDelta } from '../src/ingest/index.js';
+import { RecordBatchFileReader } from 'apache-arrow';
+const { bytes } = encodeDelta({ collection: 'c1', dimension: 4, metric: 'cos', producer: 'p', seqStart: 10, createdAt: '2026-01-01T00:00:00Z' }, [{ op: 'delete', id: 'b' }]);
+const r0 = RecordBatchFileReader.from(bytes); r0.open(); console.log([...r0.footer!.recordBatches()], bytes.length);
+const b = bytes.slice(); b[8] ^= 1;
+console.log('open');
+const r = RecordBatchFileReader.from(b); r.open();
+console.log('opened', r.numRecordBatches);
+setTimeout(() => { console.log('timeout'); process.exit(1); }, 3000).unref();
+for (const x of r) console.log('batch', x.numRows);
+console.log('done');
