@@ -1,13 +1,18 @@
 import { availableParallelism } from 'node:os';
 import { type CompactOptions, type CompactReport, compact } from '../pipeline/compact.js';
 import type { StepExecutor } from '../pipeline/executor.js';
+import { UsageError } from '../core/errors.js';
+import { BullMQExecutor } from '../runners/bullmq/executor.js';
 import { InlineExecutor } from '../runners/inline.js';
 import { LocalPoolExecutor } from '../runners/local/pool.js';
 import type { ObjectStore } from '../store/object-store.js';
 import type { CliContext } from './context.js';
 
 export interface CompactionCliOptions {
-  runner?: 'local' | 'inline';
+  runner?: 'local' | 'inline' | 'bullmq';
+  /** --runner bullmq: the Redis URL and queue the workers serve. */
+  redis?: string;
+  queue?: string;
   concurrency?: number;
   chunkSize?: number;
   groupSize?: number;
@@ -19,6 +24,11 @@ export interface CompactionCliOptions {
 
 export function createExecutor(ctx: CliContext, store: ObjectStore, o: CompactionCliOptions): StepExecutor {
   if (o.runner === 'inline') return new InlineExecutor(store);
+  if (o.runner === 'bullmq') {
+    if (!o.redis) throw new UsageError('--runner bullmq needs --redis URL (and `strata worker` processes serving it)');
+    return new BullMQExecutor({ redis: o.redis, queue: o.queue, storeUrl: store.url, concurrency: o.concurrency });
+  }
+  if (o.runner !== undefined && o.runner !== 'local') throw new UsageError(`unknown runner ${o.runner} (local | inline | bullmq)`);
   return new LocalPoolExecutor({
     store: ctx.storeSpec,
     concurrency: o.concurrency ?? availableParallelism(),

@@ -138,6 +138,7 @@ export async function runDemo(ctx: CliContext, store: ObjectStore, o: DemoOption
     try {
       const qs = [...generateRecords({ seed: o.seed, count: o.queries, dimension: config.dimension, offset: 50_000_000 })];
       let found = 0;
+      segment.reader.cacheVectors();
       for (const q of qs) {
         const truth = new Set(segment.reader.exactSearch(q.embedding, 10).map((h) => h.id));
         for (const h of segment.reader.search(q.embedding, 10)) if (truth.has(h.id)) found++;

@@ -3,6 +3,7 @@ import { ErrorCodes, StrataError, UsageError } from '../core/errors.js';
 import { registerData } from './commands/data.js';
 import { registerOps } from './commands/ops.js';
 import { registerQuery } from './commands/query.js';
+import { registerWorker } from './commands/worker.js';
 import { type CliContext, createContext, type GlobalOptions, parseIntOption } from './context.js';
 import { DEMO_DEFAULTS, formatDemo, runDemo } from './demo.js';
 
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   registerData(program, ctx);
   registerOps(program, ctx);
   registerQuery(program, ctx);
+  registerWorker(program, ctx);
 
   program
     .command('demo')

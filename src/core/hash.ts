@@ -58,6 +58,8 @@ export class ContentHasher {
     /** Absent document on a patch is different from a null one; callers pass `undefined` for absent. */
     documentSet?: boolean;
     metadata?: Metadata | MetadataPatch | null;
+    /** Likewise for a patch's metadata: absent (unchanged) differs from null. */
+    metadataSet?: boolean;
   }): void {
     this.#n++;
     this.#field(row.kind ?? 'put');
@@ -66,7 +68,7 @@ export class ContentHasher {
       row.embedding ? new Uint8Array(row.embedding.buffer, row.embedding.byteOffset, row.embedding.byteLength) : null,
     );
     this.#field(row.documentSet === false ? '\u0000unset' : (row.document ?? null));
-    this.#field(row.metadata ? canonicalJson(row.metadata) : null);
+    this.#field(row.metadataSet === false ? '\u0000unset' : row.metadata ? canonicalJson(row.metadata) : null);
   }
 
   get count(): number {

@@ -44,6 +44,8 @@ export class SegmentReader implements AsyncDisposable {
   #store: RecordStore | null;
   #ann: AnnIndex | null;
   readonly #count: number;
+  /** Optional in-memory copy of every put vector (cacheVectors()): exact search without SQLite reads. */
+  #cache: { matrix: Float32Array; keys: number[]; pos: Map<number, number> } | null = null;
 
   private constructor(dir: string, manifest: SegmentManifest, store: RecordStore, ann: AnnIndex | null) {
     this.dir = dir;
@@ -144,12 +146,44 @@ export class SegmentReader implements AsyncDisposable {
   }
 
   /** Row-major matrix of the embeddings of these keys (each must be a put of this segment). */
+  /**
+   * Loads every put vector into memory once (N × dimension × 4 bytes), so exact search and re-ranking
+   * never read SQLite again. Query servers call it after open; one-shot readers need not.
+   */
+  cacheVectors(): void {
+    const store = this.#live();
+    if (this.#cache) return;
+    const d = this.manifest.dimension;
+    const matrix = new Float32Array(this.#count * d);
+    const keys: number[] = [];
+    const pos = new Map<number, number>();
+    for (const [key, blob] of store.iteratePutVectors()) {
+      if (!blob || blob.byteLength !== d * 4 || keys.length >= this.#count) {
+        throw new StrataError(ErrorCodes.INTERNAL, `put ${key} has no ${d}-d embedding`, { segment: this.dir });
+      }
+      matrix.set(blobToF32(blob), keys.length * d);
+      pos.set(key, keys.length);
+      keys.push(key);
+    }
+    this.#cache = { matrix: matrix.subarray(0, keys.length * d), keys, pos };
+  }
+
+  get vectorsCached(): boolean {
+    return this.#cache !== null;
+  }
+
   vectors(keys: ArrayLike<number>): Float32Array {
     const store = this.#live();
     const d = this.manifest.dimension;
     const out = new Float32Array(keys.length * d);
+    const cache = this.#cache;
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i]!;
+      const p = cache?.pos.get(key);
+      if (p !== undefined) {
+        out.set(cache!.matrix.subarray(p * d, (p + 1) * d), i * d);
+        continue;
+      }
       const blob = store.embeddingBlob(key);
       if (!blob) {
         throw new NotFoundError(`key ${key} is not a put of this segment`, {
@@ -214,6 +248,7 @@ export class SegmentReader implements AsyncDisposable {
     this.#checkQuery(query, k);
     if (k === 0) return [];
     if (keys !== undefined) return this.#exact(store, query, k, keys);
+    if (this.#cache) return this.#nearest(store, query, k, this.#cache.keys, this.#cache.matrix);
     const d = this.manifest.dimension;
     const allKeys: number[] = [];
     const matrix = new Float32Array(this.#count * d);
@@ -254,6 +289,7 @@ export class SegmentReader implements AsyncDisposable {
 
   /** Releases the index mapping and the SQLite handle. Idempotent. */
   async close(): Promise<void> {
+    this.#cache = null;
     let error: unknown = null;
     try {
       this.#ann?.close();

@@ -73,6 +73,7 @@ export function hashSegmentRow(h: ContentHasher, row: SegmentRow): void {
         document: row.document ?? null,
         documentSet: row.document !== undefined,
         metadata: row.metadata ?? null,
+        metadataSet: row.metadata !== undefined,
       });
       return;
   }
@@ -140,6 +141,7 @@ function scanContent(db: SqliteDatabase, dimension: number | null): SegmentConte
       document: docSet ? document : null,
       documentSet: docSet === 1,
       metadata: meta,
+      metadataSet: kind === 'patch' ? metaSet === 1 : true,
     });
   }
   return {

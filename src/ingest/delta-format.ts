@@ -34,6 +34,7 @@ import {
   Float32,
   Int64,
   MetadataVersion,
+  Message,
   makeData,
   Precision,
   RecordBatch,
@@ -54,6 +55,7 @@ import {
   InvalidInputError,
 } from '../core/errors.js';
 import { canonicalJson } from '../core/hash.js';
+import { type IpcBlock, IpcStructureError, leadingSchemaMessage, verifyIpcFile } from './ipc-verify.js';
 import { Limits } from '../core/limits.js';
 import { METRICS, type Metric, type Operation, type SequencedOperation } from '../core/types.js';
 import { validateName, validateOperation } from '../core/validate.js';
@@ -503,9 +505,12 @@ export function encodeDelta(
   if (!Number.isSafeInteger(seqEnd)) {
     throw new InvalidInputError(ErrorCodes.DELTA_HEADER, 'sequence numbers exceed 2^53', ctx);
   }
-  const rows = ops.map((o, i) =>
-    toRawRow(validateOperation(o, h.dimension, { ...ctx, row: i }), h.seqStart + i),
-  );
+  const rows = ops.map((o, i) => {
+    const rowCtx = { ...ctx, row: i };
+    const valid = validateOperation(o, h.dimension, rowCtx);
+    checkWellFormedDocument(valid, rowCtx);
+    return toRawRow(valid, h.seqStart + i);
+  });
   const createdAt = h.createdAt ?? new Date().toISOString();
   const meta = new Map<string, string>([
     [DeltaKeys.format, DELTA_FORMAT],
@@ -545,8 +550,15 @@ function fail(code: ErrorCode, message: string, ctx: ErrorContext, cause?: unkno
   return new DeltaFormatError(code, message, ctx, cause === undefined ? undefined : { cause });
 }
 
-/** Checks the Arrow file framing: leading magic, trailing magic, a footer that fits. Returns the footer start. */
-function checkFraming(bytes: Uint8Array, ctx: ErrorContext): number {
+/**
+ * Opens `bytes` as an Arrow IPC file after checking its framing (leading magic, trailing magic, a footer
+ * that fits) and walking every flatbuffer Arrow JS would decode (see ipc-verify.ts). Returns the reader
+ * and the number of record batches its footer lists.
+ */
+export function openArrowFile(
+  bytes: Uint8Array,
+  ctx: ErrorContext = {},
+): { reader: RecordBatchFileReader; batches: number } {
   const magicAt = (pos: number) => ARROW_MAGIC.every((b, i) => bytes[pos + i] === b);
   if (bytes.byteLength < 6 || !magicAt(0)) {
     throw fail(ErrorCodes.DELTA_MAGIC, 'not an Arrow IPC file: missing leading "ARROW1" magic', ctx);
@@ -569,59 +581,58 @@ function checkFraming(bytes: Uint8Array, ctx: ErrorContext): number {
       ctx,
     );
   }
-  return footerStart;
-}
-
-function openReader(bytes: Uint8Array, ctx: ErrorContext): RecordBatchFileReader {
+  let blocks: IpcBlock[];
+  let reader: RecordBatchFileReader;
+  try {
+    blocks = verifyIpcFile(bytes, footerStart, footerLength);
+  } catch (e) {
+    const truncated = e instanceof IpcStructureError && e.truncated;
+    const code = truncated ? ErrorCodes.DELTA_TRUNCATED : ErrorCodes.DELTA_CORRUPT;
+    throw fail(code, `${truncated ? 'file is truncated' : 'file is corrupt'}: ${(e as Error).message}`, ctx, e);
+  }
   try {
     const r = RecordBatchFileReader.from(bytes);
     r.open();
-    if (!r.isFile() || !r.footer) throw new Error('not read as an Arrow file');
-    return r;
+    if (!r.isFile() || r.numRecordBatches !== blocks.filter((b) => !b.dictionary).length) {
+      throw new Error('not read as an Arrow file');
+    }
+    reader = r;
   } catch (e) {
     throw fail(ErrorCodes.DELTA_CORRUPT, `Arrow cannot parse the file: ${(e as Error).message}`, ctx, e);
   }
+  // Readers that take the file as a stream after its magic see this copy of the schema: it must agree.
+  let leading: Schema | null = null;
+  try {
+    const m = leadingSchemaMessage(bytes, footerStart);
+    leading = m === null ? null : (Message.decode(m).header() as Schema);
+  } catch (e) {
+    throw fail(ErrorCodes.DELTA_CORRUPT, `the schema message is unreadable: ${(e as Error).message}`, ctx, e);
+  }
+  if (leading === null && blocks.length > 0 && !blocks.some((b) => b.offset === 8)) {
+    throw fail(
+      ErrorCodes.DELTA_CORRUPT,
+      'the file has neither a schema message nor a record batch after its magic',
+      ctx,
+    );
+  }
+  if (leading !== null && schemaSignature(leading) !== schemaSignature(reader.schema)) {
+    throw fail(ErrorCodes.DELTA_CORRUPT, 'the schema message and the footer schema disagree', ctx);
+  }
+  return { reader, batches: reader.numRecordBatches };
 }
 
 /**
- * Reads the record batches one by one through the footer's blocks, after checking that each block lies
- * inside the file and starts with a message. (Arrow JS's batch iterator loops forever when a block
- * points at a message that is not a record batch, so it is never used here.)
+ * Reads the record batches one by one through the footer (Arrow JS's batch iterator loops forever when
+ * a block points at a message that is not a record batch, so it is never used here).
  */
 function readBatches(
-  bytes: Uint8Array,
   reader: RecordBatchFileReader,
-  footerStart: number,
+  count: number,
   dimension: number,
   ctx: ErrorContext,
 ): DeltaBatch[] {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out: DeltaBatch[] = [];
-  const blocks = [...reader.footer!.recordBatches()];
-  for (const [i, block] of blocks.entries()) {
-    const start = Number(block.offset);
-    const end = start + block.metaDataLength + Number(block.bodyLength);
-    if (end > footerStart) {
-      throw fail(
-        ErrorCodes.DELTA_TRUNCATED,
-        `file is truncated: record batch ${i} ends at byte ${end}, the footer starts at ${footerStart}`,
-        ctx,
-      );
-    }
-    if (
-      !Number.isSafeInteger(end) ||
-      start < 8 ||
-      start % 8 !== 0 ||
-      block.metaDataLength < 16 ||
-      view.getUint32(start, true) !== 0xffffffff ||
-      view.getInt32(start + 4, true) !== block.metaDataLength - 8
-    ) {
-      throw fail(
-        ErrorCodes.DELTA_CORRUPT,
-        `record batch ${i}: the footer's block does not point at a message`,
-        ctx,
-      );
-    }
+  for (let i = 0; i < count; i++) {
     let batch: RecordBatch | null;
     try {
       batch = reader.readRecordBatch(i);
@@ -738,7 +749,16 @@ function parseHeader(
 }
 
 function describeType(t: DataType): string {
-  return String(t);
+  try {
+    return String(t);
+  } catch {
+    return `type #${t.typeId}`;
+  }
+}
+
+/** Field names, types and nullability plus the schema metadata: what two copies of a schema must share. */
+function schemaSignature(s: Schema): string {
+  return JSON.stringify([s.fields.map((f) => [f.name, describeType(f.type), f.nullable]), [...s.metadata]]);
 }
 
 function checkSchema(schema: Schema, dimension: number, ctx: ErrorContext): void {
@@ -761,7 +781,7 @@ function checkSchema(schema: Schema, dimension: number, ctx: ErrorContext): void
   expect(2, seq.typeId === Type.Int && (seq as Int64).bitWidth === 64 && (seq as Int64).isSigned, 'Int64');
   for (const i of [5, 7]) expect(i, f[i]!.type.typeId === Type.Bool, 'Bool');
   const emb = f[3]!.type;
-  const child = emb.typeId === Type.FixedSizeList ? (emb as FixedSizeList).children[0]?.type : undefined;
+  const child = emb.typeId === Type.FixedSizeList ? (emb as FixedSizeList).children?.[0]?.type : undefined;
   expect(
     3,
     emb.typeId === Type.FixedSizeList &&
@@ -845,14 +865,14 @@ export function decodeDelta(
   expect?: DeltaExpectation,
   ctx: ErrorContext = {},
 ): { header: DeltaHeader; ops: SequencedOperation[] } {
-  const footerStart = checkFraming(bytes, ctx);
-  const reader = openReader(bytes, ctx);
+  const { reader, batches: count } = openArrowFile(bytes, ctx);
   const meta = reader.schema.metadata;
   const header = parseHeader(meta, ctx);
   checkSchema(reader.schema, header.dimension, ctx);
-  const batches = readBatches(bytes, reader, footerStart, header.dimension, ctx);
+  const batches = readBatches(reader, count, header.dimension, ctx);
   const rows = batches.reduce((s, b) => s + b.length, 0);
-  if (rows === 0) throw fail(ErrorCodes.DELTA_EMPTY, 'the delta holds no operations', ctx);
+  if (rows === 0 && header.count === 0)
+    throw fail(ErrorCodes.DELTA_EMPTY, 'the delta holds no operations', ctx);
   if (rows !== header.count) {
     throw fail(
       ErrorCodes.DELTA_COUNT_MISMATCH,
@@ -1007,6 +1027,5 @@ export function decodeDelta(
 
 /** Reads only the header of a delta (framing and schema metadata; rows are not read or verified). */
 export function readDeltaHeader(bytes: Uint8Array, ctx: ErrorContext = {}): DeltaHeader {
-  checkFraming(bytes, ctx);
-  return parseHeader(openReader(bytes, ctx).schema.metadata, ctx);
+  return parseHeader(openArrowFile(bytes, ctx).reader.schema.metadata, ctx);
 }

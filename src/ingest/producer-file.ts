@@ -25,7 +25,8 @@ import {
 } from '../core/errors.js';
 import type { Operation } from '../core/types.js';
 import { validateId, validateOperation } from '../core/validate.js';
-import { checkWellFormedDocument, DeltaKeys, decodeDelta } from './delta-format.js';
+import { checkWellFormedDocument, DeltaKeys, decodeDelta, openArrowFile } from './delta-format.js';
+import { IpcStructureError, verifyIpcStream } from './ipc-verify.js';
 
 /** One producer row before validation: the loose object, its optional producer-local seq, where it came from. */
 interface ProducerRow {
@@ -359,17 +360,29 @@ function arrowKind(bytes: Uint8Array): 'file' | 'stream' | null {
 }
 
 /**
- * The schema's metadata, read from the leading schema message only (an Arrow file embeds a stream after
- * its 8-byte magic), so that a truncated Strata delta is still recognised and gets decodeDelta's errors.
+ * Checks an Arrow file or stream's structure (so that Arrow JS can parse it without running away) and
+ * returns its schema metadata.
  */
-function peekSchemaMetadata(bytes: Uint8Array, kind: 'file' | 'stream'): ReadonlyMap<string, string> | null {
+function arrowSchemaMetadata(
+  bytes: Uint8Array,
+  kind: 'file' | 'stream',
+  ctx: ErrorContext,
+): ReadonlyMap<string, string> {
+  if (kind === 'file') return openArrowFile(bytes, ctx).reader.schema.metadata;
   try {
-    const r = RecordBatchReader.from(kind === 'file' ? bytes.subarray(8) : bytes);
-    if (!r.isSync()) return null;
+    verifyIpcStream(bytes);
+    const r = RecordBatchReader.from(bytes);
+    if (!r.isSync()) throw new Error('not a synchronous reader');
     r.open();
     return r.schema.metadata;
-  } catch {
-    return null;
+  } catch (e) {
+    const truncated = e instanceof IpcStructureError && e.truncated;
+    throw new DeltaFormatError(
+      truncated ? ErrorCodes.DELTA_TRUNCATED : ErrorCodes.DELTA_CORRUPT,
+      `${truncated ? 'stream is truncated' : 'Arrow cannot parse the stream'}: ${(e as Error).message}`,
+      ctx,
+      { cause: e },
+    );
   }
 }
 
@@ -388,7 +401,14 @@ export function parseArrowProducerFile(
   const kind = arrowKind(bytes);
   if (kind === null)
     throw new DeltaFormatError(ErrorCodes.DELTA_MAGIC, 'not an Arrow IPC file or stream', ctx);
-  if (peekSchemaMetadata(bytes, kind)?.has(DeltaKeys.format)) {
+  if (arrowSchemaMetadata(bytes, kind, ctx).has(DeltaKeys.format)) {
+    if (kind === 'stream') {
+      throw new DeltaFormatError(
+        ErrorCodes.DELTA_MAGIC,
+        'a Strata delta must be an Arrow IPC file, not a stream',
+        ctx,
+      );
+    }
     const { header, ops } = decodeDelta(bytes, undefined, ctx);
     if (header.dimension !== dimension) {
       throw new InvalidInputError(

@@ -64,6 +64,8 @@ export interface CompactReport {
   failures: Array<{ step: string; error: SerializedError }>;
   snapshot: { version: number; prefix: string; count: number; contentHash: string; build: string } | null;
   timingsMs: Record<string, number>;
+  /** Peak RSS (MB) of the compactor process and of the busiest step process. */
+  peakRssMb: { compactor: number; steps: number };
   error?: SerializedError;
 }
 
@@ -91,6 +93,11 @@ export async function compact(store: ObjectStore, collection: string, opts: Comp
     failures: [],
     snapshot: null,
     timingsMs: timings,
+    peakRssMb: { compactor: 0, steps: 0 },
+  };
+  const noteRss = (r: StepResult) => {
+    report.peakRssMb.steps = Math.max(report.peakRssMb.steps, r.maxRssMb ?? 0);
+    return r;
   };
 
   const tPlan = performance.now();
@@ -128,7 +135,7 @@ export async function compact(store: ObjectStore, collection: string, opts: Comp
     let chunksDone = 0;
     let groupsDone = 0;
     const chunkResults: Array<Promise<StepResult>> = plan.chunks.map((deltas, index) =>
-      opts.executor.run({ kind: 'chunk', collection, run, index, deltas }).then(
+      opts.executor.run({ kind: 'chunk', collection, run, index, deltas }).then(noteRss).then(
         (r) => {
           emit({ type: 'step', stage: 'chunks', index, ok: true, done: ++chunksDone, total: plan.chunks.length });
           return r;
@@ -158,7 +165,7 @@ export async function compact(store: ObjectStore, collection: string, opts: Comp
         const segment =
           inputs.length === 0
             ? null
-            : (await opts.executor.run({ kind: 'group', collection, run, index, inputs })).segment;
+            : noteRss(await opts.executor.run({ kind: 'group', collection, run, index, inputs })).segment;
         emit({ type: 'step', stage: 'groups', index, ok: true, done: ++groupsDone, total: plan.groups.length });
         return { ok: true as const, index, segment, included, rejected };
       } catch (e) {
@@ -217,7 +224,7 @@ export async function compact(store: ObjectStore, collection: string, opts: Comp
       const attempts = opts.finalAttempts ?? 3;
       for (let attempt = 1; !published; attempt++) {
         const base = await readPointer(store, collection);
-        const finalResult = await opts.executor.run({
+        const finalResult = noteRss(await opts.executor.run({
           kind: 'final',
           collection,
           run,
@@ -227,7 +234,7 @@ export async function compact(store: ObjectStore, collection: string, opts: Comp
             : null,
           promote,
           incrementalThreshold: opts.incrementalThreshold,
-        });
+        }));
         emit({ type: 'step', stage: 'final', index: 0, ok: true, done: 1, total: 1 });
         mark('final', tFinal);
         const seg = finalResult.segment!;
@@ -263,6 +270,7 @@ export async function compact(store: ObjectStore, collection: string, opts: Comp
       report.status = 'published';
     }
     mark('total', t0);
+    report.peakRssMb.compactor = Math.round(process.resourceUsage().maxRSS / 1024);
     Object.assign(record, {
       status: report.status === 'published' ? 'succeeded' : report.status,
       finishedAt: new Date().toISOString(),

@@ -74,6 +74,8 @@ export interface StepResult {
   rejected: RejectedDelta[];
   build?: 'full' | 'incremental';
   ms: number;
+  /** Peak resident set size of the process that ran the step, in MB (for capacity planning and the bench). */
+  maxRssMb?: number;
 }
 
 export interface StepEnv {
@@ -100,7 +102,7 @@ export async function runStep(env: StepEnv, task: StepTask): Promise<StepResult>
         : task.kind === 'group'
           ? await groupStep(env, task)
           : await finalStep(env, task);
-    return { ...r, ms: Math.round(performance.now() - t0) };
+    return { ...r, ms: Math.round(performance.now() - t0), maxRssMb: Math.round(process.resourceUsage().maxRSS / 1024) };
   } catch (e) {
     throw toStrataError(e, ctxOf(task));
   }

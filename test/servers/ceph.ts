@@ -35,7 +35,7 @@ export interface CephOptions {
 function conf(dir: string, fsid: string, monPort: number, rgwPort: number, memstoreBytes: number): string {
   return `[global]
 fsid = ${fsid}
-mon host = v1:127.0.0.1:${monPort}
+mon host = v2:127.0.0.1:${monPort}
 mon initial members = a
 public network = 127.0.0.0/8
 auth cluster required = none
@@ -45,7 +45,6 @@ auth allow insecure global id reclaim = true
 ms mon client mode = crc
 ms bind ipv4 = true
 ms bind ipv6 = false
-ms bind msgr2 = false
 keyring = /dev/null
 run dir = ${dir}/run
 admin socket = ${dir}/run/$name.asok
@@ -72,7 +71,7 @@ rgw data = ${dir}/rgw
 
 [mon.a]
 mon data = ${dir}/mon-a
-public addr = 127.0.0.1:${monPort}
+public addrv = v2:127.0.0.1:${monPort}
 
 [client.rgw.test]
 rgw frontends = beast endpoint=127.0.0.1:${rgwPort}

@@ -44,7 +44,9 @@ export function registerOps(program: Command, ctx: Ctx): void {
     .command('compact')
     .description('compact pending deltas into a new snapshot (chunks → groups → final merge → publish)')
     .option('-c, --collection <name>', 'only this collection (default: every collection with pending deltas)')
-    .option('--runner <runner>', 'local (worker processes) | inline (this process)', 'local')
+    .option('--runner <runner>', 'local (worker processes) | inline (this process) | bullmq (`strata worker`s via Redis)', 'local')
+    .option('--redis <url>', 'with --runner bullmq: Redis URL the workers serve')
+    .option('--queue <name>', 'with --runner bullmq: queue name (default strata-steps)')
     .option('--concurrency <n>', 'worker processes (default: cores)', parseIntOption('--concurrency'))
     .option('--chunk-size <n>', 'deltas per chunk', parseIntOption('--chunk-size'), 3)
     .option('--group-size <n>', 'chunks per group', parseIntOption('--group-size'), 10)
@@ -61,6 +63,8 @@ export function registerOps(program: Command, ctx: Ctx): void {
           reports.push(
             await runCompaction(c, store, name, {
               runner: o.runner,
+              redis: o.redis,
+              queue: o.queue,
               concurrency: o.concurrency,
               chunkSize: o.chunkSize,
               groupSize: o.groupSize,

@@ -19,7 +19,7 @@ export interface StepJobData {
 
 /** Job ids are readable and unique per submission (BullMQ custom ids must not contain ':'). */
 export function jobIdOf(task: StepTask, nonce: string): string {
-  return `${task.collection}.${task.run}.${stepName(task.kind, task.index)}.${nonce}`;
+  return `${task.collection}.${task.run}.${stepName(task.kind, task.kind === 'final' ? 0 : task.index)}.${nonce}`;
 }
 
 const PREFIX = 'strata-error:';

@@ -1,0 +1,12 @@
+import { startRedis } from '../../test/servers/redis.js';
+import { BullMQExecutor } from '../../src/runners/bullmq/executor.js';
+const r = await startRedis();
+const c = r.client();
+const list = async (l: string) => console.log(l, (await c.client('LIST') as string).split('\n').filter(Boolean).map(x => / name=(\S*)/.exec(x)?.[1]));
+const e = new BullMQExecutor({ redis: r.url, storeUrl: 'file:///x', queue: 'qq' });
+await new Promise(r => setTimeout(r, 500));
+await list('exec');
+await e.close();
+await list('closed');
+c.disconnect();
+await r.stop();

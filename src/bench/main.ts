@@ -1,0 +1,69 @@
+/**
+ * `npm run bench`: runs every benchmark section, writes bench-results/<timestamp>.json and .md, prints the
+ * Markdown table. `--only core,serve` picks sections; `--quick` shrinks workloads for a smoke run.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { benchCore } from './core.js';
+import type { BenchSection } from './stats.js';
+
+type Section = (quick: boolean, log: (m: string) => void) => Promise<BenchSection>;
+
+export const SECTIONS: Record<string, Section> = {
+  core: (quick, log) =>
+    benchCore(quick ? { records: 3_000, dimension: 256, queries: 100, largeRecords: 20_000, largeDimension: 64, log } : { log }),
+};
+
+function toMarkdown(sections: BenchSection[], meta: Record<string, unknown>): string {
+  const lines = [
+    `# Strata benchmarks — ${meta.date}`,
+    '',
+    `Machine: ${meta.cpu} × ${meta.cores}, ${meta.memGb} GiB, Node ${meta.node}. Command: \`npm run bench\`.`,
+    '',
+    '| bench | metric | Strata | baseline (same run) | ratio | goal | met |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+  ];
+  for (const s of sections) {
+    for (const r of s.rows) {
+      lines.push(`| ${r.bench} | ${r.metric} | ${r.strata} | ${r.baseline} | ${r.ratio} | ${r.goal} | ${r.met === null ? '-' : r.met ? 'yes' : 'no'} |`);
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const quick = args.includes('--quick');
+  const onlyArg = args.find((a) => a.startsWith('--only='))?.slice(7) ?? (args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined);
+  const names = onlyArg ? onlyArg.split(',') : Object.keys(SECTIONS);
+  const log = (m: string) => process.stderr.write(`bench: ${m}\n`);
+  const meta = {
+    date: new Date().toISOString(),
+    cpu: cpus()[0]?.model ?? 'unknown',
+    cores: cpus().length,
+    memGb: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    quick,
+  };
+  const sections: BenchSection[] = [];
+  for (const n of names) {
+    const s = SECTIONS[n];
+    if (!s) throw new Error(`unknown bench section ${n} (have: ${Object.keys(SECTIONS).join(', ')})`);
+    log(`section ${n}`);
+    sections.push(await s(quick, log));
+  }
+  const dir = 'bench-results';
+  await mkdir(dir, { recursive: true });
+  const stamp = meta.date.replace(/[:.]/g, '-');
+  const md = toMarkdown(sections, meta);
+  await writeFile(join(dir, `${stamp}.json`), `${JSON.stringify({ meta, sections }, null, 2)}\n`);
+  await writeFile(join(dir, `${stamp}.md`), md);
+  await writeFile(join(dir, 'latest.md'), md);
+  process.stdout.write(md);
+}
+
+main().catch((e) => {
+  process.stderr.write(`bench failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exit(1);
+});

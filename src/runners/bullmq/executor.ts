@@ -1,0 +1,138 @@
+/**
+ * The distributed runner: each step the pipeline asks for becomes one BullMQ job on Redis, run by any
+ * `strata worker` process that serves the same store. The job carries the step task (store keys and
+ * hashes) and the store URL, never data; the result coming back is a SegmentRef (keys again).
+ *
+ * Why job-per-step and not one BullMQ flow for the whole tree: compact() owns the tree. It starts a group
+ * as soon as its own chunks are done, defers a failed group and everything after it, writes quarantine
+ * markers, reads the base pointer right before the final merge and rebuilds only the final merge when the
+ * pointer moved. A flow submitted up front would have to freeze the base and re-implement those rules in
+ * the runner (runners must not know what a merge does). Submitting each step as its own job keeps one
+ * implementation of the tree, and BullMQ still gives what a flow would: durable jobs, retries with backoff,
+ * and stalled-job recovery (a worker killed mid-step loses its lock; another worker takes the job over).
+ */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { type Job, Queue, QueueEvents } from 'bullmq';
+import { ClosedError, ErrorCodes, StepError, type StrataError } from '../../core/errors.js';
+import type { StepExecutor } from '../../pipeline/executor.js';
+import type { StepResult, StepTask } from '../../pipeline/steps.js';
+import { DEFAULT_RETRY, type RetryPolicy } from '../retry-policy.js';
+import { redactRedisUrl, redisOptions } from './connection.js';
+import { DEFAULT_QUEUE, decodeFailure, jobIdOf, PROTOCOL_VERSION, type StepJobData } from './protocol.js';
+
+export interface BullMQExecutorOptions {
+  /** redis://host:port[/db] */
+  redis: string;
+  /** The store the steps read and write (its ObjectStore.url); workers must serve the same store. */
+  storeUrl: string;
+  queue?: string;
+  /** Attempts per step (BullMQ `attempts`), exponential backoff from `baseMs` with jitter. */
+  retry?: Partial<RetryPolicy>;
+  /** How long to wait for one step, all attempts and stalls included (default 30 min). */
+  stepTimeoutMs?: number;
+  /** Informational: how many steps the worker fleet runs at once. */
+  concurrency?: number;
+  /** A job of this executor was found stalled (its worker died or froze) and handed to another worker. */
+  onStalled?: (task: StepTask) => void;
+}
+
+const ctxOf = (task: StepTask) => ({
+  collection: task.collection,
+  run: task.run,
+  ...(task.kind === 'chunk' ? { chunk: task.index } : task.kind === 'group' ? { group: task.index } : {}),
+});
+
+export class BullMQExecutor implements StepExecutor, AsyncDisposable {
+  readonly name = 'bullmq';
+  readonly concurrency: number;
+  readonly queueName: string;
+  #opts: BullMQExecutorOptions;
+  #policy: RetryPolicy;
+  #queue: Queue<StepJobData, StepResult>;
+  #events: QueueEvents;
+  /** Jobs submitted and not yet finished, by id. */
+  #inflight = new Map<string, { job: Job<StepJobData, StepResult>; task: StepTask }>();
+  #closed = false;
+  #closing: Promise<void> | undefined;
+
+  constructor(opts: BullMQExecutorOptions) {
+    this.#opts = opts;
+    this.#policy = { ...DEFAULT_RETRY, ...opts.retry };
+    this.concurrency = Math.max(1, opts.concurrency ?? 1);
+    this.queueName = opts.queue ?? DEFAULT_QUEUE;
+    // Named, so an operator (and the conformance suite) can see the submitter's connections in CLIENT LIST.
+    const connection = { ...redisOptions(opts.redis), connectionName: `strata-submit@${hostname()}:${process.pid}` };
+    this.#queue = new Queue<StepJobData, StepResult>(this.queueName, { connection });
+    this.#events = new QueueEvents(this.queueName, { connection });
+    // Connection trouble is reported through the waiting run() calls (timeouts), not as an unhandled event.
+    this.#queue.on('error', () => {});
+    this.#events.on('error', () => {});
+    this.#events.on('stalled', ({ jobId }) => {
+      const f = this.#inflight.get(jobId);
+      if (f) this.#opts.onStalled?.(f.task);
+    });
+  }
+
+  async run(task: StepTask): Promise<StepResult> {
+    if (this.#closed) throw new ClosedError('the BullMQ executor', ctxOf(task));
+    const ctx = { ...ctxOf(task), queue: this.queueName, redis: redactRedisUrl(this.#opts.redis) };
+    const timeoutMs = this.#opts.stepTimeoutMs ?? 30 * 60_000;
+    const data: StepJobData = { v: PROTOCOL_VERSION, store: this.#opts.storeUrl, task };
+    const jobId = jobIdOf(task, randomUUID().slice(0, 8));
+    let job: Job<StepJobData, StepResult>;
+    try {
+      job = await this.#queue.add(task.kind, data, {
+        jobId,
+        attempts: this.#policy.attempts,
+        backoff: { type: 'exponential', delay: this.#policy.baseMs, jitter: 1 },
+        removeOnComplete: { age: 3_600, count: 10_000 },
+        removeOnFail: { age: 7 * 86_400 },
+      });
+    } catch (e) {
+      throw new StepError(ErrorCodes.STEP_FAILED, `could not submit the ${task.kind} step: ${(e as Error).message}`, ctx);
+    }
+    this.#inflight.set(jobId, { job, task });
+    try {
+      return (await job.waitUntilFinished(this.#events, timeoutMs)) as StepResult;
+    } catch (e) {
+      if (this.#closed) throw new ClosedError('the BullMQ executor', { ...ctx, job: jobId });
+      const reason = (e as Error).message;
+      if (reason.startsWith('Job wait') && reason.includes('timed out')) {
+        throw new StepError(ErrorCodes.STEP_TIMEOUT, `${task.kind} step did not finish within ${timeoutMs} ms`, {
+          ...ctx,
+          job: jobId,
+        });
+      }
+      throw this.#failure(reason, { ...ctx, job: jobId });
+    } finally {
+      this.#inflight.delete(jobId);
+    }
+  }
+
+  #failure(reason: string, ctx: Record<string, unknown>): StrataError {
+    const err = decodeFailure(reason, ctx);
+    return err.context.attempts === undefined ? err.withContext({ attempts: 1 }) : err;
+  }
+
+  /**
+   * Withdraws the jobs of this executor that no worker has started, then closes the queue and event
+   * connections. Jobs already running finish on their workers (their results are simply not awaited).
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#closed = true;
+      for (const { job } of this.#inflight.values()) {
+        // Only waiting/delayed jobs can be removed; an active one is locked by its worker (that is fine).
+        await job.remove().catch(() => undefined);
+      }
+      await this.#queue.close();
+      await this.#events.close();
+    })();
+    return this.#closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * One opened snapshot as the query server serves it: the verified segment (index memory-mapped), its
+ * in-memory view, and a reference count. The server holds one reference while the snapshot is current;
+ * every query holds one while it runs. retire() drops the server's reference, so the files are closed
+ * when the last in-flight query releases — never under a running query.
+ */
+import { performance } from 'node:perf_hooks';
+import { ClosedError } from '../core/errors.js';
+import type { Pointer } from '../pipeline/pointer.js';
+import type { OpenedSegment } from '../pipeline/segments.js';
+import { SnapshotView, type ViewOptions } from './snapshot-view.js';
+
+export class ServedSnapshot {
+  readonly collection: string;
+  readonly pointer: Pointer;
+  readonly segment: OpenedSegment;
+  readonly view: SnapshotView;
+  /** How long opening (verification included) and building the view took. */
+  readonly openMs: number;
+  #refs = 1;
+  #closed: Promise<void> | null = null;
+
+  private constructor(collection: string, pointer: Pointer, segment: OpenedSegment, view: SnapshotView, openMs: number) {
+    this.collection = collection;
+    this.pointer = pointer;
+    this.segment = segment;
+    this.view = view;
+    this.openMs = openMs;
+  }
+
+  /** Takes ownership of an opened segment; closes it if the view cannot be built. */
+  static async create(
+    collection: string,
+    pointer: Pointer,
+    segment: OpenedSegment,
+    startedAt: number,
+    opts: ViewOptions = {},
+  ): Promise<ServedSnapshot> {
+    try {
+      const view = SnapshotView.build(segment.reader, opts);
+      return new ServedSnapshot(collection, pointer, segment, view, performance.now() - startedAt);
+    } catch (e) {
+      await segment.close();
+      throw e;
+    }
+  }
+
+  get version(): number {
+    return this.pointer.version;
+  }
+
+  get references(): number {
+    return this.#refs;
+  }
+
+  get isClosed(): boolean {
+    return this.#closed !== null;
+  }
+
+  /** A reference for one query; pair with release(). */
+  acquire(): this {
+    if (this.#refs <= 0) throw new ClosedError('served snapshot', { collection: this.collection, snapshot: this.version });
+    this.#refs++;
+    return this;
+  }
+
+  release(): void {
+    if (this.#refs <= 0) return;
+    this.#refs--;
+    if (this.#refs === 0) this.#closed = this.segment.close();
+  }
+
+  /** Drops the server's reference; resolves once the segment is closed (after the last query released). */
+  retire(): void {
+    this.release();
+  }
+
+  /** Resolves when the segment has been closed (immediately if it already was). */
+  async closed(): Promise<void> {
+    await this.#closed;
+  }
+
+  /** Runs fn under a reference. */
+  use<T>(fn: (s: this) => T): T {
+    this.acquire();
+    try {
+      return fn(this);
+    } finally {
+      this.release();
+    }
+  }
+}

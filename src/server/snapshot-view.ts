@@ -1,0 +1,165 @@
+/**
+ * What the query server keeps in memory for one opened snapshot, next to its SegmentReader (whose index
+ * stays memory-mapped): the put rows in key order (ids, keys, parsed metadata), lazily built metadata
+ * columns and documents for the filters, and, within a memory budget, the f32 vectors for exact search
+ * over filtered subsets. Everything here is derived from the reader's read-only record store at open.
+ */
+import type { Metadata, MetadataScalar } from '../core/types.js';
+import type { SegmentReader } from '../engine/index.js';
+import { blobToF32 } from '../engine/record-store.js';
+
+/** Value tags of a metadata column. */
+export const Tag = { missing: 0, string: 1, number: 2, boolean: 3, array: 4 } as const;
+
+/** One metadata key across every row: typed arrays, so a filter is a tight loop, not an object walk. */
+export interface Column {
+  tag: Uint8Array;
+  /** number value, or 1/0 for booleans */
+  num: Float64Array;
+  /** dictionary code of a string value (-1 when not a string) */
+  str: Int32Array;
+  dict: Map<string, number>;
+  /** array values by row */
+  arrays: Map<number, MetadataScalar[]>;
+}
+
+export interface ViewOptions {
+  /** Keep the f32 vectors in memory when they take at most this many bytes (default 1 GiB). */
+  vectorBudgetBytes?: number;
+}
+
+const DEFAULT_VECTOR_BUDGET = 1 << 30;
+
+export class SnapshotView {
+  readonly dimension: number;
+  /** Rows in ascending key order. */
+  readonly size: number;
+  readonly ids: string[];
+  readonly keys: Float64Array;
+  readonly metadata: Array<Metadata | null>;
+  /** Row-major f32 vectors of every row, or null when over the budget (exact search then reads SQLite). */
+  readonly vectors: Float32Array | null;
+  readonly #rowOfKey: Int32Array | Map<number, number>;
+  readonly #rowOfId: Map<string, number>;
+  readonly #columns = new Map<string, Column>();
+  readonly #reader: SegmentReader;
+  #documents: Array<string | null> | null = null;
+
+  private constructor(reader: SegmentReader, opts: ViewOptions) {
+    this.#reader = reader;
+    this.dimension = reader.manifest.dimension;
+    const n = reader.count;
+    const d = this.dimension;
+    const budget = opts.vectorBudgetBytes ?? DEFAULT_VECTOR_BUDGET;
+    const keepVectors = n * d * 4 <= budget;
+    this.size = n;
+    this.ids = new Array<string>(n);
+    this.keys = new Float64Array(n);
+    this.metadata = new Array<Metadata | null>(n);
+    this.vectors = keepVectors ? new Float32Array(n * d) : null;
+    this.#rowOfId = new Map();
+    const sql = keepVectors
+      ? 'SELECT key, id, metadata, embedding FROM records WHERE kind = 0 ORDER BY key'
+      : 'SELECT key, id, metadata, NULL FROM records WHERE kind = 0 ORDER BY key';
+    let row = 0;
+    let maxKey = 0;
+    for (const r of reader.database.prepare(sql).raw(true).iterate() as Iterable<
+      [number, string, string | null, Buffer | null]
+    >) {
+      if (row >= n) break;
+      this.keys[row] = r[0];
+      this.ids[row] = r[1];
+      this.#rowOfId.set(r[1], row);
+      this.metadata[row] = r[2] === null ? null : (JSON.parse(r[2]) as Metadata);
+      if (this.vectors !== null && r[3] !== null) this.vectors.set(blobToF32(r[3]), row * d);
+      if (r[0] > maxKey) maxKey = r[0];
+      row++;
+    }
+    this.#rowOfKey = maxKey <= 4 * n + 1024 ? new Int32Array(maxKey + 1).fill(-1) : new Map();
+    for (let i = 0; i < n; i++) {
+      if (this.#rowOfKey instanceof Int32Array) this.#rowOfKey[this.keys[i]!] = i;
+      else this.#rowOfKey.set(this.keys[i]!, i);
+    }
+  }
+
+  /** Builds the view of an open reader (a full scan of its puts: ~0.2 s for 28k × 1536). */
+  static build(reader: SegmentReader, opts: ViewOptions = {}): SnapshotView {
+    return new SnapshotView(reader, opts);
+  }
+
+  rowOfKey(key: number): number {
+    const r = this.#rowOfKey instanceof Int32Array ? this.#rowOfKey[key] : this.#rowOfKey.get(key);
+    return r === undefined ? -1 : r;
+  }
+
+  rowOfId(id: string): number {
+    return this.#rowOfId.get(id) ?? -1;
+  }
+
+  /** The column of one metadata key, built on first use and kept for the snapshot's lifetime. */
+  column(name: string): Column {
+    let c = this.#columns.get(name);
+    if (c !== undefined) return c;
+    const n = this.size;
+    c = {
+      tag: new Uint8Array(n),
+      num: new Float64Array(n),
+      str: new Int32Array(n).fill(-1),
+      dict: new Map(),
+      arrays: new Map(),
+    };
+    for (let i = 0; i < n; i++) {
+      const m = this.metadata[i];
+      if (!m || !Object.hasOwn(m, name)) continue;
+      const v = m[name];
+      if (typeof v === 'string') {
+        c.tag[i] = Tag.string;
+        let code = c.dict.get(v);
+        if (code === undefined) {
+          code = c.dict.size;
+          c.dict.set(v, code);
+        }
+        c.str[i] = code;
+      } else if (typeof v === 'number') {
+        c.tag[i] = Tag.number;
+        c.num[i] = v;
+      } else if (typeof v === 'boolean') {
+        c.tag[i] = Tag.boolean;
+        c.num[i] = v ? 1 : 0;
+      } else if (Array.isArray(v)) {
+        c.tag[i] = Tag.array;
+        c.arrays.set(i, v);
+      }
+    }
+    this.#columns.set(name, c);
+    return c;
+  }
+
+  /** Every row's document (null when none), loaded on the first document filter. */
+  documents(): ReadonlyArray<string | null> {
+    if (this.#documents === null) {
+      const docs = this.#reader.database
+        .prepare('SELECT document FROM records WHERE kind = 0 ORDER BY key')
+        .pluck(true)
+        .all() as Array<string | null>;
+      this.#documents = docs.slice(0, this.size);
+    }
+    return this.#documents;
+  }
+
+  /** The f32 vectors of these rows, row-major (from memory, else from the record store). */
+  gather(rows: ArrayLike<number>): Float32Array {
+    const d = this.dimension;
+    if (this.vectors === null) {
+      const keys = new Array<number>(rows.length);
+      for (let i = 0; i < rows.length; i++) keys[i] = this.keys[rows[i]!]!;
+      return this.#reader.vectors(keys);
+    }
+    const out = new Float32Array(rows.length * d);
+    for (let i = 0; i < rows.length; i++) {
+      const r = rows[i]!;
+      out.set(this.vectors.subarray(r * d, r * d + d), i * d);
+    }
+    return out;
+  }
+}

@@ -1,0 +1,31 @@
+/** What the campaign and its compactor processes (compactor-child.ts) exchange. */
+import type { SerializedError } from '../core/errors.js';
+import type { CompactReport } from '../pipeline/compact.js';
+import type { FaultProbabilities, FaultStats } from '../store/faulty-store.js';
+
+export const RESULT_PREFIX = '@@torture-result ';
+
+export interface CompactorJob {
+  store: string;
+  collection: string;
+  executor: 'inline' | 'local';
+  concurrency: number;
+  chunkSize: number;
+  groupSize: number;
+  leaseTtlMs: number;
+  owner: string;
+  /** How long to keep waiting for a lease held by another compactor. */
+  leaseWaitMs: number;
+  faults?: { seed: number; probabilities: FaultProbabilities; slowMs: number; timeoutMs: number };
+  /** Environment for the local pool's workers (their failpoints). */
+  workerEnv?: Record<string, string>;
+}
+
+export interface CompactorOutcome {
+  ok: boolean;
+  report?: Pick<CompactReport, 'run' | 'status' | 'deltas' | 'promoted' | 'snapshot'> & { quarantined: number };
+  error?: SerializedError;
+  faults?: FaultStats;
+  retries: number;
+}
+

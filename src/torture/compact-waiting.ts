@@ -1,0 +1,27 @@
+/**
+ * compact(), waiting for a lease held by someone else (a compactor that was killed holds its lease until
+ * it expires): on E_LEASE_HELD, wait until the holder's expiry and try again, up to `waitMs` in total.
+ */
+import { ErrorCodes, isStrataError } from '../core/errors.js';
+import { delay } from '../core/retry.js';
+import { type CompactOptions, type CompactReport, compact } from '../pipeline/compact.js';
+import type { ObjectStore } from '../store/object-store.js';
+
+export async function compactWaitingForLease(
+  store: ObjectStore,
+  collection: string,
+  opts: CompactOptions,
+  waitMs: number,
+): Promise<CompactReport> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    try {
+      return await compact(store, collection, opts);
+    } catch (e) {
+      if (!isStrataError(e, ErrorCodes.LEASE_HELD)) throw e;
+      const expiresAt = Number(e.context.expiresAt);
+      if (!Number.isFinite(expiresAt) || expiresAt > deadline) throw e;
+      await delay(Math.max(5, expiresAt - Date.now()) + 10);
+    }
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * A compactor process for the torture campaign: runs one compaction of one collection (waiting for a
+ * lease a dead compactor still holds), through a FaultyStore if asked, and prints its outcome as one
+ * line `@@torture-result <json>` on stdout. The campaign kills it (SIGKILL), freezes it (SIGSTOP through
+ * the `stop` failpoint action) and races several of them on one collection.
+ */
+import { serializeError } from '../core/errors.js';
+import type { StepExecutor } from '../pipeline/executor.js';
+import { InlineExecutor } from '../runners/inline.js';
+import { LocalPoolExecutor } from '../runners/local/pool.js';
+import { FaultyStore } from '../store/faulty-store.js';
+import type { ObjectStore } from '../store/object-store.js';
+import { openStore } from '../store/open.js';
+import { type CompactorJob, type CompactorOutcome, RESULT_PREFIX } from './child-protocol.js';
+import { compactWaitingForLease } from './compact-waiting.js';
+
+async function main(): Promise<void> {
+  const job = JSON.parse(process.argv[2] ?? '') as CompactorJob;
+  const base = await openStore(job.store);
+  const faulty = job.faults
+    ? new FaultyStore(base, {
+        seed: job.faults.seed,
+        probabilities: job.faults.probabilities,
+        slowMs: job.faults.slowMs,
+        timeoutMs: job.faults.timeoutMs,
+      })
+    : undefined;
+  const store: ObjectStore = faulty ?? base;
+  let retries = 0;
+  const executor: StepExecutor =
+    job.executor === 'inline'
+      ? new InlineExecutor(store, { retry: { attempts: 3, baseMs: 20, maxMs: 200 } })
+      : new LocalPoolExecutor({
+          store: job.store,
+          concurrency: job.concurrency,
+          threads: 1,
+          retry: { attempts: 3, baseMs: 20, maxMs: 200 },
+          stepTimeoutMs: 60_000,
+          onRetry: () => {
+            retries++;
+          },
+          ...(job.workerEnv ? { env: job.workerEnv } : {}),
+        });
+  let outcome: CompactorOutcome;
+  try {
+    const r = await compactWaitingForLease(
+      store,
+      job.collection,
+      {
+        executor,
+        chunkSize: job.chunkSize,
+        groupSize: job.groupSize,
+        lease: { ttlMs: job.leaseTtlMs, owner: job.owner },
+      },
+      job.leaseWaitMs,
+    );
+    outcome = {
+      ok: true,
+      report: {
+        run: r.run,
+        status: r.status,
+        deltas: r.deltas,
+        promoted: r.promoted,
+        snapshot: r.snapshot,
+        quarantined: r.quarantined.length,
+      },
+      retries,
+    };
+  } catch (e) {
+    outcome = { ok: false, error: serializeError(e), retries };
+  } finally {
+    await executor.close();
+  }
+  if (faulty) outcome.faults = faulty.stats();
+  await store.close();
+  process.stdout.write(`\n${RESULT_PREFIX}${JSON.stringify(outcome)}\n`);
+}
+
+main().catch((e) => {
+  process.stderr.write(`torture compactor failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exit(70);
+});
