@@ -35,7 +35,11 @@ function npmUpToDate() {
 }
 
 if (!npmUpToDate()) {
-  run(existsSync(join(root, 'package-lock.json')) ? 'npm ci --no-audit --no-fund' : 'npm install --no-audit --no-fund');
+  run(
+    existsSync(join(root, 'package-lock.json'))
+      ? 'npm ci --no-audit --no-fund'
+      : 'npm install --no-audit --no-fund',
+  );
 }
 
 // Debian packages for the real-server suites: each suite lists its packages in scripts/servers/<name>.txt

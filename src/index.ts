@@ -5,25 +5,34 @@
 
 // core
 export {
-  ErrorCodes,
-  type ErrorCode,
-  type ErrorContext,
-  StrataError,
-  InvalidInputError,
+  CollectionError,
   DeltaFormatError,
+  type ErrorCode,
+  ErrorCodes,
+  type ErrorContext,
+  FencedError,
+  IntegrityError,
+  InvalidInputError,
+  isStrataError,
+  LeaseError,
   NotFoundError,
   PreconditionFailedError,
-  IntegrityError,
-  StoreError,
-  LeaseError,
-  FencedError,
-  VerificationError,
-  StepError,
-  UsageError,
-  CollectionError,
   type SerializedError,
-  isStrataError,
+  StepError,
+  StoreError,
+  StrataError,
+  UsageError,
+  VerificationError,
 } from './core/errors.js';
+export { FAILPOINTS, type FailpointName } from './core/failpoints.js';
+export {
+  MANIFEST_FORMAT,
+  MANIFEST_FORMAT_VERSION,
+  type ManifestFile,
+  type PromotedRange,
+  parseManifest,
+  type SegmentManifest,
+} from './core/manifest.js';
 export type {
   CollectionConfig,
   Metadata,
@@ -35,74 +44,59 @@ export type {
   SequencedOperation,
   VectorRecord,
 } from './core/types.js';
-export { validateOperation, validateName } from './core/validate.js';
-export {
-  MANIFEST_FORMAT,
-  MANIFEST_FORMAT_VERSION,
-  type SegmentManifest,
-  type ManifestFile,
-  type PromotedRange,
-  parseManifest,
-} from './core/manifest.js';
-export { FAILPOINTS, type FailpointName } from './core/failpoints.js';
-
-// storage
-export type { ObjectStore, ObjectInfo, PutOptions, PutFileOptions } from './store/object-store.js';
-export { LocalStore, type LocalStoreOptions } from './store/local-store.js';
-export { FaultyStore, type FaultyStoreOptions } from './store/faulty-store.js';
-export { openStore } from './store/open.js';
-
+export { validateName, validateOperation } from './core/validate.js';
 // engine
 export {
-  SegmentReader,
-  SegmentWriter,
   type Hit,
   type OpenOptions,
+  SegmentReader,
+  SegmentWriter,
   type SegmentWriterOptions,
-  verifySegment,
   type VerifyReport,
+  verifySegment,
 } from './engine/index.js';
 export type { SegmentRow } from './engine/rows.js';
-
 // deltas and producer files
 export {
   decodeDelta,
   encodeDelta,
-  readProducerFile,
+  parseArrowProducerFile,
   parseNdjson,
   parseOpenAIBatch,
-  parseArrowProducerFile,
+  readProducerFile,
 } from './ingest/index.js';
-
 // pipeline
 export {
-  createCollection,
-  getCollection,
-  findCollection,
-  listCollections,
-  deleteCollection,
   type CreateCollectionOptions,
+  createCollection,
+  deleteCollection,
+  findCollection,
+  getCollection,
+  listCollections,
 } from './pipeline/collections.js';
-export { acceptDelta, listDeltas, type DeltaDescriptor, type AcceptOptions } from './pipeline/deltas.js';
-export { compact, type CompactOptions, type CompactReport, type CompactEvent } from './pipeline/compact.js';
-export type { StepExecutor } from './pipeline/executor.js';
-export { runStep, type StepTask, type StepResult, type StepEnv } from './pipeline/steps.js';
-export { Lease, type LeaseOptions, type LeaseRecord } from './pipeline/lease.js';
-export { readPointer, type Pointer } from './pipeline/pointer.js';
-export { readLedger, type Ledger, type LedgerEntry, type DeltaState } from './pipeline/ledger.js';
-export { listRuns, readRunRecord, type RunRecord } from './pipeline/runs.js';
-export { gcCollection, type GcOptions, type GcReport } from './pipeline/gc.js';
-export { verifyCollection, type SnapshotVerification } from './pipeline/verify.js';
+export { type CompactEvent, type CompactOptions, type CompactReport, compact } from './pipeline/compact.js';
 export { openCurrentSnapshot } from './pipeline/current.js';
-export { openStoredSegment, OpenedSegment } from './pipeline/segments.js';
-
+export { type AcceptOptions, acceptDelta, type DeltaDescriptor, listDeltas } from './pipeline/deltas.js';
+export type { StepExecutor } from './pipeline/executor.js';
+export { type GcOptions, type GcReport, gcCollection } from './pipeline/gc.js';
+export { Lease, type LeaseOptions, type LeaseRecord } from './pipeline/lease.js';
+export { type DeltaState, type Ledger, type LedgerEntry, readLedger } from './pipeline/ledger.js';
+export { type Pointer, readPointer } from './pipeline/pointer.js';
+export { listRuns, type RunRecord, readRunRecord } from './pipeline/runs.js';
+export { OpenedSegment, openStoredSegment } from './pipeline/segments.js';
+export { runStep, type StepEnv, type StepResult, type StepTask } from './pipeline/steps.js';
+export { type SnapshotVerification, verifyCollection } from './pipeline/verify.js';
+// query
+export { type SearchOptions, searchSnapshot } from './query/search.js';
+export { matchesWhere, matchesWhereDocument, type Where, type WhereDocument } from './query/where.js';
 // runners
 export { InlineExecutor } from './runners/inline.js';
 export { LocalPoolExecutor, type LocalPoolOptions } from './runners/local/pool.js';
-
-// query
-export { searchSnapshot, type SearchOptions } from './query/search.js';
-export { matchesWhere, matchesWhereDocument, type Where, type WhereDocument } from './query/where.js';
+export { FaultyStore, type FaultyStoreOptions } from './store/faulty-store.js';
+export { LocalStore, type LocalStoreOptions } from './store/local-store.js';
+// storage
+export type { ObjectInfo, ObjectStore, PutFileOptions, PutOptions } from './store/object-store.js';
+export { openStore } from './store/open.js';
 
 // workload (synthetic data for demos, tests and benchmarks)
-export { generateRecords, generateChanges } from './workload/synthetic.js';
+export { generateChanges, generateRecords } from './workload/synthetic.js';

@@ -38,20 +38,36 @@ export interface CoreBenchOptions {
 
 const fmtMs = (ms: number) => (ms >= 1000 ? `${round(ms / 1000, 2)} s` : `${round(ms, 3)} ms`);
 
-async function ingestAll(store: LocalStore, name: string, dimension: number, ops: Operation[], deltas: number) {
+async function ingestAll(
+  store: LocalStore,
+  name: string,
+  dimension: number,
+  ops: Operation[],
+  deltas: number,
+) {
   const config = await createCollection(store, { name, dimension, metric: 'cos', quantization: 'f16' });
   const per = Math.ceil(ops.length / deltas);
   for (let i = 0; i < ops.length; i += per) await acceptDelta(store, config, ops.slice(i, i + per));
   return config;
 }
 
-function upsertsOf(seed: number, count: number, dimension: number): { ops: Operation[]; matrix: Float32Array } {
+function upsertsOf(
+  seed: number,
+  count: number,
+  dimension: number,
+): { ops: Operation[]; matrix: Float32Array } {
   const ops: Operation[] = [];
   const matrix = new Float32Array(count * dimension);
   let i = 0;
   for (const r of generateRecords({ seed, count, dimension })) {
     matrix.set(r.embedding, i++ * dimension);
-    ops.push({ op: 'upsert', id: r.id, embedding: r.embedding, document: r.document ?? null, metadata: r.metadata ?? null });
+    ops.push({
+      op: 'upsert',
+      id: r.id,
+      embedding: r.embedding,
+      document: r.document ?? null,
+      metadata: r.metadata ?? null,
+    });
   }
   return { ops, matrix };
 }
@@ -73,7 +89,15 @@ export async function benchCore(o: CoreBenchOptions = {}): Promise<BenchSection>
     const { ops, matrix } = upsertsOf(42, N, D);
     await ingestAll(store, 'lines', D, ops, 120);
     log('bare usearch build (baseline)');
-    const bare = new usearch.Index({ dimensions: D, metric: 'cos' as never, quantization: 'f16' as never, connectivity: 16, expansion_add: 128, expansion_search: 64, multi: false });
+    const bare = new usearch.Index({
+      dimensions: D,
+      metric: 'cos' as never,
+      quantization: 'f16' as never,
+      connectivity: 16,
+      expansion_add: 128,
+      expansion_search: 64,
+      multi: false,
+    });
     const keys = BigUint64Array.from({ length: N }, (_, i) => BigInt(i + 1));
     let t = performance.now();
     bare.add(keys, matrix, threads);
@@ -84,7 +108,12 @@ export async function benchCore(o: CoreBenchOptions = {}): Promise<BenchSection>
     const report = await compact(store, 'lines', { executor: exec, chunkSize: 3, groupSize: 10 });
     const compactMs = performance.now() - t;
     await exec.close();
-    data.compaction = { wallMs: Math.round(compactMs), timingsMs: report.timingsMs, bareUsearchBuildMs: Math.round(bareMs), peakRssMb: report.peakRssMb };
+    data.compaction = {
+      wallMs: Math.round(compactMs),
+      timingsMs: report.timingsMs,
+      bareUsearchBuildMs: Math.round(bareMs),
+      peakRssMb: report.peakRssMb,
+    };
     rows.push({
       bench: 'demo compaction (28,454 × 1536, f16, 2 threads)',
       metric: 'wall time',
@@ -110,30 +139,61 @@ export async function benchCore(o: CoreBenchOptions = {}): Promise<BenchSection>
     // 2. query latency + recall: SegmentReader vs raw usearch on the same index file ---------------------
     const pointer = (await readPointer(store, 'lines'))!;
     t = performance.now();
-    const cold = await openStoredSegment(store, pointer.value.snapshot, pointer.value.manifestSha256, { verify: 'none' });
-    const queries = [...generateRecords({ seed: 42, count: Q, dimension: D, offset: 50_000_000 })].map((r) => r.embedding);
+    const cold = await openStoredSegment(store, pointer.value.snapshot, pointer.value.manifestSha256, {
+      verify: 'none',
+    });
+    const queries = [...generateRecords({ seed: 42, count: Q, dimension: D, offset: 50_000_000 })].map(
+      (r) => r.embedding,
+    );
     cold.reader.search(queries[0]!, 10);
     const coldMs = performance.now() - t;
     await cold.close();
     t = performance.now();
-    const checked = await openStoredSegment(store, pointer.value.snapshot, pointer.value.manifestSha256, { verify: 'checksums' });
+    const checked = await openStoredSegment(store, pointer.value.snapshot, pointer.value.manifestSha256, {
+      verify: 'checksums',
+    });
     checked.reader.search(queries[0]!, 10);
     const checkedMs = performance.now() - t;
     await checked.close();
-    rows.push({ bench: 'cold open → first answer', metric: 'latency (manifest verified, files mmapped)', strata: fmtMs(coldMs), baseline: '-', ratio: '-', goal: '≤ 50 ms', met: coldMs <= 50 });
-    rows.push({ bench: 'cold open → first answer', metric: 'latency incl. SHA-256 of every file', strata: fmtMs(checkedMs), baseline: '-', ratio: '-', goal: 'report', met: null });
+    rows.push({
+      bench: 'cold open → first answer',
+      metric: 'latency (manifest verified, files mmapped)',
+      strata: fmtMs(coldMs),
+      baseline: '-',
+      ratio: '-',
+      goal: '≤ 50 ms',
+      met: coldMs <= 50,
+    });
+    rows.push({
+      bench: 'cold open → first answer',
+      metric: 'latency incl. SHA-256 of every file',
+      strata: fmtMs(checkedMs),
+      baseline: '-',
+      ratio: '-',
+      goal: 'report',
+      met: null,
+    });
     data.coldOpenMs = round(coldMs, 2);
     data.coldOpenVerifiedMs = round(checkedMs, 2);
 
     const { segment } = await openCurrentSnapshot(store, 'lines', { verify: 'none' });
     try {
       const r = segment.reader;
-      const raw = new usearch.Index({ dimensions: D, metric: 'cos' as never, quantization: 'f16' as never, connectivity: 16, expansion_add: 128, expansion_search: 64, multi: false });
+      const raw = new usearch.Index({
+        dimensions: D,
+        metric: 'cos' as never,
+        quantization: 'f16' as never,
+        connectivity: 16,
+        expansion_add: 128,
+        expansion_search: 64,
+        multi: false,
+      });
       raw.view(join(r.dir, SEGMENT_FILES.index));
       r.cacheVectors();
       const truth = queries.map((q) => new Set(r.exactSearch(q, 10).map((h) => h.key)));
       const recall = (got: Array<ArrayLike<number | bigint>>) =>
-        got.reduce((n, ks, i) => n + Array.from(ks).filter((k) => truth[i]!.has(Number(k))).length, 0) / (Q * 10);
+        got.reduce((n, ks, i) => n + Array.from(ks).filter((k) => truth[i]!.has(Number(k))).length, 0) /
+        (Q * 10);
       // warm both
       for (const q of queries.slice(0, 20)) {
         r.search(q, 10);
@@ -148,8 +208,16 @@ export async function benchCore(o: CoreBenchOptions = {}): Promise<BenchSection>
         ourKeys.push(r.search(queries[i]!, 10).map((h) => h.key));
       });
       const qd = {
-        strata: { p50: round(median(ourMs)), p99: round(percentile(ourMs, 99)), recallAt10: round(recall(ourKeys), 4) },
-        usearch: { p50: round(median(rawMs)), p99: round(percentile(rawMs, 99)), recallAt10: round(recall(rawKeys), 4) },
+        strata: {
+          p50: round(median(ourMs)),
+          p99: round(percentile(ourMs, 99)),
+          recallAt10: round(recall(ourKeys), 4),
+        },
+        usearch: {
+          p50: round(median(rawMs)),
+          p99: round(percentile(rawMs, 99)),
+          recallAt10: round(recall(rawKeys), 4),
+        },
       };
       data.query = qd;
       rows.push({
@@ -174,27 +242,75 @@ export async function benchCore(o: CoreBenchOptions = {}): Promise<BenchSection>
     const exec2 = new LocalPoolExecutor({ store: dir, concurrency: threads });
     await compact(store, 'large', { executor: exec2, chunkSize: 4, groupSize: 10 });
     await exec2.close();
-    const changes = [...generateChanges({ seed: 7, existingIds: large.ops.map((x) => x.id), count: LN / 100, dimension: LD, round: 2 })];
+    const changes = [
+      ...generateChanges({
+        seed: 7,
+        existingIds: large.ops.map((x) => x.id),
+        count: LN / 100,
+        dimension: LD,
+        round: 2,
+      }),
+    ];
     const per = Math.ceil(changes.length / 10);
     for (let i = 0; i < changes.length; i += per) await acceptDelta(store, config, changes.slice(i, i + per));
     // Build chunks and groups once, then time only the final merge both ways (the publish is not part of it).
     const env: StepEnv = { store, config, threads };
     const ledger = await readLedger(store, 'large');
-    const plan = planTree(ledger.entries.filter((e) => e.state === 'pending'), { chunkSize: 3, groupSize: 10 });
+    const plan = planTree(
+      ledger.entries.filter((e) => e.state === 'pending'),
+      { chunkSize: 3, groupSize: 10 },
+    );
     const chunkRefs: SegmentRef[] = [];
     for (const [index, deltas] of plan.chunks.entries()) {
-      chunkRefs.push((await runStep(env, { kind: 'chunk', collection: 'large', run: 'bench', index, deltas })).segment!);
+      chunkRefs.push(
+        (await runStep(env, { kind: 'chunk', collection: 'large', run: 'bench', index, deltas })).segment!,
+      );
     }
     const groupRefs: SegmentRef[] = [];
     for (const [index, idx] of plan.groups.entries()) {
-      groupRefs.push((await runStep(env, { kind: 'group', collection: 'large', run: 'bench', index, inputs: idx.map((i) => chunkRefs[i]!) })).segment!);
+      groupRefs.push(
+        (
+          await runStep(env, {
+            kind: 'group',
+            collection: 'large',
+            run: 'bench',
+            index,
+            inputs: idx.map((i) => chunkRefs[i]!),
+          })
+        ).segment!,
+      );
     }
     const lp = (await readPointer(store, 'large'))!;
-    const base = { version: lp.value.version, snapshot: lp.value.snapshot, manifestSha256: lp.value.manifestSha256 };
+    const base = {
+      version: lp.value.version,
+      snapshot: lp.value.snapshot,
+      manifestSha256: lp.value.manifestSha256,
+    };
     const promote = plan.chunks.flat().map((d) => [d.seqStart, d.seqEnd] as [number, number]);
-    const inc = await runStep(env, { kind: 'final', collection: 'large', run: 'bench-inc', inputs: groupRefs, base, promote, incrementalThreshold: 0.5 });
-    const full = await runStep(env, { kind: 'final', collection: 'large', run: 'bench-full', inputs: groupRefs, base, promote, incrementalThreshold: 0 });
-    data.incremental = { incrementalMs: inc.ms, fullMs: full.ms, sameContent: inc.segment?.contentHash === full.segment?.contentHash, build: [inc.build, full.build] };
+    const inc = await runStep(env, {
+      kind: 'final',
+      collection: 'large',
+      run: 'bench-inc',
+      inputs: groupRefs,
+      base,
+      promote,
+      incrementalThreshold: 0.5,
+    });
+    const full = await runStep(env, {
+      kind: 'final',
+      collection: 'large',
+      run: 'bench-full',
+      inputs: groupRefs,
+      base,
+      promote,
+      incrementalThreshold: 0,
+    });
+    data.incremental = {
+      incrementalMs: inc.ms,
+      fullMs: full.ms,
+      sameContent: inc.segment?.contentHash === full.segment?.contentHash,
+      build: [inc.build, full.build],
+    };
     rows.push({
       bench: `final merge of a 1% change onto ${LN} × ${LD}`,
       metric: 'wall time',
@@ -204,7 +320,8 @@ export async function benchCore(o: CoreBenchOptions = {}): Promise<BenchSection>
       goal: '≤ 10%',
       met: inc.ms / full.ms <= 0.1,
     });
-    if (inc.segment?.contentHash !== full.segment?.contentHash) throw new Error('incremental and full builds disagree');
+    if (inc.segment?.contentHash !== full.segment?.contentHash)
+      throw new Error('incremental and full builds disagree');
   } finally {
     await store.close();
     await rm(dir, { recursive: true, force: true });

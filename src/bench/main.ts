@@ -12,7 +12,11 @@ type Section = (quick: boolean, log: (m: string) => void) => Promise<BenchSectio
 
 export const SECTIONS: Record<string, Section> = {
   core: (quick, log) =>
-    benchCore(quick ? { records: 3_000, dimension: 256, queries: 100, largeRecords: 20_000, largeDimension: 64, log } : { log }),
+    benchCore(
+      quick
+        ? { records: 3_000, dimension: 256, queries: 100, largeRecords: 20_000, largeDimension: 64, log }
+        : { log },
+    ),
 };
 
 function toMarkdown(sections: BenchSection[], meta: Record<string, unknown>): string {
@@ -26,7 +30,9 @@ function toMarkdown(sections: BenchSection[], meta: Record<string, unknown>): st
   ];
   for (const s of sections) {
     for (const r of s.rows) {
-      lines.push(`| ${r.bench} | ${r.metric} | ${r.strata} | ${r.baseline} | ${r.ratio} | ${r.goal} | ${r.met === null ? '-' : r.met ? 'yes' : 'no'} |`);
+      lines.push(
+        `| ${r.bench} | ${r.metric} | ${r.strata} | ${r.baseline} | ${r.ratio} | ${r.goal} | ${r.met === null ? '-' : r.met ? 'yes' : 'no'} |`,
+      );
     }
   }
   return `${lines.join('\n')}\n`;
@@ -35,7 +41,9 @@ function toMarkdown(sections: BenchSection[], meta: Record<string, unknown>): st
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const quick = args.includes('--quick');
-  const onlyArg = args.find((a) => a.startsWith('--only='))?.slice(7) ?? (args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined);
+  const onlyArg =
+    args.find((a) => a.startsWith('--only='))?.slice(7) ??
+    (args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined);
   const names = onlyArg ? onlyArg.split(',') : Object.keys(SECTIONS);
   const log = (m: string) => process.stderr.write(`bench: ${m}\n`);
   const meta = {

@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
+import { UsageError } from '../core/errors.js';
 import { type CompactOptions, type CompactReport, compact } from '../pipeline/compact.js';
 import type { StepExecutor } from '../pipeline/executor.js';
-import { UsageError } from '../core/errors.js';
 import { BullMQExecutor } from '../runners/bullmq/executor.js';
 import { InlineExecutor } from '../runners/inline.js';
 import { LocalPoolExecutor } from '../runners/local/pool.js';
@@ -25,10 +25,17 @@ export interface CompactionCliOptions {
 export function createExecutor(ctx: CliContext, store: ObjectStore, o: CompactionCliOptions): StepExecutor {
   if (o.runner === 'inline') return new InlineExecutor(store);
   if (o.runner === 'bullmq') {
-    if (!o.redis) throw new UsageError('--runner bullmq needs --redis URL (and `strata worker` processes serving it)');
-    return new BullMQExecutor({ redis: o.redis, queue: o.queue, storeUrl: store.url, concurrency: o.concurrency });
+    if (!o.redis)
+      throw new UsageError('--runner bullmq needs --redis URL (and `strata worker` processes serving it)');
+    return new BullMQExecutor({
+      redis: o.redis,
+      queue: o.queue,
+      storeUrl: store.url,
+      concurrency: o.concurrency,
+    });
   }
-  if (o.runner !== undefined && o.runner !== 'local') throw new UsageError(`unknown runner ${o.runner} (local | inline | bullmq)`);
+  if (o.runner !== undefined && o.runner !== 'local')
+    throw new UsageError(`unknown runner ${o.runner} (local | inline | bullmq)`);
   return new LocalPoolExecutor({
     store: ctx.storeSpec,
     concurrency: o.concurrency ?? availableParallelism(),
@@ -56,7 +63,10 @@ export async function runCompaction(
     groupSize: o.groupSize,
     maxDeltas: o.maxDeltas,
     retain: o.retain,
-    lease: { ...(o.leaseTtlMs ? { ttlMs: o.leaseTtlMs } : {}), ...(o.leaseWaitMs ? { waitMs: o.leaseWaitMs } : {}) },
+    lease: {
+      ...(o.leaseTtlMs ? { ttlMs: o.leaseTtlMs } : {}),
+      ...(o.leaseWaitMs ? { waitMs: o.leaseWaitMs } : {}),
+    },
     onEvent: (e) => {
       switch (e.type) {
         case 'planned':
@@ -73,7 +83,9 @@ export async function runCompaction(
           if (!e.ok && e.error) p.log(`${e.stage} ${e.index} failed: ${e.error.code}: ${e.error.message}`);
           break;
         case 'quarantined':
-          p.log(`quarantined delta ${e.seqStart}: ${e.error.code}: ${e.error.message}`, { code: e.error.code });
+          p.log(`quarantined delta ${e.seqStart}: ${e.error.code}: ${e.error.message}`, {
+            code: e.error.code,
+          });
           break;
         case 'retry-final':
           p.log(`pointer moved; rebuilding the final merge (${e.reason})`);

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { UsageError } from '../core/errors.js';
-import { openStore } from '../store/open.js';
 import type { ObjectStore } from '../store/object-store.js';
+import { openStore } from '../store/open.js';
 import { createLogger, createProgress, type Progress } from './progress.js';
 
 export interface GlobalOptions {
@@ -54,7 +54,8 @@ export function parseDuration(s: string): number {
 export function parseIntOption(name: string, min = 1, max = Number.MAX_SAFE_INTEGER) {
   return (v: string): number => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`${name} must be an integer in ${min}..${max}, got ${v}`);
+    if (!Number.isInteger(n) || n < min || n > max)
+      throw new UsageError(`${name} must be an integer in ${min}..${max}, got ${v}`);
     return n;
   };
 }

@@ -58,7 +58,14 @@ export interface DemoResult {
   groupsSucceeded: number;
   groupsFailed: number;
   quarantined: number;
-  snapshot: { version: number | null; count: number; verified: boolean; build: string | null; contentHash: string | null; problems: string[] };
+  snapshot: {
+    version: number | null;
+    count: number;
+    verified: boolean;
+    build: string | null;
+    contentHash: string | null;
+    problems: string[];
+  };
   recallAt10: number;
   concurrency: number;
   timingsMs: Record<string, number>;
@@ -80,7 +87,12 @@ export async function runDemo(ctx: CliContext, store: ObjectStore, o: DemoOption
     return performance.now();
   };
   let config = await findCollection(store, o.collection);
-  config ??= await createCollection(store, { name: o.collection, dimension: o.dimension, metric: 'cos', quantization: 'f16' });
+  config ??= await createCollection(store, {
+    name: o.collection,
+    dimension: o.dimension,
+    metric: 'cos',
+    quantization: 'f16',
+  });
   const base = await readPointer(store, o.collection);
   const round = (base?.value.version ?? 0) + 1;
 
@@ -91,18 +103,29 @@ export async function runDemo(ctx: CliContext, store: ObjectStore, o: DemoOption
   if (!base) {
     ops = [];
     for (const r of generateRecords({ seed: o.seed, count: o.records, dimension: config.dimension })) {
-      ops.push({ op: 'upsert', id: r.id, embedding: r.embedding, document: r.document ?? null, metadata: r.metadata ?? null });
+      ops.push({
+        op: 'upsert',
+        id: r.id,
+        embedding: r.embedding,
+        document: r.document ?? null,
+        metadata: r.metadata ?? null,
+      });
     }
     deltaCount = o.deltas;
   } else {
     const { segment } = await openCurrentSnapshot(store, o.collection, { verify: 'none' });
     let existingIds: string[];
     try {
-      existingIds = (segment.reader.database.prepare('SELECT id FROM records ORDER BY key').pluck().all() as string[]);
+      existingIds = segment.reader.database
+        .prepare('SELECT id FROM records ORDER BY key')
+        .pluck()
+        .all() as string[];
     } finally {
       await segment.close();
     }
-    ops = [...generateChanges({ seed: o.seed, existingIds, count: o.changes, dimension: config.dimension, round })];
+    ops = [
+      ...generateChanges({ seed: o.seed, existingIds, count: o.changes, dimension: config.dimension, round }),
+    ];
     deltaCount = o.changeDeltas;
   }
   t = lap('generate', t);
@@ -111,7 +134,10 @@ export async function runDemo(ctx: CliContext, store: ObjectStore, o: DemoOption
   const batches = split(ops, deltaCount);
   ctx.progress.stage('ingest', batches.length);
   for (const [i, b] of batches.entries()) {
-    await acceptDelta(store, config, b, { producer: 'strata-demo', source: `demo-round-${round}-batch-${i}` });
+    await acceptDelta(store, config, b, {
+      producer: 'strata-demo',
+      source: `demo-round-${round}-batch-${i}`,
+    });
     ctx.progress.tick('ingest', i + 1, batches.length);
   }
   t = lap('ingest', t);
@@ -136,7 +162,14 @@ export async function runDemo(ctx: CliContext, store: ObjectStore, o: DemoOption
   if (v.version !== null && o.queries > 0) {
     const { segment } = await openCurrentSnapshot(store, o.collection, { verify: 'none' });
     try {
-      const qs = [...generateRecords({ seed: o.seed, count: o.queries, dimension: config.dimension, offset: 50_000_000 })];
+      const qs = [
+        ...generateRecords({
+          seed: o.seed,
+          count: o.queries,
+          dimension: config.dimension,
+          offset: 50_000_000,
+        }),
+      ];
       let found = 0;
       segment.reader.cacheVectors();
       for (const q of qs) {

@@ -42,18 +42,40 @@ export function buildProgram(): Command {
 
   program
     .command('demo')
-    .description("run the seed system's workload end to end: ingest, compact in worker processes, verify, measure recall")
+    .description(
+      "run the seed system's workload end to end: ingest, compact in worker processes, verify, measure recall",
+    )
     .option('-c, --collection <name>', 'collection', DEMO_DEFAULTS.collection)
     .option('--records <n>', 'records in the first round', parseIntOption('--records'), DEMO_DEFAULTS.records)
-    .option('--dimension <n>', 'vector dimension', parseIntOption('--dimension', 2, 65536), DEMO_DEFAULTS.dimension)
+    .option(
+      '--dimension <n>',
+      'vector dimension',
+      parseIntOption('--dimension', 2, 65536),
+      DEMO_DEFAULTS.dimension,
+    )
     .option('--deltas <n>', 'deltas in the first round', parseIntOption('--deltas'), DEMO_DEFAULTS.deltas)
     .option('--chunk-size <n>', 'deltas per chunk', parseIntOption('--chunk-size'), DEMO_DEFAULTS.chunkSize)
     .option('--group-size <n>', 'chunks per group', parseIntOption('--group-size'), DEMO_DEFAULTS.groupSize)
-    .option('--changes <n>', 'operations in each later round', parseIntOption('--changes'), DEMO_DEFAULTS.changes)
-    .option('--change-deltas <n>', 'deltas in each later round', parseIntOption('--change-deltas'), DEMO_DEFAULTS.changeDeltas)
+    .option(
+      '--changes <n>',
+      'operations in each later round',
+      parseIntOption('--changes'),
+      DEMO_DEFAULTS.changes,
+    )
+    .option(
+      '--change-deltas <n>',
+      'deltas in each later round',
+      parseIntOption('--change-deltas'),
+      DEMO_DEFAULTS.changeDeltas,
+    )
     .option('--seed <n>', 'workload seed', parseIntOption('--seed', 0), DEMO_DEFAULTS.seed)
     .option('--concurrency <n>', 'worker processes (default: cores)', parseIntOption('--concurrency'))
-    .option('--queries <n>', 'sample queries for recall@10', parseIntOption('--queries', 0), DEMO_DEFAULTS.queries)
+    .option(
+      '--queries <n>',
+      'sample queries for recall@10',
+      parseIntOption('--queries', 0),
+      DEMO_DEFAULTS.queries,
+    )
     .option('--runner <runner>', 'local | inline', 'local')
     .action(async (o) => {
       const c = ctx();
@@ -88,7 +110,9 @@ export async function main(argv: string[]): Promise<void> {
         `${JSON.stringify({ error: err ? { code: err.code, message: err.message, context: err.context } : { code: ErrorCodes.INTERNAL, message: String((e as Error)?.message ?? e) } })}\n`,
       );
     }
-    process.stderr.write(`${err ? err.describe() : `${ErrorCodes.INTERNAL}: ${(e as Error)?.message ?? String(e)}`}\n`);
+    process.stderr.write(
+      `${err ? err.describe() : `${ErrorCodes.INTERNAL}: ${(e as Error)?.message ?? String(e)}`}\n`,
+    );
     if (verbose && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
     process.exitCode = exitCodeFor(e);
   }

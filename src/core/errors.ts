@@ -119,7 +119,13 @@ export class StrataError extends Error {
   }
 
   toJSON(): SerializedError {
-    return { name: this.name, code: this.code, message: this.message, context: this.context, stack: this.stack };
+    return {
+      name: this.name,
+      code: this.code,
+      message: this.message,
+      context: this.context,
+      stack: this.stack,
+    };
   }
 
   /** `code: message (collection=…, run=…)` — the form the CLI prints. */
@@ -151,7 +157,11 @@ export class IntegrityError extends StrataError {}
 /** A store operation failed; `transient` says whether a retry may succeed. */
 export class StoreError extends StrataError {
   readonly transient: boolean;
-  constructor(message: string, context: ErrorContext = {}, options?: { cause?: unknown; transient?: boolean }) {
+  constructor(
+    message: string,
+    context: ErrorContext = {},
+    options?: { cause?: unknown; transient?: boolean },
+  ) {
     super(ErrorCodes.STORE_IO, message, context, options);
     this.transient = options?.transient ?? false;
   }
@@ -180,15 +190,16 @@ export class ClosedError extends StrataError {
   }
 }
 
-const classes: Record<string, new (code: ErrorCode, message: string, context?: ErrorContext) => StrataError> = {
-  StrataError,
-  InvalidInputError,
-  DeltaFormatError,
-  IntegrityError,
-  LeaseError,
-  StepError,
-  CollectionError,
-};
+const classes: Record<string, new (code: ErrorCode, message: string, context?: ErrorContext) => StrataError> =
+  {
+    StrataError,
+    InvalidInputError,
+    DeltaFormatError,
+    IntegrityError,
+    LeaseError,
+    StepError,
+    CollectionError,
+  };
 
 /** Rebuild an error that crossed a process boundary (worker → parent, queue → submitter). */
 export function deserializeError(s: SerializedError): StrataError {
@@ -224,7 +235,13 @@ export function deserializeError(s: SerializedError): StrataError {
 export function serializeError(e: unknown): SerializedError {
   if (e instanceof StrataError) return e.toJSON();
   const err = e instanceof Error ? e : new Error(String(e));
-  return { name: 'StrataError', code: ErrorCodes.INTERNAL, message: err.message, context: {}, stack: err.stack };
+  return {
+    name: 'StrataError',
+    code: ErrorCodes.INTERNAL,
+    message: err.message,
+    context: {},
+    stack: err.stack,
+  };
 }
 
 export function isStrataError(e: unknown, code?: ErrorCode): e is StrataError {

@@ -12,7 +12,7 @@
  * `crash` uses process.kill(process.pid, 'SIGKILL'): no finally blocks, no exit handlers, no flushing —
  * the same as the OOM killer or a pulled plug.
  */
-import { openSync, closeSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCodes, StrataError } from './errors.js';
 

@@ -65,10 +65,14 @@ export class ContentHasher {
     this.#field(row.kind ?? 'put');
     this.#field(row.id);
     this.#field(
-      row.embedding ? new Uint8Array(row.embedding.buffer, row.embedding.byteOffset, row.embedding.byteLength) : null,
+      row.embedding
+        ? new Uint8Array(row.embedding.buffer, row.embedding.byteOffset, row.embedding.byteLength)
+        : null,
     );
     this.#field(row.documentSet === false ? '\u0000unset' : (row.document ?? null));
-    this.#field(row.metadataSet === false ? '\u0000unset' : row.metadata ? canonicalJson(row.metadata) : null);
+    this.#field(
+      row.metadataSet === false ? '\u0000unset' : row.metadata ? canonicalJson(row.metadata) : null,
+    );
   }
 
   get count(): number {

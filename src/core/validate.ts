@@ -123,7 +123,8 @@ export function validateMetadataPatch(m: unknown, ctx: ErrorContext = {}): Metad
 
 export function validateDocument(d: unknown, ctx: ErrorContext = {}): string | null {
   if (d === undefined || d === null) return null;
-  if (typeof d !== 'string') throw new InvalidInputError(ErrorCodes.BAD_RECORD, 'document must be a string', ctx);
+  if (typeof d !== 'string')
+    throw new InvalidInputError(ErrorCodes.BAD_RECORD, 'document must be a string', ctx);
   if (Buffer.byteLength(d) > Limits.maxDocumentBytes) {
     throw new InvalidInputError(ErrorCodes.DOCUMENT_TOO_LARGE, 'document is larger than 1 MiB', ctx);
   }
@@ -152,7 +153,11 @@ export function validateOperation(raw: unknown, dimension: number, ctx: ErrorCon
       return { op: 'delete', id };
     case 'update': {
       if (o.embedding !== undefined && o.embedding !== null) {
-        throw new InvalidInputError(ErrorCodes.BAD_OPERATION, 'update cannot change the embedding; use upsert', c);
+        throw new InvalidInputError(
+          ErrorCodes.BAD_OPERATION,
+          'update cannot change the embedding; use upsert',
+          c,
+        );
       }
       const u: UpdateOp = { op: 'update', id };
       if (o.document !== undefined) u.document = validateDocument(o.document, c);

@@ -448,7 +448,7 @@ function toRawRow(o: Operation, seq: number): RawDeltaRow {
         seq,
         embedding: null,
         document: o.document ?? null,
-        documentSet: o.document !== undefined,
+        documentSet: true,
         metadata: o.metadata ? canonicalJson(o.metadata) : null,
         metadataSet: o.metadata !== undefined,
       };

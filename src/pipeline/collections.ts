@@ -1,5 +1,12 @@
 import { CollectionError, ErrorCodes, PreconditionFailedError, UsageError } from '../core/errors.js';
-import { type CollectionConfig, DEFAULT_INDEX, METRICS, type Metric, QUANTIZATIONS, type Quantization } from '../core/types.js';
+import {
+  type CollectionConfig,
+  DEFAULT_INDEX,
+  METRICS,
+  type Metric,
+  QUANTIZATIONS,
+  type Quantization,
+} from '../core/types.js';
 import { validateName } from '../core/validate.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { readJson, writeJson } from './json-object.js';
@@ -18,10 +25,15 @@ export interface CreateCollectionOptions {
   getOrCreate?: boolean;
 }
 
-export async function createCollection(store: ObjectStore, o: CreateCollectionOptions): Promise<CollectionConfig> {
+export async function createCollection(
+  store: ObjectStore,
+  o: CreateCollectionOptions,
+): Promise<CollectionConfig> {
   const name = validateName(o.name);
   if (!Number.isInteger(o.dimension) || o.dimension < 1 || o.dimension > 65536) {
-    throw new UsageError(`dimension must be an integer in 1..65536, got ${o.dimension}`, { collection: name });
+    throw new UsageError(`dimension must be an integer in 1..65536, got ${o.dimension}`, {
+      collection: name,
+    });
   }
   const metric = o.metric ?? 'cos';
   const quantization = o.quantization ?? 'f16';
@@ -59,7 +71,10 @@ export async function createCollection(store: ObjectStore, o: CreateCollectionOp
   }
 }
 
-export async function findCollection(store: ObjectStore, name: string): Promise<CollectionConfig | undefined> {
+export async function findCollection(
+  store: ObjectStore,
+  name: string,
+): Promise<CollectionConfig | undefined> {
   validateName(name);
   return (await readJson<CollectionConfig>(store, Keys.config(name)))?.value;
 }

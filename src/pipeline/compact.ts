@@ -31,7 +31,15 @@ export type Stage = 'chunks' | 'groups' | 'final' | 'publish';
 
 export type CompactEvent =
   | { type: 'planned'; run: string; deltas: number; chunks: number; groups: number }
-  | { type: 'step'; stage: Stage; index: number; ok: boolean; done: number; total: number; error?: SerializedError }
+  | {
+      type: 'step';
+      stage: Stage;
+      index: number;
+      ok: boolean;
+      done: number;
+      total: number;
+      error?: SerializedError;
+    }
   | { type: 'quarantined'; seqStart: number; error: SerializedError }
   | { type: 'retry-final'; reason: string };
 
@@ -69,13 +77,17 @@ export interface CompactReport {
   error?: SerializedError;
 }
 
-export async function compact(store: ObjectStore, collection: string, opts: CompactOptions): Promise<CompactReport> {
+export async function compact(
+  store: ObjectStore,
+  collection: string,
+  opts: CompactOptions,
+): Promise<CompactReport> {
   const t0 = performance.now();
   const timings: Record<string, number> = {};
   const mark = (name: string, since: number) => {
     timings[name] = Math.round(performance.now() - since);
   };
-  const config = await getCollection(store, collection);
+  await getCollection(store, collection); // fails early, with a coded error, for a missing collection
   const emit = opts.onEvent ?? (() => {});
   await using lease = await Lease.acquire(store, collection, opts.lease);
   const run = newRunId();
@@ -127,7 +139,13 @@ export async function compact(store: ObjectStore, collection: string, opts: Comp
     return report;
   }
   await writeRunRecord(store, record);
-  emit({ type: 'planned', run, deltas: pending.length, chunks: plan.chunks.length, groups: plan.groups.length });
+  emit({
+    type: 'planned',
+    run,
+    deltas: pending.length,
+    chunks: plan.chunks.length,
+    groups: plan.groups.length,
+  });
 
   try {
     // --- chunks and groups: a group starts as soon as its own chunks are done -------------------------
@@ -135,25 +153,50 @@ export async function compact(store: ObjectStore, collection: string, opts: Comp
     let chunksDone = 0;
     let groupsDone = 0;
     const chunkResults: Array<Promise<StepResult>> = plan.chunks.map((deltas, index) =>
-      opts.executor.run({ kind: 'chunk', collection, run, index, deltas }).then(noteRss).then(
-        (r) => {
-          emit({ type: 'step', stage: 'chunks', index, ok: true, done: ++chunksDone, total: plan.chunks.length });
-          return r;
-        },
-        (e: unknown) => {
-          const err = toStrataError(e, { collection, run, chunk: index });
-          report.failures.push({ step: stepName('chunk', index), error: serializeError(err) });
-          emit({ type: 'step', stage: 'chunks', index, ok: false, done: ++chunksDone, total: plan.chunks.length, error: serializeError(err) });
-          throw err;
-        },
-      ),
+      opts.executor
+        .run({ kind: 'chunk', collection, run, index, deltas })
+        .then(noteRss)
+        .then(
+          (r) => {
+            emit({
+              type: 'step',
+              stage: 'chunks',
+              index,
+              ok: true,
+              done: ++chunksDone,
+              total: plan.chunks.length,
+            });
+            return r;
+          },
+          (e: unknown) => {
+            const err = toStrataError(e, { collection, run, chunk: index });
+            report.failures.push({ step: stepName('chunk', index), error: serializeError(err) });
+            emit({
+              type: 'step',
+              stage: 'chunks',
+              index,
+              ok: false,
+              done: ++chunksDone,
+              total: plan.chunks.length,
+              error: serializeError(err),
+            });
+            throw err;
+          },
+        ),
     );
     let groupStart = 0;
     const groupOutcomes = plan.groups.map(async (chunkIdx, index) => {
       const settled = await Promise.allSettled(chunkIdx.map((i) => chunkResults[i]!));
       const failed = settled.find((s) => s.status === 'rejected');
       if (failed) {
-        emit({ type: 'step', stage: 'groups', index, ok: false, done: ++groupsDone, total: plan.groups.length });
+        emit({
+          type: 'step',
+          stage: 'groups',
+          index,
+          ok: false,
+          done: ++groupsDone,
+          total: plan.groups.length,
+        });
         return { ok: false as const, index };
       }
       if (groupStart === 0) groupStart = performance.now();
@@ -166,12 +209,27 @@ export async function compact(store: ObjectStore, collection: string, opts: Comp
           inputs.length === 0
             ? null
             : noteRss(await opts.executor.run({ kind: 'group', collection, run, index, inputs })).segment;
-        emit({ type: 'step', stage: 'groups', index, ok: true, done: ++groupsDone, total: plan.groups.length });
+        emit({
+          type: 'step',
+          stage: 'groups',
+          index,
+          ok: true,
+          done: ++groupsDone,
+          total: plan.groups.length,
+        });
         return { ok: true as const, index, segment, included, rejected };
       } catch (e) {
         const err = toStrataError(e, { collection, run, group: index });
         report.failures.push({ step: stepName('group', index), error: serializeError(err) });
-        emit({ type: 'step', stage: 'groups', index, ok: false, done: ++groupsDone, total: plan.groups.length, error: serializeError(err) });
+        emit({
+          type: 'step',
+          stage: 'groups',
+          index,
+          ok: false,
+          done: ++groupsDone,
+          total: plan.groups.length,
+          error: serializeError(err),
+        });
         return { ok: false as const, index };
       }
     });
@@ -194,9 +252,11 @@ export async function compact(store: ObjectStore, collection: string, opts: Comp
           error: r.error,
           at: new Date().toISOString(),
         };
-        await writeJson(store, Keys.quarantine(collection, r.seqStart), q, { ifNoneMatch: '*' }).catch((e) => {
-          if (!(e instanceof PreconditionFailedError)) throw e;
-        });
+        await writeJson(store, Keys.quarantine(collection, r.seqStart), q, { ifNoneMatch: '*' }).catch(
+          (e) => {
+            if (!(e instanceof PreconditionFailedError)) throw e;
+          },
+        );
         report.quarantined.push({ seqStart: r.seqStart, key: r.key, error: r.error });
         emit({ type: 'quarantined', seqStart: r.seqStart, error: r.error });
       }
@@ -212,10 +272,14 @@ export async function compact(store: ObjectStore, collection: string, opts: Comp
     if (promote.length === 0) {
       report.status = report.groupsFailed > 0 ? 'failed' : 'nothing-to-do';
       if (report.groupsFailed > 0) {
-        throw new StrataError(ErrorCodes.STEP_FAILED, `${report.groupsFailed} of ${report.groups} groups failed; nothing to publish`, {
-          collection,
-          run,
-        });
+        throw new StrataError(
+          ErrorCodes.STEP_FAILED,
+          `${report.groupsFailed} of ${report.groups} groups failed; nothing to publish`,
+          {
+            collection,
+            run,
+          },
+        );
       }
     } else {
       // --- final merge + publish; rebuild on a moved pointer ------------------------------------------
@@ -224,17 +288,23 @@ export async function compact(store: ObjectStore, collection: string, opts: Comp
       const attempts = opts.finalAttempts ?? 3;
       for (let attempt = 1; !published; attempt++) {
         const base = await readPointer(store, collection);
-        const finalResult = noteRss(await opts.executor.run({
-          kind: 'final',
-          collection,
-          run,
-          inputs,
-          base: base
-            ? { version: base.value.version, snapshot: base.value.snapshot, manifestSha256: base.value.manifestSha256 }
-            : null,
-          promote,
-          incrementalThreshold: opts.incrementalThreshold,
-        }));
+        const finalResult = noteRss(
+          await opts.executor.run({
+            kind: 'final',
+            collection,
+            run,
+            inputs,
+            base: base
+              ? {
+                  version: base.value.version,
+                  snapshot: base.value.snapshot,
+                  manifestSha256: base.value.manifestSha256,
+                }
+              : null,
+            promote,
+            incrementalThreshold: opts.incrementalThreshold,
+          }),
+        );
         emit({ type: 'step', stage: 'final', index: 0, ok: true, done: 1, total: 1 });
         mark('final', tFinal);
         const seg = finalResult.segment!;
@@ -288,7 +358,13 @@ export async function compact(store: ObjectStore, collection: string, opts: Comp
     report.status = 'failed';
     report.error = serializeError(err);
     mark('total', t0);
-    Object.assign(record, { status: 'failed', finishedAt: new Date().toISOString(), error: report.error, failures: report.failures, timingsMs: timings });
+    Object.assign(record, {
+      status: 'failed',
+      finishedAt: new Date().toISOString(),
+      error: report.error,
+      failures: report.failures,
+      timingsMs: timings,
+    });
     await writeRunRecord(store, record).catch(() => undefined);
     throw err;
   }

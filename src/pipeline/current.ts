@@ -12,9 +12,13 @@ export async function openCurrentSnapshot(
 ): Promise<{ segment: OpenedSegment; pointer: Pointer }> {
   const p = await readPointer(store, collection);
   if (!p) {
-    throw new StrataError(ErrorCodes.NOT_FOUND, `collection ${collection} has no published snapshot yet (run strata compact)`, {
-      collection,
-    });
+    throw new StrataError(
+      ErrorCodes.NOT_FOUND,
+      `collection ${collection} has no published snapshot yet (run strata compact)`,
+      {
+        collection,
+      },
+    );
   }
   const segment = await openStoredSegment(store, p.value.snapshot, p.value.manifestSha256, opts);
   return { segment, pointer: p.value };

@@ -1,6 +1,6 @@
-import { sha256Hex } from '../core/hash.js';
-import { failpoint } from '../core/failpoints.js';
 import { ErrorCodes, InvalidInputError } from '../core/errors.js';
+import { failpoint } from '../core/failpoints.js';
+import { sha256Hex } from '../core/hash.js';
 import type { CollectionConfig, Operation } from '../core/types.js';
 import { encodeDelta } from '../ingest/delta-format.js';
 import type { ObjectStore } from '../store/object-store.js';

@@ -64,7 +64,10 @@ export function foldRows(earlier: SegmentRow | undefined, later: SegmentRow): Se
         metadata:
           later.metadata === undefined || later.metadata === null
             ? earlier.metadata
-            : applyMetadataPatch((earlier.metadata as Metadata | null) ?? null, later.metadata as MetadataPatch),
+            : applyMetadataPatch(
+                (earlier.metadata as Metadata | null) ?? null,
+                later.metadata as MetadataPatch,
+              ),
       };
     case 'patch':
       return {

@@ -32,10 +32,21 @@ function topPrefix(key: string, under: string): string | undefined {
   return i < 0 ? undefined : `${under}${rest.slice(0, i + 1)}`;
 }
 
-export async function gcCollection(store: ObjectStore, collection: string, opts: GcOptions = {}): Promise<GcReport> {
+export async function gcCollection(
+  store: ObjectStore,
+  collection: string,
+  opts: GcOptions = {},
+): Promise<GcReport> {
   const graceMs = opts.graceMs ?? 10 * 60_000;
   const now = opts.now ?? Date.now();
-  const report: GcReport = { collection, deletedSnapshots: [], deletedRuns: [], deletedObjects: 0, deletedBytes: 0, kept: { snapshots: [] } };
+  const report: GcReport = {
+    collection,
+    deletedSnapshots: [],
+    deletedRuns: [],
+    deletedObjects: 0,
+    deletedBytes: 0,
+    kept: { snapshots: [] },
+  };
   const pointer = await readPointer(store, collection);
   const keep = new Set<string>();
   if (pointer) {
@@ -67,7 +78,9 @@ export async function gcCollection(store: ObjectStore, collection: string, opts:
     report.deletedBytes += s.bytes;
     if (!opts.dryRun) {
       // manifest first: a segment without its manifest does not exist for readers
-      const ordered = [...s.keys].sort((a, b) => Number(b.endsWith('manifest.json')) - Number(a.endsWith('manifest.json')));
+      const ordered = [...s.keys].sort(
+        (a, b) => Number(b.endsWith('manifest.json')) - Number(a.endsWith('manifest.json')),
+      );
       for (const k of ordered) await store.delete(k);
     }
   }
@@ -79,7 +92,9 @@ export async function gcCollection(store: ObjectStore, collection: string, opts:
     const orphaned = !leaseLive || lease?.owner !== r.owner || lease?.token !== r.token;
     const at = Date.parse(r.finishedAt ?? r.startedAt);
     if (!(finished || orphaned) || now - at < graceMs) continue;
-    const objs = (await store.list(Keys.runPrefix(collection, r.run))).filter((o) => !o.key.endsWith('/run.json'));
+    const objs = (await store.list(Keys.runPrefix(collection, r.run))).filter(
+      (o) => !o.key.endsWith('/run.json'),
+    );
     if (objs.length === 0) continue;
     report.deletedRuns.push(r.run);
     report.deletedObjects += objs.length;

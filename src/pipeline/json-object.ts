@@ -19,7 +19,12 @@ export async function readJson<T>(store: ObjectStore, key: string): Promise<Vers
   try {
     value = JSON.parse(Buffer.from(got.body).toString('utf8')) as T;
   } catch (e) {
-    throw new StrataError(ErrorCodes.MANIFEST_INVALID, 'stored JSON object does not parse', { key }, { cause: e });
+    throw new StrataError(
+      ErrorCodes.MANIFEST_INVALID,
+      'stored JSON object does not parse',
+      { key },
+      { cause: e },
+    );
   }
   if (!got.info.etag) throw new StrataError(ErrorCodes.INTERNAL, 'store returned no etag', { key });
   return { value, etag: got.info.etag };

@@ -21,7 +21,8 @@ export const Keys = {
   stepPrefix: (c: string, run: string, step: string, attempt: string) =>
     `collections/${c}/runs/${run}/${step}/${attempt}/`,
   snapshotsPrefix: (c: string) => `collections/${c}/snapshots/`,
-  snapshotPrefix: (c: string, version: number, run: string) => `collections/${c}/snapshots/v${pad(version, 8)}-${run}/`,
+  snapshotPrefix: (c: string, version: number, run: string) =>
+    `collections/${c}/snapshots/v${pad(version, 8)}-${run}/`,
   manifestOf: (segmentPrefix: string) => joinKey(segmentPrefix, 'manifest.json'),
   fileOf: (segmentPrefix: string, name: string) => joinKey(segmentPrefix, name),
 };

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { failpoint } from '../core/failpoints.js';
 import { ErrorCodes, LeaseError, PreconditionFailedError } from '../core/errors.js';
+import { failpoint } from '../core/failpoints.js';
 import { delay, isTransient, withRetry } from '../core/retry.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { readJson, writeJson } from './json-object.js';
@@ -149,7 +149,8 @@ export class Lease implements AsyncDisposable {
       this.#etag = info.etag!;
       this.#expiresAt = rec.expiresAt;
     } catch (e) {
-      if (e instanceof PreconditionFailedError) throw this.#markLost('the lease changed during the heartbeat');
+      if (e instanceof PreconditionFailedError)
+        throw this.#markLost('the lease changed during the heartbeat');
       throw e;
     }
   }
@@ -193,9 +194,12 @@ export class Lease implements AsyncDisposable {
     const key = Keys.lease(this.collection);
     const cur = await readJson<LeaseRecord>(this.#store, key).catch(() => undefined);
     if (!cur || cur.value.owner !== this.owner || cur.value.token !== this.#token) return;
-    await writeJson(this.#store, key, { ...cur.value, released: true, expiresAt: this.#now() }, { ifMatch: cur.etag }).catch(
-      () => undefined,
-    );
+    await writeJson(
+      this.#store,
+      key,
+      { ...cur.value, released: true, expiresAt: this.#now() },
+      { ifMatch: cur.etag },
+    ).catch(() => undefined);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

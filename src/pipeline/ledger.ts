@@ -56,7 +56,10 @@ export function promotedVersion(ranges: PromotedRange[], seqStart: number): numb
   return undefined;
 }
 
-export async function listQuarantine(store: ObjectStore, collection: string): Promise<Map<number, QuarantineRecord>> {
+export async function listQuarantine(
+  store: ObjectStore,
+  collection: string,
+): Promise<Map<number, QuarantineRecord>> {
   const out = new Map<number, QuarantineRecord>();
   for (const o of await store.list(Keys.quarantinePrefix(collection))) {
     const q = await readJson<QuarantineRecord>(store, o.key);
@@ -83,7 +86,12 @@ export async function readLedger(store: ObjectStore, collection: string): Promis
     const runs = await store.list(Keys.runsPrefix(collection));
     for (const o of runs.filter((r) => r.key.endsWith('/run.json')).reverse()) {
       const rec = await readJson<RunRecord>(store, o.key);
-      if (rec && rec.value.status === 'running' && rec.value.owner === lease.owner && rec.value.token === lease.token) {
+      if (
+        rec &&
+        rec.value.status === 'running' &&
+        rec.value.owner === lease.owner &&
+        rec.value.token === lease.token
+      ) {
         compacting = new Set(rec.value.deltas);
         activeRun = rec.value.run;
         break;
@@ -98,7 +106,8 @@ export async function readLedger(store: ObjectStore, collection: string): Promis
     else if (quarantine.has(d.seqStart)) {
       const q = quarantine.get(d.seqStart)!;
       e = { ...d, state: 'quarantined', error: q.error, run: q.run };
-    } else if (compacting.has(d.seqStart)) e = { ...d, state: 'compacting', ...(activeRun ? { run: activeRun } : {}) };
+    } else if (compacting.has(d.seqStart))
+      e = { ...d, state: 'compacting', ...(activeRun ? { run: activeRun } : {}) };
     else e = { ...d, state: 'pending' };
     counts[e.state]++;
     return e;

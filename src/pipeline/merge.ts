@@ -1,5 +1,5 @@
-import type { SegmentRow } from '../engine/rows.js';
 import { compareIds } from '../engine/ids.js';
+import type { SegmentRow } from '../engine/rows.js';
 import { foldRows } from './fold.js';
 
 /**

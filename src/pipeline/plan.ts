@@ -19,8 +19,10 @@ export interface PlanOptions {
 export function planTree(deltas: DeltaRef[], opts: PlanOptions = {}): TreePlan {
   const chunkSize = opts.chunkSize ?? 3;
   const groupSize = opts.groupSize ?? 10;
-  if (!Number.isInteger(chunkSize) || chunkSize < 1) throw new UsageError(`chunk size must be ≥ 1, got ${chunkSize}`);
-  if (!Number.isInteger(groupSize) || groupSize < 1) throw new UsageError(`group size must be ≥ 1, got ${groupSize}`);
+  if (!Number.isInteger(chunkSize) || chunkSize < 1)
+    throw new UsageError(`chunk size must be ≥ 1, got ${chunkSize}`);
+  if (!Number.isInteger(groupSize) || groupSize < 1)
+    throw new UsageError(`group size must be ≥ 1, got ${groupSize}`);
   const sorted = [...deltas].sort((a, b) => a.seqStart - b.seqStart);
   const chunks: DeltaRef[][] = [];
   for (let i = 0; i < sorted.length; i += chunkSize) chunks.push(sorted.slice(i, i + chunkSize));

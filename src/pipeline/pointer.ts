@@ -20,6 +20,9 @@ export interface Pointer {
   retained: Array<{ version: number; snapshot: string; retiredAt: string }>;
 }
 
-export async function readPointer(store: ObjectStore, collection: string): Promise<Versioned<Pointer> | undefined> {
+export async function readPointer(
+  store: ObjectStore,
+  collection: string,
+): Promise<Versioned<Pointer> | undefined> {
   return readJson<Pointer>(store, Keys.pointer(collection));
 }

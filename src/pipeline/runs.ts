@@ -29,7 +29,11 @@ export async function writeRunRecord(store: ObjectStore, r: RunRecord): Promise<
   await writeJson(store, Keys.runRecord(r.collection, r.run), r);
 }
 
-export async function readRunRecord(store: ObjectStore, collection: string, run: string): Promise<RunRecord | undefined> {
+export async function readRunRecord(
+  store: ObjectStore,
+  collection: string,
+  run: string,
+): Promise<RunRecord | undefined> {
   return (await readJson<RunRecord>(store, Keys.runRecord(collection, run)))?.value;
 }
 
@@ -50,6 +54,9 @@ export async function listRuns(store: ObjectStore, collection: string, limit = 2
 
 /** Sortable, unique run ids: r20261127T021500Z-3f9a1c. */
 export function newRunId(now = new Date()): string {
-  const ts = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const ts = now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
   return `r${ts}-${Math.random().toString(16).slice(2, 8)}`;
 }

@@ -2,10 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { IntegrityError, ErrorCodes } from '../core/errors.js';
+import { ErrorCodes, IntegrityError } from '../core/errors.js';
 import { sha256Hex } from '../core/hash.js';
 import { parseManifest, type SegmentManifest } from '../core/manifest.js';
-import { SEGMENT_FILES, SegmentReader, type OpenOptions } from '../engine/index.js';
+import { type OpenOptions, SEGMENT_FILES, SegmentReader } from '../engine/index.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { Keys } from './layout.js';
 
@@ -44,7 +44,10 @@ export async function uploadSegment(
   }
   const mbytes = await readFile(join(dir, SEGMENT_FILES.manifest));
   const manifestSha256 = sha256Hex(mbytes);
-  await store.put(Keys.manifestOf(prefix), mbytes, { sha256: manifestSha256, contentType: 'application/json' });
+  await store.put(Keys.manifestOf(prefix), mbytes, {
+    sha256: manifestSha256,
+    contentType: 'application/json',
+  });
   await rm(dir, { recursive: true, force: true });
   return {
     prefix,
@@ -65,11 +68,15 @@ export async function fetchManifest(
   const bytes = await store.get(key);
   const sha256 = sha256Hex(bytes);
   if (expectedSha256 && sha256 !== expectedSha256) {
-    throw new IntegrityError(ErrorCodes.STORE_INTEGRITY, 'manifest does not match the hash its referrer recorded', {
-      key,
-      expected: expectedSha256,
-      actual: sha256,
-    });
+    throw new IntegrityError(
+      ErrorCodes.STORE_INTEGRITY,
+      'manifest does not match the hash its referrer recorded',
+      {
+        key,
+        expected: expectedSha256,
+        actual: sha256,
+      },
+    );
   }
   return { manifest: parseManifest(Buffer.from(bytes).toString('utf8'), { key }), sha256 };
 }

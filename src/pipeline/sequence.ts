@@ -1,8 +1,8 @@
+import { PreconditionFailedError, StoreError } from '../core/errors.js';
 import { withRetry } from '../core/retry.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { readJson, writeJson } from './json-object.js';
 import { Keys } from './layout.js';
-import { PreconditionFailedError, StoreError } from '../core/errors.js';
 
 interface Counter {
   next: number;
@@ -12,7 +12,11 @@ interface Counter {
  * Reserves `count` consecutive sequence numbers for a collection by compare-and-swap on its counter
  * object. Numbers are never handed out twice; a crash after the swap only leaves a gap.
  */
-export async function allocateSequence(store: ObjectStore, collection: string, count: number): Promise<number> {
+export async function allocateSequence(
+  store: ObjectStore,
+  collection: string,
+  count: number,
+): Promise<number> {
   const key = Keys.counter(collection);
   return withRetry(
     async () => {

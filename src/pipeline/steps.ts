@@ -5,7 +5,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { ErrorCodes, type SerializedError, StrataError, serializeError, toStrataError } from '../core/errors.js';
+import {
+  ErrorCodes,
+  type SerializedError,
+  StrataError,
+  serializeError,
+  toStrataError,
+} from '../core/errors.js';
 import { failpoint } from '../core/failpoints.js';
 import { sha256Hex } from '../core/hash.js';
 import type { PromotedRange, SegmentManifest } from '../core/manifest.js';
@@ -19,7 +25,13 @@ import type { DeltaDescriptor } from './deltas.js';
 import { applyToBase, foldRows, rowFromOp } from './fold.js';
 import { Keys, stepName } from './layout.js';
 import { foldSorted, zipSorted } from './merge.js';
-import { newScratchDir, type OpenedSegment, openStoredSegment, type SegmentRef, uploadSegment } from './segments.js';
+import {
+  newScratchDir,
+  type OpenedSegment,
+  openStoredSegment,
+  type SegmentRef,
+  uploadSegment,
+} from './segments.js';
 
 export type DeltaRef = Pick<DeltaDescriptor, 'key' | 'seqStart' | 'seqEnd' | 'sha256' | 'count'>;
 
@@ -102,7 +114,11 @@ export async function runStep(env: StepEnv, task: StepTask): Promise<StepResult>
         : task.kind === 'group'
           ? await groupStep(env, task)
           : await finalStep(env, task);
-    return { ...r, ms: Math.round(performance.now() - t0), maxRssMb: Math.round(process.resourceUsage().maxRSS / 1024) };
+    return {
+      ...r,
+      ms: Math.round(performance.now() - t0),
+      maxRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
+    };
   } catch (e) {
     throw toStrataError(e, ctxOf(task));
   }
@@ -145,15 +161,27 @@ async function chunkStep(env: StepEnv, task: ChunkTask): Promise<Omit<StepResult
       const bytes = await env.store.get(d.key);
       const actual = sha256Hex(bytes);
       if (actual !== d.sha256) {
-        throw new StrataError(ErrorCodes.DELTA_CHECKSUM, 'delta bytes do not match the SHA-256 recorded at acceptance', {
-          ...ctx,
-          expected: d.sha256,
-          actual,
-        });
+        throw new StrataError(
+          ErrorCodes.DELTA_CHECKSUM,
+          'delta bytes do not match the SHA-256 recorded at acceptance',
+          {
+            ...ctx,
+            expected: d.sha256,
+            actual,
+          },
+        );
       }
-      ops = decodeDelta(bytes, { collection: env.config.name, dimension: env.config.dimension, metric: env.config.metric }, ctx).ops;
+      ops = decodeDelta(
+        bytes,
+        { collection: env.config.name, dimension: env.config.dimension, metric: env.config.metric },
+        ctx,
+      ).ops;
       if (ops.length !== d.count) {
-        throw new StrataError(ErrorCodes.DELTA_COUNT_MISMATCH, `delta holds ${ops.length} operations, its descriptor says ${d.count}`, ctx);
+        throw new StrataError(
+          ErrorCodes.DELTA_COUNT_MISMATCH,
+          `delta holds ${ops.length} operations, its descriptor says ${d.count}`,
+          ctx,
+        );
       }
     } catch (e) {
       const err = toStrataError(e, ctx);
@@ -184,7 +212,13 @@ async function chunkStep(env: StepEnv, task: ChunkTask): Promise<Omit<StepResult
 }
 
 export function isQuarantinable(e: StrataError): boolean {
-  return e.name === 'InvalidInputError' || e.name === 'DeltaFormatError' || e.code === ErrorCodes.DELTA_CHECKSUM || e.code === ErrorCodes.DELTA_COUNT_MISMATCH || e.code === ErrorCodes.NOT_FOUND;
+  return (
+    e.name === 'InvalidInputError' ||
+    e.name === 'DeltaFormatError' ||
+    e.code === ErrorCodes.DELTA_CHECKSUM ||
+    e.code === ErrorCodes.DELTA_COUNT_MISMATCH ||
+    e.code === ErrorCodes.NOT_FOUND
+  );
 }
 
 async function openAll(env: StepEnv, refs: SegmentRef[]): Promise<OpenedSegment[]> {
@@ -245,12 +279,18 @@ async function finalStep(env: StepEnv, task: FinalTask): Promise<Omit<StepResult
   const opened = await openAll(env, task.inputs);
   let base: OpenedSegment | undefined;
   try {
-    base = task.base ? await openStoredSegment(env.store, task.base.snapshot, task.base.manifestSha256) : undefined;
+    base = task.base
+      ? await openStoredSegment(env.store, task.base.snapshot, task.base.manifestSha256)
+      : undefined;
     const baseManifest: SegmentManifest | undefined = base?.reader.manifest;
     const version = (task.base?.version ?? 0) + 1;
-    const changed = task.inputs.reduce((n, r) => n + r.counts.records + r.counts.tombstones + r.counts.patches, 0);
+    const changed = task.inputs.reduce(
+      (n, r) => n + r.counts.records + r.counts.tombstones + r.counts.patches,
+      0,
+    );
     const threshold = task.incrementalThreshold ?? 0.1;
-    const incremental = base !== undefined && base.reader.count > 0 && changed <= threshold * base.reader.count;
+    const incremental =
+      base !== undefined && base.reader.count > 0 && changed <= threshold * base.reader.count;
     const dir = await newScratchDir(env.store, `${task.run}-final`);
     await using w = await SegmentWriter.create({
       dir,

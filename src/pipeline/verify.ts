@@ -20,7 +20,10 @@ export interface SnapshotVerification {
  * Resolves pointer → manifest (hash checked) → files (every SHA-256 checked), then a full verification:
  * record-store integrity, counts, id set, index loads, self-queries, content hash recomputed.
  */
-export async function verifyCollection(store: ObjectStore, collection: string): Promise<SnapshotVerification> {
+export async function verifyCollection(
+  store: ObjectStore,
+  collection: string,
+): Promise<SnapshotVerification> {
   const pointer = await readPointer(store, collection);
   if (!pointer) {
     return { collection, ok: true, version: null, snapshot: null, count: 0, contentHash: null, problems: [] };
@@ -34,9 +37,12 @@ export async function verifyCollection(store: ObjectStore, collection: string): 
     manifest = m;
     const report = await verifySegment(seg.reader.dir, m, { full: true });
     problems.push(...report.problems);
-    if (report.contentHash !== p.contentHash) problems.push(`content hash ${report.contentHash} ≠ pointer's ${p.contentHash}`);
-    if (m.counts.records !== p.count) problems.push(`manifest counts ${m.counts.records} ≠ pointer's ${p.count}`);
-    if (m.snapshot?.version !== p.version) problems.push(`manifest version ${m.snapshot?.version} ≠ pointer's ${p.version}`);
+    if (report.contentHash !== p.contentHash)
+      problems.push(`content hash ${report.contentHash} ≠ pointer's ${p.contentHash}`);
+    if (m.counts.records !== p.count)
+      problems.push(`manifest counts ${m.counts.records} ≠ pointer's ${p.count}`);
+    if (m.snapshot?.version !== p.version)
+      problems.push(`manifest version ${m.snapshot?.version} ≠ pointer's ${p.version}`);
   } catch (e) {
     problems.push(e instanceof StrataError ? e.describe() : String(e));
   }
@@ -54,10 +60,12 @@ export async function verifyCollection(store: ObjectStore, collection: string): 
 
 export function assertVerified(v: SnapshotVerification): void {
   if (!v.ok) {
-    throw new VerificationError(`snapshot ${v.version} of ${v.collection} failed verification: ${v.problems.join('; ')}`, {
-      collection: v.collection,
-      snapshot: v.version ?? undefined,
-    });
+    throw new VerificationError(
+      `snapshot ${v.version} of ${v.collection} failed verification: ${v.problems.join('; ')}`,
+      {
+        collection: v.collection,
+        snapshot: v.version ?? undefined,
+      },
+    );
   }
 }
-

@@ -24,7 +24,11 @@ export interface SearchPlan {
 export function matchingKeys(reader: SegmentReader, where?: Where, whereDocument?: WhereDocument): number[] {
   const out: number[] = [];
   const stmt = reader.database.prepare('SELECT key, metadata, document FROM records WHERE kind = 0');
-  for (const row of stmt.iterate() as Iterable<{ key: number; metadata: string | null; document: string | null }>) {
+  for (const row of stmt.iterate() as Iterable<{
+    key: number;
+    metadata: string | null;
+    document: string | null;
+  }>) {
     if (where && !matchesWhere(row.metadata ? (JSON.parse(row.metadata) as Metadata) : null, where)) continue;
     if (whereDocument && !matchesWhereDocument(row.document, whereDocument)) continue;
     out.push(row.key);
@@ -46,18 +50,26 @@ export function searchSnapshot(
   const exactBelow = opts.exactBelow ?? 20_000;
   if (keys.length === 0) return { hits: [], plan: { strategy: 'exact-subset', matching: 0 } };
   if (keys.length <= exactBelow || !reader.hasIndex) {
-    return { hits: reader.exactSearch(query, k, keys), plan: { strategy: 'exact-subset', matching: keys.length } };
+    return {
+      hits: reader.exactSearch(query, k, keys),
+      plan: { strategy: 'exact-subset', matching: keys.length },
+    };
   }
   const allowed = new Set(keys);
   const total = reader.count;
   let fetch = Math.min(total, Math.ceil((k * total) / keys.length) * 2 + k);
   for (;;) {
-    const hits = reader.search(query, fetch, { ef: Math.max(opts.ef ?? 0, fetch) }).filter((h) => allowed.has(h.key));
+    const hits = reader
+      .search(query, fetch, { ef: Math.max(opts.ef ?? 0, fetch) })
+      .filter((h) => allowed.has(h.key));
     if (hits.length >= k || fetch >= total) {
       return { hits: hits.slice(0, k), plan: { strategy: 'ann-overfetch', matching: keys.length } };
     }
     if (fetch * 4 > total / 2) {
-      return { hits: reader.exactSearch(query, k, keys), plan: { strategy: 'exact-subset', matching: keys.length } };
+      return {
+        hits: reader.exactSearch(query, k, keys),
+        plan: { strategy: 'exact-subset', matching: keys.length },
+      };
     }
     fetch *= 4;
   }

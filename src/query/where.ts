@@ -47,9 +47,13 @@ function matchOp(v: MetadataValue | undefined, op: string, arg: unknown): boolea
       if (!Array.isArray(arg)) throw bad('$nin needs an array');
       return !(v !== undefined && !Array.isArray(v) && arg.includes(v));
     case '$contains':
-      return Array.isArray(v) ? v.includes(arg as MetadataScalar) : typeof v === 'string' && typeof arg === 'string' && v.includes(arg);
+      return Array.isArray(v)
+        ? v.includes(arg as MetadataScalar)
+        : typeof v === 'string' && typeof arg === 'string' && v.includes(arg);
     case '$not_contains':
-      return !(Array.isArray(v) ? v.includes(arg as MetadataScalar) : typeof v === 'string' && typeof arg === 'string' && v.includes(arg));
+      return !(Array.isArray(v)
+        ? v.includes(arg as MetadataScalar)
+        : typeof v === 'string' && typeof arg === 'string' && v.includes(arg));
     default:
       throw bad(`unknown operator ${op}`);
   }

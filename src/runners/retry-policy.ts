@@ -12,7 +12,8 @@ export const DEFAULT_RETRY: RetryPolicy = { attempts: 3, baseMs: 200, maxMs: 5_0
 
 /** Bad input and bad usage fail the same way every time; everything else may succeed on another attempt. */
 export function isRetryableStepError(e: StrataError): boolean {
-  if (e.name === 'InvalidInputError' || e.name === 'DeltaFormatError' || e.name === 'UsageError') return false;
+  if (e.name === 'InvalidInputError' || e.name === 'DeltaFormatError' || e.name === 'UsageError')
+    return false;
   return e.code !== ErrorCodes.COLLECTION_NOT_FOUND && e.code !== ErrorCodes.USAGE;
 }
 

@@ -32,7 +32,8 @@ export async function ingestBatches(
   perDelta: number,
 ): Promise<DeltaDescriptor[]> {
   const out: DeltaDescriptor[] = [];
-  for (let i = 0; i < ops.length; i += perDelta) out.push(await acceptDelta(store, config, ops.slice(i, i + perDelta)));
+  for (let i = 0; i < ops.length; i += perDelta)
+    out.push(await acceptDelta(store, config, ops.slice(i, i + perDelta)));
   return out;
 }
 

@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalStore } from '../../src/store/local-store.js';
 
-export async function tempDir(label = 'strata-test'): Promise<{ dir: string; [Symbol.asyncDispose](): Promise<void> }> {
+export async function tempDir(
+  label = 'strata-test',
+): Promise<{ dir: string; [Symbol.asyncDispose](): Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), `${label}-`));
   return { dir, [Symbol.asyncDispose]: () => rm(dir, { recursive: true, force: true }) };
 }

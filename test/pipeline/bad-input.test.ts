@@ -22,7 +22,12 @@ import { tempStore } from '../helpers/tmp.js';
 
 const DIM = 8;
 
-function header(config: CollectionConfig, seqStart: number, count: number, over: Record<string, string> = {}) {
+function header(
+  config: CollectionConfig,
+  seqStart: number,
+  count: number,
+  over: Record<string, string> = {},
+) {
   return new Map<string, string>(
     Object.entries({
       [DeltaKeys.format]: 'strata.delta',
@@ -40,14 +45,32 @@ function header(config: CollectionConfig, seqStart: number, count: number, over:
   );
 }
 
-function row(id: string, seq: number, embedding: Float32Array | null, metadata: string | null = null): RawDeltaRow {
-  return { op: 'upsert', id, seq, embedding, document: 'doc', documentSet: true, metadata, metadataSet: true };
+function row(
+  id: string,
+  seq: number,
+  embedding: Float32Array | null,
+  metadata: string | null = null,
+): RawDeltaRow {
+  return {
+    op: 'upsert',
+    id,
+    seq,
+    embedding,
+    document: 'doc',
+    documentSet: true,
+    metadata,
+    metadataSet: true,
+  };
 }
 
 const vec = (x = 0.5) => Float32Array.from({ length: DIM }, (_, i) => x + i);
 
 /** Puts bytes into the store as an accepted delta, bypassing ingest-time validation. */
-async function plant(store: ObjectStore, config: CollectionConfig, make: (seqStart: number) => { bytes: Uint8Array; count: number; sha256?: string }) {
+async function plant(
+  store: ObjectStore,
+  config: CollectionConfig,
+  make: (seqStart: number) => { bytes: Uint8Array; count: number; sha256?: string },
+) {
   const seqStart = await allocateSequence(store, config.name, 4);
   const { bytes, count, sha256 } = make(seqStart);
   const key = Keys.deltaData(config.name, seqStart);
@@ -66,9 +89,18 @@ async function plant(store: ObjectStore, config: CollectionConfig, make: (seqSta
   return { seqStart, key };
 }
 
-type Case = { name: string; code: string; make: (config: CollectionConfig, s: number) => { bytes: Uint8Array; count: number; sha256?: string } };
+type Case = {
+  name: string;
+  code: string;
+  make: (config: CollectionConfig, s: number) => { bytes: Uint8Array; count: number; sha256?: string };
+};
 
-const raw = (config: CollectionConfig, s: number, rows: RawDeltaRow[], over: Record<string, string> = {}) => ({
+const raw = (
+  config: CollectionConfig,
+  s: number,
+  rows: RawDeltaRow[],
+  over: Record<string, string> = {},
+) => ({
   bytes: writeRawDelta(header(config, s, rows.length, over), rows, config.dimension).bytes,
   count: rows.length,
 });
@@ -77,12 +109,31 @@ const cases: Case[] = [
   {
     name: 'wrong dimension',
     code: ErrorCodes.DIMENSION_MISMATCH,
-    make: (c, s) => ({ bytes: writeRawDelta(header(c, s, 1, { [DeltaKeys.dimension]: '4' }), [row('a', s, Float32Array.of(1, 2, 3, 4))], 4).bytes, count: 1 }),
+    make: (c, s) => ({
+      bytes: writeRawDelta(
+        header(c, s, 1, { [DeltaKeys.dimension]: '4' }),
+        [row('a', s, Float32Array.of(1, 2, 3, 4))],
+        4,
+      ).bytes,
+      count: 1,
+    }),
   },
-  { name: 'NaN in a vector', code: ErrorCodes.NON_FINITE, make: (c, s) => raw(c, s, [row('a', s, vec(Number.NaN))]) },
-  { name: 'Infinity in a vector', code: ErrorCodes.NON_FINITE, make: (c, s) => raw(c, s, [row('a', s, vec(Number.POSITIVE_INFINITY))]) },
+  {
+    name: 'NaN in a vector',
+    code: ErrorCodes.NON_FINITE,
+    make: (c, s) => raw(c, s, [row('a', s, vec(Number.NaN))]),
+  },
+  {
+    name: 'Infinity in a vector',
+    code: ErrorCodes.NON_FINITE,
+    make: (c, s) => raw(c, s, [row('a', s, vec(Number.POSITIVE_INFINITY))]),
+  },
   { name: 'empty id', code: ErrorCodes.ID_EMPTY, make: (c, s) => raw(c, s, [row('', s, vec())]) },
-  { name: 'over-long id', code: ErrorCodes.ID_TOO_LONG, make: (c, s) => raw(c, s, [row('x'.repeat(600), s, vec())]) },
+  {
+    name: 'over-long id',
+    code: ErrorCodes.ID_TOO_LONG,
+    make: (c, s) => raw(c, s, [row('x'.repeat(600), s, vec())]),
+  },
   {
     name: 'duplicate id with conflicting sequence numbers',
     code: ErrorCodes.DUPLICATE_ID,
@@ -97,7 +148,10 @@ const cases: Case[] = [
     name: 'truncated delta file',
     code: ErrorCodes.DELTA_TRUNCATED,
     make: (c, s) => {
-      const { bytes } = encodeDelta({ collection: c.name, dimension: c.dimension, metric: c.metric, producer: 't', seqStart: s }, [{ op: 'upsert', id: 'a', embedding: vec() }]);
+      const { bytes } = encodeDelta(
+        { collection: c.name, dimension: c.dimension, metric: c.metric, producer: 't', seqStart: s },
+        [{ op: 'upsert', id: 'a', embedding: vec() }],
+      );
       const cut = bytes.subarray(0, bytes.byteLength - 40);
       return { bytes: cut, count: 1 };
     },
@@ -106,7 +160,10 @@ const cases: Case[] = [
     name: 'checksum mismatch (bytes changed after acceptance)',
     code: ErrorCodes.DELTA_CHECKSUM,
     make: (c, s) => {
-      const { bytes } = encodeDelta({ collection: c.name, dimension: c.dimension, metric: c.metric, producer: 't', seqStart: s }, [{ op: 'upsert', id: 'a', embedding: vec() }]);
+      const { bytes } = encodeDelta(
+        { collection: c.name, dimension: c.dimension, metric: c.metric, producer: 't', seqStart: s },
+        [{ op: 'upsert', id: 'a', embedding: vec() }],
+      );
       return { bytes, count: 1, sha256: sha256Hex('something else') };
     },
   },
@@ -142,7 +199,12 @@ describe('bad deltas are quarantined alone, with their own code', () => {
       const q = r.quarantined[0]!;
       expect(q.error.code).toBe(k.code);
       expect(q.seqStart).toBe(bad.seqStart);
-      expect(q.error.context).toMatchObject({ collection: 'lines', file: bad.key, run: r.run, delta: String(bad.seqStart) });
+      expect(q.error.context).toMatchObject({
+        collection: 'lines',
+        file: bad.key,
+        run: r.run,
+        delta: String(bad.seqStart),
+      });
       expect(q.error.context.chunk).toBeTypeOf('number');
 
       // the rest of the run continued: the good deltas are promoted, the model holds

@@ -18,8 +18,20 @@ describe('compaction, end to end on a local store', () => {
     await ingestBatches(t.store, config, first, 50); // 12 deltas → 4 chunks → 2 groups
     model.applyAll(first);
     const r1 = await compactInline(t.store, 'lines');
-    expect(r1).toMatchObject({ status: 'published', deltas: 12, chunks: 4, groups: 2, groupsSucceeded: 2, groupsFailed: 0 });
-    expect(r1.snapshot).toMatchObject({ version: 1, count: 600, build: 'full', contentHash: model.contentHash() });
+    expect(r1).toMatchObject({
+      status: 'published',
+      deltas: 12,
+      chunks: 4,
+      groups: 2,
+      groupsSucceeded: 2,
+      groupsFailed: 0,
+    });
+    expect(r1.snapshot).toMatchObject({
+      version: 1,
+      count: 600,
+      build: 'full',
+      contentHash: model.contentHash(),
+    });
 
     // round 2: a 5% change set → incremental build onto v1
     const ids = model.sortedIds();
@@ -27,7 +39,12 @@ describe('compaction, end to end on a local store', () => {
     await ingestBatches(t.store, config, changes, 10);
     model.applyAll(changes);
     const r2 = await compactInline(t.store, 'lines');
-    expect(r2.snapshot).toMatchObject({ version: 2, build: 'incremental', contentHash: model.contentHash(), count: model.records.size });
+    expect(r2.snapshot).toMatchObject({
+      version: 2,
+      build: 'incremental',
+      contentHash: model.contentHash(),
+      count: model.records.size,
+    });
 
     const v = await verifyCollection(t.store, 'lines');
     expect(v.problems).toEqual([]);
@@ -52,7 +69,9 @@ describe('compaction, end to end on a local store', () => {
 
   it('incremental and full builds of the same change give the same content hash', async () => {
     const ops = upserts(2, 400, 8);
-    const changes = [...generateChanges({ seed: 2, existingIds: ops.map((o) => o.id), count: 20, dimension: 8, round: 2 })];
+    const changes = [
+      ...generateChanges({ seed: 2, existingIds: ops.map((o) => o.id), count: 20, dimension: 8, round: 2 }),
+    ];
     const hashes: string[] = [];
     for (const threshold of [0.5, 0]) {
       await using t = await tempStore();
@@ -79,10 +98,20 @@ describe('compaction, end to end on a local store', () => {
           await using t = await tempStore();
           const config = await smallCollection(t.store, 'p', 4);
           const base = upserts(seed, 60, 4);
-          const more: Operation[] = [...generateChanges({ seed, existingIds: base.map((o) => o.id), count: 40, dimension: 4, round: 1 })];
+          const more: Operation[] = [
+            ...generateChanges({
+              seed,
+              existingIds: base.map((o) => o.id),
+              count: 40,
+              dimension: 4,
+              round: 1,
+            }),
+          ];
           await ingestBatches(t.store, config, [...base, ...more], perDelta);
           const r = await compactInline(t.store, 'p', { chunkSize, groupSize });
-          expect(r.snapshot?.contentHash).toBe(new ReferenceModel().applyAll(base).applyAll(more).contentHash());
+          expect(r.snapshot?.contentHash).toBe(
+            new ReferenceModel().applyAll(base).applyAll(more).contentHash(),
+          );
         },
       ),
       { numRuns: 12 },

@@ -32,7 +32,15 @@ describe('crash at every failpoint (real SIGKILL of the compactor process)', () 
       const base = upserts(7, 300, 8);
       await ingestBatches(t.store, config, base, 50);
       await compactInline(t.store, 'lines');
-      const changes = [...generateChanges({ seed: 7, existingIds: base.map((o) => o.id), count: 60, dimension: 8, round: 2 })];
+      const changes = [
+        ...generateChanges({
+          seed: 7,
+          existingIds: base.map((o) => o.id),
+          count: 60,
+          dimension: 8,
+          round: 2,
+        }),
+      ];
       await ingestBatches(t.store, config, changes, 10);
       const model = new ReferenceModel().applyAll(base).applyAll(changes);
       const before = await readPointer(t.store, 'lines');
@@ -40,7 +48,21 @@ describe('crash at every failpoint (real SIGKILL of the compactor process)', () 
       // the heartbeat failpoint needs heartbeats: a short lease makes them frequent
       const lease = c.failpoint === 'lease.mid-heartbeat' ? ['--lease-ttl', '150ms'] : ['--lease-ttl', '2s'];
       const run = await runCli(
-        ['--dir', t.dir, '--json', 'compact', '-c', 'lines', '--runner', 'inline', '--chunk-size', '2', '--group-size', '2', ...lease],
+        [
+          '--dir',
+          t.dir,
+          '--json',
+          'compact',
+          '-c',
+          'lines',
+          '--runner',
+          'inline',
+          '--chunk-size',
+          '2',
+          '--group-size',
+          '2',
+          ...lease,
+        ],
         { STRATA_FAILPOINTS: `${c.failpoint}=crash` },
       );
       expect(run.signal, run.stderr).toBe('SIGKILL');
@@ -52,7 +74,11 @@ describe('crash at every failpoint (real SIGKILL of the compactor process)', () 
       if (c.expectVersion === 1) expect(p?.value).toEqual(before?.value);
 
       // re-run: waits for the dead compactor's lease to expire, then completes
-      const r = await compactInline(t.store, 'lines', { chunkSize: 2, groupSize: 2, lease: { waitMs: 10_000 } });
+      const r = await compactInline(t.store, 'lines', {
+        chunkSize: 2,
+        groupSize: 2,
+        lease: { waitMs: 10_000 },
+      });
       const ledger = await readLedger(t.store, 'lines');
       expect(ledger.counts.pending + ledger.counts.compacting + ledger.counts.quarantined).toBe(0);
       expect(ledger.counts.promoted).toBe(12);

@@ -8,13 +8,35 @@ import { foldSorted, zipSorted } from '../../src/pipeline/merge.js';
 import { ReferenceModel } from '../helpers/model.js';
 
 const ids = ['a', 'b', 'c', 'd', 'é', '日本', '\u{1F600}', 'z'];
-const vec = fc.float({ noNaN: true, noDefaultInfinity: true, min: -1, max: 1 }).map((x) => Float32Array.of(x, 1));
-const meta = fc.option(fc.dictionary(fc.constantFrom('k1', 'k2', 'k3'), fc.oneof(fc.integer(), fc.boolean(), fc.string({ maxLength: 3 }))), { nil: null });
-const patch = fc.option(fc.dictionary(fc.constantFrom('k1', 'k2', 'k3'), fc.option(fc.integer(), { nil: null })), { nil: undefined });
+const vec = fc
+  .float({ noNaN: true, noDefaultInfinity: true, min: -1, max: 1 })
+  .map((x) => Float32Array.of(x, 1));
+const meta = fc.option(
+  fc.dictionary(
+    fc.constantFrom('k1', 'k2', 'k3'),
+    fc.oneof(fc.integer(), fc.boolean(), fc.string({ maxLength: 3 })),
+  ),
+  { nil: null },
+);
+const patch = fc.option(
+  fc.dictionary(fc.constantFrom('k1', 'k2', 'k3'), fc.option(fc.integer(), { nil: null })),
+  { nil: undefined },
+);
 const op: fc.Arbitrary<Operation> = fc.oneof(
-  fc.record({ op: fc.constant('upsert' as const), id: fc.constantFrom(...ids), embedding: vec, document: fc.option(fc.string({ maxLength: 4 }), { nil: null }), metadata: meta }),
+  fc.record({
+    op: fc.constant('upsert' as const),
+    id: fc.constantFrom(...ids),
+    embedding: vec,
+    document: fc.option(fc.string({ maxLength: 4 }), { nil: null }),
+    metadata: meta,
+  }),
   fc.record({ op: fc.constant('delete' as const), id: fc.constantFrom(...ids) }),
-  fc.record({ op: fc.constant('update' as const), id: fc.constantFrom(...ids), document: fc.option(fc.string({ maxLength: 4 }), { nil: undefined }), metadata: patch }),
+  fc.record({
+    op: fc.constant('update' as const),
+    id: fc.constantFrom(...ids),
+    document: fc.option(fc.string({ maxLength: 4 }), { nil: undefined }),
+    metadata: patch,
+  }),
 );
 
 /** Splits a list into consecutive runs of the given sizes (cycled). */
@@ -47,7 +69,9 @@ describe('merge algebra', () => {
         fc.integer({ min: 1, max: 4 }),
         (baseOps, ops, deltaSizes, chunkSize, groupSize) => {
           const base = new ReferenceModel().applyAll(baseOps.filter((o) => o.op === 'upsert'));
-          const expected = new ReferenceModel().applyAll(baseOps.filter((o) => o.op === 'upsert')).applyAll(ops);
+          const expected = new ReferenceModel()
+            .applyAll(baseOps.filter((o) => o.op === 'upsert'))
+            .applyAll(ops);
           const seqd = ops.map((o, i) => ({ ...o, seq: i + 1 }) as SequencedOperation);
           const deltas = runs(seqd, deltaSizes);
           const chunks = runs(deltas, [chunkSize]).map(foldChunk);
@@ -55,7 +79,14 @@ describe('merge algebra', () => {
           const changes = foldSorted(groups);
           const baseRows: SegmentRow[] = base.sortedIds().map((id) => {
             const r = base.records.get(id)!;
-            return { id, kind: 'put', seq: 0, embedding: r.embedding, document: r.document, metadata: r.metadata };
+            return {
+              id,
+              kind: 'put',
+              seq: 0,
+              embedding: r.embedding,
+              document: r.document,
+              metadata: r.metadata,
+            };
           });
           const got = new Map<string, SegmentRow>();
           for (const [b, c] of zipSorted(baseRows, changes)) {
@@ -79,7 +110,14 @@ describe('merge algebra', () => {
     const t = rowFromOp({ op: 'delete', id: 'x', seq: 1 });
     const p = rowFromOp({ op: 'update', id: 'x', seq: 2, document: 'd' });
     expect(foldRows(t, p).kind).toBe('tombstone');
-    const u = rowFromOp({ op: 'upsert', id: 'x', seq: 3, embedding: Float32Array.of(1), document: null, metadata: null });
+    const u = rowFromOp({
+      op: 'upsert',
+      id: 'x',
+      seq: 3,
+      embedding: Float32Array.of(1),
+      document: null,
+      metadata: null,
+    });
     expect(foldRows(foldRows(t, p), u).kind).toBe('put');
   });
 });

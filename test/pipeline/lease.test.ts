@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { ErrorCodes, FencedError, StrataError } from '../../src/core/errors.js';
+import { ErrorCodes, FencedError, type StrataError } from '../../src/core/errors.js';
 import { Lease, readLease } from '../../src/pipeline/lease.js';
-import { publishSnapshot } from '../../src/pipeline/publish.js';
 import { readPointer } from '../../src/pipeline/pointer.js';
+import { publishSnapshot } from '../../src/pipeline/publish.js';
 import type { SegmentRef } from '../../src/pipeline/segments.js';
 import { tempStore } from '../helpers/tmp.js';
 
@@ -18,7 +18,9 @@ describe('lease', () => {
   it('is exclusive, and every acquisition gets a larger fencing token', async () => {
     await using t = await tempStore();
     const a = await Lease.acquire(t.store, 'c', { ttlMs: 5_000, heartbeatMs: 0 });
-    await expect(Lease.acquire(t.store, 'c', { ttlMs: 5_000, heartbeatMs: 0 })).rejects.toMatchObject({ code: ErrorCodes.LEASE_HELD });
+    await expect(Lease.acquire(t.store, 'c', { ttlMs: 5_000, heartbeatMs: 0 })).rejects.toMatchObject({
+      code: ErrorCodes.LEASE_HELD,
+    });
     await a.release();
     const b = await Lease.acquire(t.store, 'c', { ttlMs: 5_000, heartbeatMs: 0 });
     expect(b.token).toBeGreaterThan(a.token);
@@ -47,7 +49,8 @@ describe('lease', () => {
     );
     const won = results.filter((r) => r.status === 'fulfilled');
     expect(won).toHaveLength(1);
-    for (const r of results) if (r.status === 'rejected') expect((r.reason as StrataError).code).toBe(ErrorCodes.LEASE_HELD);
+    for (const r of results)
+      if (r.status === 'rejected') expect((r.reason as StrataError).code).toBe(ErrorCodes.LEASE_HELD);
     await (won[0] as PromiseFulfilledResult<Lease>).value.release();
   });
 });
@@ -61,34 +64,93 @@ describe('publish', () => {
     now += 5_000;
     const fresh = await Lease.acquire(t.store, 'c', { ttlMs: 60_000, heartbeatMs: 0, now: clock });
     await expect(
-      publishSnapshot(t.store, stale, { collection: 'c', run: 'r1', version: 1, snapshot: ref('s1/'), count: 1, base: undefined, retain: 4 }),
+      publishSnapshot(t.store, stale, {
+        collection: 'c',
+        run: 'r1',
+        version: 1,
+        snapshot: ref('s1/'),
+        count: 1,
+        base: undefined,
+        retain: 4,
+      }),
     ).rejects.toMatchObject({ code: ErrorCodes.LEASE_LOST });
     expect(await readPointer(t.store, 'c')).toBeUndefined();
-    const p = await publishSnapshot(t.store, fresh, { collection: 'c', run: 'r2', version: 1, snapshot: ref('s2/'), count: 1, base: undefined, retain: 4 });
+    const p = await publishSnapshot(t.store, fresh, {
+      collection: 'c',
+      run: 'r2',
+      version: 1,
+      snapshot: ref('s2/'),
+      count: 1,
+      base: undefined,
+      retain: 4,
+    });
     expect(p.fencingToken).toBe(fresh.token);
   });
 
   it('refuses a swap whose base moved, and one fenced by a newer token', async () => {
     await using t = await tempStore();
     const l1 = await Lease.acquire(t.store, 'c', { ttlMs: 60_000, heartbeatMs: 0 });
-    await publishSnapshot(t.store, l1, { collection: 'c', run: 'r1', version: 1, snapshot: ref('s1/'), count: 1, base: undefined, retain: 4 });
+    await publishSnapshot(t.store, l1, {
+      collection: 'c',
+      run: 'r1',
+      version: 1,
+      snapshot: ref('s1/'),
+      count: 1,
+      base: undefined,
+      retain: 4,
+    });
     const base = await readPointer(t.store, 'c');
-    await publishSnapshot(t.store, l1, { collection: 'c', run: 'r2', version: 2, snapshot: ref('s2/'), count: 1, base, retain: 4 });
+    await publishSnapshot(t.store, l1, {
+      collection: 'c',
+      run: 'r2',
+      version: 2,
+      snapshot: ref('s2/'),
+      count: 1,
+      base,
+      retain: 4,
+    });
     // r3 built on v1 (stale base): conflict, never an overwrite
     await expect(
-      publishSnapshot(t.store, l1, { collection: 'c', run: 'r3', version: 2, snapshot: ref('s3/'), count: 1, base, retain: 4 }),
+      publishSnapshot(t.store, l1, {
+        collection: 'c',
+        run: 'r3',
+        version: 2,
+        snapshot: ref('s3/'),
+        count: 1,
+        base,
+        retain: 4,
+      }),
     ).rejects.toMatchObject({ code: ErrorCodes.POINTER_CONFLICT });
     await l1.release();
     const l2 = await Lease.acquire(t.store, 'c', { ttlMs: 60_000, heartbeatMs: 0 });
     const cur = await readPointer(t.store, 'c');
-    await publishSnapshot(t.store, l2, { collection: 'c', run: 'r4', version: 3, snapshot: ref('s4/'), count: 1, base: cur, retain: 2 });
+    await publishSnapshot(t.store, l2, {
+      collection: 'c',
+      run: 'r4',
+      version: 3,
+      snapshot: ref('s4/'),
+      count: 1,
+      base: cur,
+      retain: 2,
+    });
     const after = await readPointer(t.store, 'c');
     expect(after?.value.snapshot).toBe('s4/');
     expect(after?.value.retained.map((r) => r.snapshot)).toEqual(['s2/']);
     // a holder with an older token, even with the right base, is fenced
-    const fake = Object.create(l1, { token: { value: l1.token }, assertHeld: { value: async () => {} } }) as typeof l1;
+    const fake = Object.create(l1, {
+      token: { value: l1.token },
+      assertHeld: { value: async () => {} },
+    }) as typeof l1;
     await expect(
-      publishSnapshot(t.store, fake, { collection: 'c', run: 'r5', version: 4, snapshot: ref('s5/'), count: 1, base: after, retain: 4 }),
+      publishSnapshot(t.store, fake, {
+        collection: 'c',
+        run: 'r5',
+        version: 4,
+        snapshot: ref('s5/'),
+        count: 1,
+        base: after,
+        retain: 4,
+      }),
     ).rejects.toBeInstanceOf(FencedError);
     await l2.release();
   });

@@ -18,43 +18,61 @@ export function registerData(program: Command, ctx: Ctx): void {
     .option('--dimension <n>', 'vector dimension of the collection', parseIntOption('--dimension', 1, 65536))
     .option('--metric <metric>', 'cos | l2sq | ip', 'cos')
     .option('--quantization <q>', 'ANN index scalars: f16 | f32', 'f16')
-    .action(async (o: { collection?: string; dimension?: number; metric: Metric; quantization: Quantization }) => {
-      const c = ctx();
-      const store = await c.openStore();
-      try {
-        let config = null;
-        if (o.collection) {
-          if (!o.dimension) throw new UsageError('--dimension is required with --collection');
-          config = await createCollection(store, {
-            name: o.collection,
-            dimension: o.dimension,
-            metric: o.metric,
-            quantization: o.quantization,
-          });
+    .action(
+      async (o: { collection?: string; dimension?: number; metric: Metric; quantization: Quantization }) => {
+        const c = ctx();
+        const store = await c.openStore();
+        try {
+          let config = null;
+          if (o.collection) {
+            if (!o.dimension) throw new UsageError('--dimension is required with --collection');
+            config = await createCollection(store, {
+              name: o.collection,
+              dimension: o.dimension,
+              metric: o.metric,
+              quantization: o.quantization,
+            });
+          }
+          c.out({ store: store.url, collection: config }, () =>
+            config
+              ? `store ${store.url}: created collection ${config.name} (${config.dimension}-d, ${config.metric}, ${config.quantization})`
+              : `store ${store.url} ready`,
+          );
+        } finally {
+          await store.close();
         }
-        c.out({ store: store.url, collection: config }, () =>
-          config ? `store ${store.url}: created collection ${config.name} (${config.dimension}-d, ${config.metric}, ${config.quantization})` : `store ${store.url} ready`,
-        );
-      } finally {
-        await store.close();
-      }
-    });
+      },
+    );
 
   program
     .command('ingest')
-    .description('validate files of operations and accept them as deltas (NDJSON, OpenAI batch output, Arrow)')
+    .description(
+      'validate files of operations and accept them as deltas (NDJSON, OpenAI batch output, Arrow)',
+    )
     .argument('<files...>', 'input files')
     .requiredOption('-c, --collection <name>', 'target collection')
     .option('--format <format>', 'auto | ndjson | openai | arrow', 'auto')
     .option('--documents <file>', 'documents/metadata NDJSON to join with OpenAI batch output')
-    .option('--dimension <n>', 'create the collection with this dimension if missing (default: inferred)', parseIntOption('--dimension', 1, 65536))
+    .option(
+      '--dimension <n>',
+      'create the collection with this dimension if missing (default: inferred)',
+      parseIntOption('--dimension', 1, 65536),
+    )
     .option('--metric <metric>', 'metric when creating the collection', 'cos')
     .option('--quantization <q>', 'index quantization when creating the collection', 'f16')
     .option('--batch <n>', 'at most this many operations per delta', parseIntOption('--batch'), 10_000)
     .action(
       async (
         files: string[],
-        o: { collection: string; format: 'auto'; documents?: string; dimension?: number; metric: Metric; quantization: Quantization; batch: number },
+        o: {
+          collection: string;
+          format: 'auto';
+          documents?: string;
+          dimension?: number;
+          metric: Metric;
+          quantization: Quantization;
+          batch: number;
+        },
       ) => {
         const c = ctx();
         const store = await c.openStore();
@@ -64,7 +82,11 @@ export function registerData(program: Command, ctx: Ctx): void {
           c.progress.stage('ingest', files.length);
           for (const [i, file] of files.entries()) {
             const dimension = config?.dimension ?? o.dimension ?? (await inferDimension(file));
-            const ops = await readProducerFile(file, { dimension, format: o.format, ...(o.documents ? { documents: o.documents } : {}) });
+            const ops = await readProducerFile(file, {
+              dimension,
+              format: o.format,
+              ...(o.documents ? { documents: o.documents } : {}),
+            });
             config ??= await createCollection(store, {
               name: o.collection,
               dimension,
@@ -73,14 +95,21 @@ export function registerData(program: Command, ctx: Ctx): void {
               getOrCreate: true,
             });
             for (let s = 0; s < ops.length; s += o.batch) {
-              accepted.push(await acceptDelta(store, config, ops.slice(s, s + o.batch), { source: basename(file), producer: 'strata-cli' }));
+              accepted.push(
+                await acceptDelta(store, config, ops.slice(s, s + o.batch), {
+                  source: basename(file),
+                  producer: 'strata-cli',
+                }),
+              );
             }
             c.progress.tick('ingest', i + 1, files.length);
           }
           c.progress.done();
           const ops = accepted.reduce((n, d) => n + d.count, 0);
-          c.out({ collection: o.collection, deltas: accepted, operations: ops }, () =>
-            `accepted ${accepted.length} delta(s), ${ops} operations into ${o.collection} (pending until the next compaction)`,
+          c.out(
+            { collection: o.collection, deltas: accepted, operations: ops },
+            () =>
+              `accepted ${accepted.length} delta(s), ${ops} operations into ${o.collection} (pending until the next compaction)`,
           );
         } finally {
           await store.close();
@@ -96,7 +125,10 @@ async function inferDimension(file: string): Promise<number> {
   const line = text.split('\n').find((l) => l.includes('embedding'));
   if (line) {
     try {
-      const o = JSON.parse(line) as { embedding?: unknown; response?: { body?: { data?: Array<{ embedding?: unknown }> } } };
+      const o = JSON.parse(line) as {
+        embedding?: unknown;
+        response?: { body?: { data?: Array<{ embedding?: unknown }> } };
+      };
       const e = o.embedding ?? o.response?.body?.data?.[0]?.embedding;
       if (Array.isArray(e)) return e.length;
       if (typeof e === 'string') return Buffer.from(e, 'base64').byteLength / 4;

@@ -28,7 +28,14 @@ interface StatusRow {
   promoted: number;
   quarantined: number;
   lastRuns: Array<{ run: string; status: string; startedAt: string; finishedAt?: string }>;
-  deltas?: Array<{ seqStart: number; count: number; state: string; version?: number; error?: string; source?: string }>;
+  deltas?: Array<{
+    seqStart: number;
+    count: number;
+    state: string;
+    version?: number;
+    error?: string;
+    source?: string;
+  }>;
 }
 
 async function targets(store: ObjectStore, collection?: string): Promise<string[]> {
@@ -44,7 +51,11 @@ export function registerOps(program: Command, ctx: Ctx): void {
     .command('compact')
     .description('compact pending deltas into a new snapshot (chunks → groups → final merge → publish)')
     .option('-c, --collection <name>', 'only this collection (default: every collection with pending deltas)')
-    .option('--runner <runner>', 'local (worker processes) | inline (this process) | bullmq (`strata worker`s via Redis)', 'local')
+    .option(
+      '--runner <runner>',
+      'local (worker processes) | inline (this process) | bullmq (`strata worker`s via Redis)',
+      'local',
+    )
     .option('--redis <url>', 'with --runner bullmq: Redis URL the workers serve')
     .option('--queue <name>', 'with --runner bullmq: queue name (default strata-steps)')
     .option('--concurrency <n>', 'worker processes (default: cores)', parseIntOption('--concurrency'))
@@ -52,7 +63,11 @@ export function registerOps(program: Command, ctx: Ctx): void {
     .option('--group-size <n>', 'chunks per group', parseIntOption('--group-size'), 10)
     .option('--max-deltas <n>', 'compact at most this many pending deltas', parseIntOption('--max-deltas'))
     .option('--lease-ttl <duration>', 'lease time-to-live', '60s')
-    .option('--wait-lease <duration>', 'if another compactor holds the lease, wait this long for it to end', '0s')
+    .option(
+      '--wait-lease <duration>',
+      'if another compactor holds the lease, wait this long for it to end',
+      '0s',
+    )
     .option('--retain <n>', 'snapshots to keep reachable', parseIntOption('--retain'), 4)
     .action(async (o) => {
       const c = ctx();
@@ -81,7 +96,9 @@ export function registerOps(program: Command, ctx: Ctx): void {
               r.status === 'nothing-to-do'
                 ? `${r.collection}: nothing to compact`
                 : `${r.collection}: ${r.status} — ${r.deltas} deltas, ${r.chunks} chunks, groups ${r.groupsSucceeded}/${r.groups} succeeded` +
-                  (r.snapshot ? `, snapshot v${r.snapshot.version} (${r.snapshot.count} records, ${r.snapshot.build} build)` : '') +
+                  (r.snapshot
+                    ? `, snapshot v${r.snapshot.version} (${r.snapshot.count} records, ${r.snapshot.build} build)`
+                    : '') +
                   (r.quarantined.length ? `, ${r.quarantined.length} delta(s) quarantined` : '') +
                   `, ${r.timingsMs.total} ms`,
             )
@@ -120,8 +137,24 @@ export function registerOps(program: Command, ctx: Ctx): void {
             compacting: l.counts.compacting,
             promoted: l.counts.promoted,
             quarantined: l.counts.quarantined,
-            lastRuns: runs.map((r) => ({ run: r.run, status: r.status, startedAt: r.startedAt, finishedAt: r.finishedAt })),
-            ...(o.deltas ? { deltas: l.entries.map((e) => ({ seqStart: e.seqStart, count: e.count, state: e.state, version: e.version, error: e.error?.code, source: e.source })) } : {}),
+            lastRuns: runs.map((r) => ({
+              run: r.run,
+              status: r.status,
+              startedAt: r.startedAt,
+              finishedAt: r.finishedAt,
+            })),
+            ...(o.deltas
+              ? {
+                  deltas: l.entries.map((e) => ({
+                    seqStart: e.seqStart,
+                    count: e.count,
+                    state: e.state,
+                    version: e.version,
+                    error: e.error?.code,
+                    source: e.source,
+                  })),
+                }
+              : {}),
           });
         }
         c.out({ store: store.url, collections: out }, () =>
@@ -131,7 +164,9 @@ export function registerOps(program: Command, ctx: Ctx): void {
                 .map(
                   (s) =>
                     `${s.collection} (${s.dimension}-d ${s.metric} ${s.quantization}): snapshot ${s.version === null ? 'none' : `v${s.version}`}, ${s.count} records; deltas: ${s.pending} pending, ${s.compacting} compacting, ${s.promoted} promoted, ${s.quarantined} quarantined` +
-                    (s.deltas ? `\n${s.deltas.map((d) => `  ${d.seqStart}\t${d.count}\t${d.state}${d.version ? ` v${d.version}` : ''}${d.error ? ` ${d.error}` : ''}`).join('\n')}` : ''),
+                    (s.deltas
+                      ? `\n${s.deltas.map((d) => `  ${d.seqStart}\t${d.count}\t${d.state}${d.version ? ` v${d.version}` : ''}${d.error ? ` ${d.error}` : ''}`).join('\n')}`
+                      : ''),
                 )
                 .join('\n'),
         );
@@ -142,7 +177,9 @@ export function registerOps(program: Command, ctx: Ctx): void {
 
   program
     .command('verify')
-    .description('resolve pointer → manifest → files and verify every checksum, the record store and the index')
+    .description(
+      'resolve pointer → manifest → files and verify every checksum, the record store and the index',
+    )
     .option('-c, --collection <name>', 'only this collection')
     .action(async (o: { collection?: string }) => {
       const c = ctx();
@@ -155,10 +192,16 @@ export function registerOps(program: Command, ctx: Ctx): void {
           results.push(rest);
         }
         const ok = results.every((r) => r.ok);
-        c.out({ ok, collections: results }, () =>
-          results
-            .map((r) => (r.version === null ? `${r.collection}: no snapshot yet` : `${r.collection}: snapshot v${r.version} ${r.ok ? 'verified' : `FAILED: ${r.problems.join('; ')}`} (${r.count} records)`))
-            .join('\n') || 'no collections',
+        c.out(
+          { ok, collections: results },
+          () =>
+            results
+              .map((r) =>
+                r.version === null
+                  ? `${r.collection}: no snapshot yet`
+                  : `${r.collection}: snapshot v${r.version} ${r.ok ? 'verified' : `FAILED: ${r.problems.join('; ')}`} (${r.count} records)`,
+              )
+              .join('\n') || 'no collections',
         );
         if (!ok) process.exitCode = 1;
       } finally {
@@ -177,8 +220,15 @@ export function registerOps(program: Command, ctx: Ctx): void {
       try {
         const l = await readLedger(store, o.collection);
         const prefix = o.snapshot ?? l.pointer?.value.snapshot;
-        if (!prefix) throw new StrataError(ErrorCodes.NOT_FOUND, `collection ${o.collection} has no snapshot yet`, { collection: o.collection });
-        const { manifest, sha256 } = await fetchManifest(store, prefix, o.snapshot ? undefined : l.pointer?.value.manifestSha256);
+        if (!prefix)
+          throw new StrataError(ErrorCodes.NOT_FOUND, `collection ${o.collection} has no snapshot yet`, {
+            collection: o.collection,
+          });
+        const { manifest, sha256 } = await fetchManifest(
+          store,
+          prefix,
+          o.snapshot ? undefined : l.pointer?.value.manifestSha256,
+        );
         c.out({ pointer: l.pointer?.value ?? null, manifestSha256: sha256, manifest }, () =>
           [
             `snapshot ${prefix}`,
@@ -186,7 +236,9 @@ export function registerOps(program: Command, ctx: Ctx): void {
             `  ${manifest.counts.records} records, ${manifest.dimension}-d ${manifest.metric}, index ${manifest.index ? `usearch ${manifest.quantization} M=${manifest.index.connectivity}` : 'none'}`,
             `  content hash ${manifest.contentHash}`,
             `  seq range ${JSON.stringify(manifest.seqRange)}, ${manifest.snapshot?.promotedDeltas} deltas promoted in ${manifest.snapshot?.promoted.length} range(s)`,
-            ...manifest.files.map((f) => `  ${f.name.padEnd(16)} ${String(f.size).padStart(12)} bytes  sha256 ${f.sha256}`),
+            ...manifest.files.map(
+              (f) => `  ${f.name.padEnd(16)} ${String(f.size).padStart(12)} bytes  sha256 ${f.sha256}`,
+            ),
           ].join('\n'),
         );
       } finally {
@@ -206,12 +258,19 @@ export function registerOps(program: Command, ctx: Ctx): void {
       try {
         const reports: GcReport[] = [];
         for (const name of await targets(store, o.collection)) {
-          reports.push(await gcCollection(store, name, { graceMs: parseDuration(o.grace), dryRun: !!o.dryRun }));
+          reports.push(
+            await gcCollection(store, name, { graceMs: parseDuration(o.grace), dryRun: !!o.dryRun }),
+          );
         }
-        c.out({ dryRun: !!o.dryRun, collections: reports }, () =>
-          reports
-            .map((r) => `${r.collection}: ${o.dryRun ? 'would delete' : 'deleted'} ${r.deletedSnapshots.length} snapshot(s), ${r.deletedRuns.length} run(s), ${r.deletedObjects} objects, ${(r.deletedBytes / 1e6).toFixed(1)} MB`)
-            .join('\n') || 'no collections',
+        c.out(
+          { dryRun: !!o.dryRun, collections: reports },
+          () =>
+            reports
+              .map(
+                (r) =>
+                  `${r.collection}: ${o.dryRun ? 'would delete' : 'deleted'} ${r.deletedSnapshots.length} snapshot(s), ${r.deletedRuns.length} run(s), ${r.deletedObjects} objects, ${(r.deletedBytes / 1e6).toFixed(1)} MB`,
+              )
+              .join('\n') || 'no collections',
         );
       } finally {
         await store.close();

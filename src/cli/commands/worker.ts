@@ -9,11 +9,17 @@ import { type CliContext, parseDuration, parseIntOption } from '../context.js';
 export function registerWorker(program: Command, ctx: () => CliContext): void {
   program
     .command('worker')
-    .description('run compaction steps submitted with `strata compact --runner bullmq` (any machine that reaches the store)')
+    .description(
+      'run compaction steps submitted with `strata compact --runner bullmq` (any machine that reaches the store)',
+    )
     .requiredOption('--redis <url>', 'Redis URL, e.g. redis://127.0.0.1:6379')
     .option('--queue <name>', 'queue name', DEFAULT_QUEUE)
     .option('--concurrency <n>', 'steps run at once in this process', parseIntOption('--concurrency'), 1)
-    .option('--threads <n>', 'index-build threads per step (default: cores / concurrency)', parseIntOption('--threads'))
+    .option(
+      '--threads <n>',
+      'index-build threads per step (default: cores / concurrency)',
+      parseIntOption('--threads'),
+    )
     .option('--lock-duration <duration>', "a dead worker's job is taken over after about this long", '30s')
     .option('--stalled-interval <duration>', 'how often to look for jobs of dead workers', '30s')
     .action(
@@ -38,7 +44,14 @@ export function registerWorker(program: Command, ctx: () => CliContext): void {
             stalledIntervalMs: parseDuration(o.stalledInterval),
             onJob: (e) => c.logger.info({ ...e, worker: worker.name }, `${e.kind} step ${e.type}`),
           });
-          const ready = { ready: true, worker: worker.name, pid: process.pid, queue: o.queue, redis: redactRedisUrl(o.redis), store: store.url };
+          const ready = {
+            ready: true,
+            worker: worker.name,
+            pid: process.pid,
+            queue: o.queue,
+            redis: redactRedisUrl(o.redis),
+            store: store.url,
+          };
           c.out(ready, () => `${worker.name} ready: queue ${o.queue} on ${ready.redis}, store ${store.url}`);
           const ac = new AbortController();
           const signal = await Promise.race([

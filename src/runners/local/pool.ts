@@ -67,7 +67,8 @@ export class LocalPoolExecutor implements StepExecutor {
   #spawn(kind: StepTask['kind']): Worker {
     const { path, execArgv } = workerScript();
     const cores = availableParallelism();
-    const threads = kind === 'final' ? cores : (this.#opts.threads ?? Math.max(1, Math.floor(cores / this.concurrency)));
+    const threads =
+      kind === 'final' ? cores : (this.#opts.threads ?? Math.max(1, Math.floor(cores / this.concurrency)));
     const child = fork(path, [], {
       execArgv,
       env: {
@@ -92,9 +93,13 @@ export class LocalPoolExecutor implements StepExecutor {
         };
         const onExit = (code: number | null, sig: string | null) =>
           reject(
-            new StepError(ErrorCodes.WORKER_CRASHED, `worker exited during start-up (code ${code}, signal ${sig})`, {
-              pid: child.pid,
-            }),
+            new StepError(
+              ErrorCodes.WORKER_CRASHED,
+              `worker exited during start-up (code ${code}, signal ${sig})`,
+              {
+                pid: child.pid,
+              },
+            ),
           );
         child.on('message', onMsg);
         child.once('exit', onExit);
@@ -166,7 +171,11 @@ export class LocalPoolExecutor implements StepExecutor {
     if (this.#closed) throw new StepError(ErrorCodes.CLOSED, 'the worker pool is closed', {});
     // The final merge uses every core itself; it does not share slots with chunk/group steps.
     const exec = () =>
-      retryStep(this.#policy, () => this.#runOnce(task), (e, n) => this.#opts.onRetry?.(task, e, n));
+      retryStep(
+        this.#policy,
+        () => this.#runOnce(task),
+        (e, n) => this.#opts.onRetry?.(task, e, n),
+      );
     return task.kind === 'final' ? exec() : this.#slots.with(exec);
   }
 
