@@ -448,7 +448,7 @@ function toRawRow(o: Operation, seq: number): RawDeltaRow {
         seq,
         embedding: null,
         document: o.document ?? null,
-        documentSet: true,
+        documentSet: o.document !== undefined,
         metadata: o.metadata ? canonicalJson(o.metadata) : null,
         metadataSet: o.metadata !== undefined,
       };

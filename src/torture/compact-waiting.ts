@@ -1,6 +1,7 @@
 /**
  * compact(), waiting for a lease held by someone else (a compactor that was killed holds its lease until
- * it expires): on E_LEASE_HELD, wait until the holder's expiry and try again, up to `waitMs` in total.
+ * it expires; a live one releases it when done): on E_LEASE_HELD, look again at the lease after
+ * `pollMs` or at the holder's expiry, whichever comes first, up to `waitMs` in total.
  */
 import { ErrorCodes, isStrataError } from '../core/errors.js';
 import { delay } from '../core/retry.js';
@@ -12,6 +13,7 @@ export async function compactWaitingForLease(
   collection: string,
   opts: CompactOptions,
   waitMs: number,
+  pollMs = 200,
 ): Promise<CompactReport> {
   const deadline = Date.now() + waitMs;
   for (;;) {
@@ -21,7 +23,7 @@ export async function compactWaitingForLease(
       if (!isStrataError(e, ErrorCodes.LEASE_HELD)) throw e;
       const expiresAt = Number(e.context.expiresAt);
       if (!Number.isFinite(expiresAt) || expiresAt > deadline) throw e;
-      await delay(Math.max(5, expiresAt - Date.now()) + 10);
+      await delay(Math.min(pollMs, Math.max(5, expiresAt - Date.now() + 10)));
     }
   }
 }

@@ -1,0 +1,109 @@
+/**
+ * The events and results of the serverless handlers: what the state machine passes between steps. Keys,
+ * hashes and small descriptors only — never data (Step Functions caps a state at 256 KB).
+ */
+import type { Versioned } from '../../pipeline/json-object.js';
+import type { Pointer } from '../../pipeline/pointer.js';
+import type { SegmentRef } from '../../pipeline/segments.js';
+import type { ChunkTask, RejectedDelta, StepResult } from '../../pipeline/steps.js';
+
+export interface PlanEvent {
+  /** Store URL every handler opens (s3://bucket/prefix on AWS; a directory locally). */
+  store: string;
+  collection: string;
+  chunkSize?: number;
+  groupSize?: number;
+  maxDeltas?: number;
+  /** Lease time-to-live: must cover the whole execution (no heartbeats between Lambda invocations). Default 30 min. */
+  leaseTtlMs?: number;
+  retain?: number;
+  incrementalThreshold?: number;
+  /** Rebuilds of the final merge when the pointer moves underneath (default 3). */
+  finalAttempts?: number;
+}
+
+export interface LeaseHandle {
+  owner: string;
+  token: number;
+}
+
+/** The execution's state after Plan; later steps add their results to it. */
+export interface RunState {
+  store: string;
+  collection: string;
+  run: string;
+  lease: LeaseHandle;
+  retain: number;
+  incrementalThreshold?: number;
+  finalAttempts: number;
+}
+
+export interface PlanResult extends RunState {
+  /** True when nothing is pending (the execution ends right away). */
+  empty: boolean;
+  deltas: number;
+  groups: Array<{ index: number; chunks: ChunkTask[] }>;
+}
+
+export interface ChunkEvent {
+  store: string;
+  task: ChunkTask;
+}
+
+export interface GroupEvent {
+  store: string;
+  collection: string;
+  run: string;
+  index: number;
+  chunkResults: StepResult[];
+}
+
+export type GroupOutcome =
+  | {
+      ok: true;
+      index: number;
+      segment: SegmentRef | null;
+      included: Array<[number, number]>;
+      rejected: Array<RejectedDelta & { chunk: number }>;
+    }
+  | { ok: false; index: number; error: string; cause?: string };
+
+/** A caught error as Step Functions passes it on: { Error, Cause }. */
+export interface CaughtError {
+  Error: string;
+  Cause?: string;
+}
+
+export interface FinalEvent extends RunState {
+  groupResults: GroupOutcome[];
+  /** Present when the publish found the pointer moved and the final merge is being rebuilt. */
+  final?: FinalOutcome;
+  conflict?: CaughtError;
+}
+
+export interface FinalOutcome {
+  attempt: number;
+  /** The pointer this snapshot was built on (null: first snapshot), with its etag for the CAS. */
+  base: Versioned<Pointer> | null;
+  /** Null when no group produced anything to publish. */
+  result: StepResult | null;
+  promote: Array<[number, number]>;
+  quarantine: Array<RejectedDelta & { chunk: number }>;
+  groupsFailed: number;
+}
+
+export interface PublishEvent extends FinalEvent {
+  final: FinalOutcome;
+}
+
+export interface PublishResult {
+  status: 'published' | 'nothing-to-do';
+  snapshot: { version: number; prefix: string; count: number; contentHash: string } | null;
+  promoted: number;
+  quarantined: number[];
+  groupsFailed: number;
+}
+
+export interface AbortEvent extends Partial<RunState> {
+  error?: CaughtError;
+}

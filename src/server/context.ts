@@ -1,0 +1,32 @@
+import type { ObjectStore } from '../store/object-store.js';
+import type { Access, TokenAuth } from './auth.js';
+import type { Catalog } from './catalog.js';
+import type { BackgroundCompactor } from './compactor.js';
+import type { DeltaWriter } from './delta-writer.js';
+import type { ServerMetrics } from './metrics.js';
+import type { ServedSnapshot } from './served-snapshot.js';
+import type { SnapshotSet } from './snapshots.js';
+
+/** What the route modules share: owned and closed by StrataServer. */
+export interface ServerContext {
+  store: ObjectStore;
+  catalog: Catalog;
+  snapshots: SnapshotSet;
+  writer: DeltaWriter;
+  auth: TokenAuth;
+  metrics: ServerMetrics;
+  compactor: BackgroundCompactor;
+  limits: { maxBatchSize: number; maxResults: number };
+}
+
+export type { Access };
+
+/**
+ * A reference on the collection's current snapshot (loading it on first use), or undefined when the
+ * collection has no published snapshot yet. The caller must release() it.
+ */
+export async function acquireCurrent(ctx: ServerContext, strata: string): Promise<ServedSnapshot | undefined> {
+  await ctx.snapshots.get(strata);
+  // Taken synchronously after the await: a swap that happened meanwhile is honoured, never a retired one.
+  return ctx.snapshots.current(strata)?.acquire();
+}

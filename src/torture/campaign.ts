@@ -1,0 +1,79 @@
+/**
+ * A campaign: runs 0..N-1 of a seed (or a chosen few), `parallel` at a time, aggregated into one summary.
+ */
+import type { EpisodeKind } from './episodes.js';
+import { type RunProfile, type RunResult, runOne, type Violation } from './run.js';
+
+export interface CampaignOptions {
+  seed: number;
+  runs: number;
+  /** Only these run indices (replaying a failure). */
+  only?: number[];
+  parallel: number;
+  profile: RunProfile;
+  onRun?: (r: RunResult, done: number, total: number) => void;
+}
+
+export interface CampaignSummary {
+  seed: number;
+  runs: number;
+  completed: number;
+  /** completed / runs. */
+  completionRate: number;
+  violations: Violation[];
+  faults: Record<string, number>;
+  episodes: Partial<Record<EpisodeKind, number>>;
+  badClasses: Record<string, number>;
+  readerOpens: number;
+  ms: number;
+  /** Slowest runs (index, ms). */
+  slowest: Array<[number, number]>;
+}
+
+export async function runCampaign(o: CampaignOptions): Promise<CampaignSummary> {
+  const t0 = Date.now();
+  const indices = o.only ?? Array.from({ length: o.runs }, (_, i) => i);
+  const results: RunResult[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < indices.length) {
+      const i = indices[next++]!;
+      const r = await runOne(o.seed, i, o.profile);
+      results.push(r);
+      o.onRun?.(r, results.length, indices.length);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(o.parallel, indices.length)) }, worker));
+  return summarize(o.seed, results, Date.now() - t0);
+}
+
+function add<K extends string>(into: Partial<Record<K, number>>, from: Partial<Record<K, number>>): void {
+  for (const [k, v] of Object.entries(from) as Array<[K, number]>) into[k] = (into[k] ?? 0) + v;
+}
+
+export function summarize(seed: number, results: RunResult[], ms: number): CampaignSummary {
+  const s: CampaignSummary = {
+    seed,
+    runs: results.length,
+    completed: results.filter((r) => r.completed).length,
+    completionRate: 0,
+    violations: results.flatMap((r) => r.violations).sort((a, b) => a.run - b.run),
+    faults: {},
+    episodes: {},
+    badClasses: {},
+    readerOpens: 0,
+    ms,
+    slowest: results
+      .map((r) => [r.run, r.ms] as [number, number])
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 3),
+  };
+  s.completionRate = s.runs === 0 ? 1 : s.completed / s.runs;
+  for (const r of results) {
+    add(s.faults, r.faults);
+    add(s.episodes, r.episodes);
+    add(s.badClasses, r.badClasses);
+    s.readerOpens += r.readerOpens;
+  }
+  return s;
+}

@@ -1,0 +1,317 @@
+/**
+ * Fault episodes: one compaction of one collection under one kind of fault, chosen at random per round.
+ * Episodes never decide success; they inject, count what they injected and report what must never happen
+ * (a frozen compactor that publishes, a compactor that dies on its own). The invariants are checked after.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { FailpointName } from '../core/failpoints.js';
+import type { CompactOptions } from '../pipeline/compact.js';
+import type { StepExecutor } from '../pipeline/executor.js';
+import { readLease } from '../pipeline/lease.js';
+import { InlineExecutor } from '../runners/inline.js';
+import { LocalPoolExecutor } from '../runners/local/pool.js';
+import { FAULT_KINDS, type FaultProbabilities, type FaultyStore } from '../store/faulty-store.js';
+import type { ObjectStore } from '../store/object-store.js';
+import type { Rng } from '../workload/random.js';
+import type { CompactorJob } from './child-protocol.js';
+import { compactWaitingForLease } from './compact-waiting.js';
+import type { Problem } from './invariants.js';
+import { type CompactorExit, type CompactorProcess, spawnCompactor, waitStoppedOrExit } from './processes.js';
+import type { TrackedCollection } from './tracked.js';
+
+export const EPISODE_KINDS = [
+  'store-faults',
+  'kill-compactor-failpoint',
+  'kill-compactor-instant',
+  'kill-worker-failpoint',
+  'kill-worker-instant',
+  'race-frozen',
+] as const;
+export type EpisodeKind = (typeof EPISODE_KINDS)[number];
+
+/** Names of injected faults in the final table. */
+export const FAULT_NAMES = {
+  killCompactorFailpoint: 'SIGKILL compactor at failpoint',
+  killCompactorInstant: 'SIGKILL compactor at random instant',
+  killWorkerFailpoint: 'SIGKILL worker at failpoint',
+  killWorkerInstant: 'SIGKILL worker at random instant',
+  frozen: 'SIGSTOP compactor past its lease',
+  racers: 'racing compactors',
+  store: (k: string) => `store ${k}`,
+  badDelta: 'bad delta written raw',
+} as const;
+
+export interface EpisodeContext {
+  storeDir: string;
+  base: ObjectStore;
+  /** Wraps `base`; disabled except during a store-faults episode (deltas are written through it). */
+  faulty: FaultyStore;
+  t: TrackedCollection;
+  rng: Rng;
+  leaseTtlMs: number;
+  chunkSize: number;
+  groupSize: number;
+  /** A private directory of the run (failpoint markers). */
+  tmp: string;
+  count(fault: string, n?: number): void;
+  problems: Problem[];
+  /** Registers a process so the run kills it if it is still alive at the end. */
+  own(p: CompactorProcess): void;
+}
+
+/** Failpoints a compactor process reaches itself (steps and segments only with the inline executor). */
+const COMPACTOR_POINTS: Array<{ fp: FailpointName; inlineOnly: boolean; maxNth: number }> = [
+  { fp: 'publish.before-pointer', inlineOnly: false, maxNth: 1 },
+  { fp: 'publish.after-pointer', inlineOnly: false, maxNth: 1 },
+  { fp: 'step.chunk', inlineOnly: true, maxNth: 3 },
+  { fp: 'step.group', inlineOnly: true, maxNth: 2 },
+  { fp: 'step.final', inlineOnly: true, maxNth: 1 },
+  { fp: 'segment.after-write', inlineOnly: true, maxNth: 3 },
+  { fp: 'segment.after-close', inlineOnly: true, maxNth: 3 },
+  { fp: 'segment.after-verify', inlineOnly: true, maxNth: 3 },
+  { fp: 'store.put.partial', inlineOnly: false, maxNth: 12 },
+];
+/** Failpoints a worker of the local pool reaches. */
+const WORKER_POINTS: FailpointName[] = [
+  'step.chunk',
+  'step.group',
+  'step.final',
+  'segment.after-write',
+  'segment.after-close',
+  'segment.after-verify',
+  'store.put.partial',
+];
+
+const RETRY = { attempts: 3, baseMs: 20, maxMs: 200 };
+
+function leaseWaitMs(ctx: EpisodeContext): number {
+  return ctx.leaseTtlMs * 4 + 5_000;
+}
+
+function copts(ctx: EpisodeContext, executor: StepExecutor): CompactOptions {
+  return {
+    executor,
+    chunkSize: ctx.chunkSize,
+    groupSize: ctx.groupSize,
+    lease: { ttlMs: ctx.leaseTtlMs },
+  };
+}
+
+function pool(ctx: EpisodeContext, env?: Record<string, string>): LocalPoolExecutor {
+  return new LocalPoolExecutor({
+    store: ctx.storeDir,
+    concurrency: 2,
+    threads: 1,
+    retry: RETRY,
+    stepTimeoutMs: 60_000,
+    ...(env ? { env } : {}),
+  });
+}
+
+function randomProbabilities(rng: Rng): FaultProbabilities {
+  return {
+    error: rng.pick([0, 0.02, 0.05, 0.1]),
+    timeout: rng.pick([0, 0.01, 0.03]),
+    slow: rng.pick([0, 0.05, 0.2]),
+    partialPut: rng.pick([0, 0.03, 0.08]),
+    listMiss: rng.pick([0, 0.1, 0.3]),
+    lostResponse: rng.pick([0, 0.2, 0.5]),
+  };
+}
+
+function job(ctx: EpisodeContext, owner: string, executor: 'inline' | 'local', withFaults: boolean): CompactorJob {
+  return {
+    store: ctx.storeDir,
+    collection: ctx.t.name,
+    executor,
+    concurrency: 2,
+    chunkSize: ctx.chunkSize,
+    groupSize: ctx.groupSize,
+    leaseTtlMs: ctx.leaseTtlMs,
+    owner,
+    leaseWaitMs: leaseWaitMs(ctx),
+    ...(withFaults
+      ? { faults: { seed: ctx.rng.uint32(), probabilities: randomProbabilities(ctx.rng), slowMs: 5, timeoutMs: 30 } }
+      : {}),
+  };
+}
+
+/** A compactor process must end by our signal or with an outcome line; anything else is a crash. */
+function checkExit(ctx: EpisodeContext, label: string, e: CompactorExit, killedByUs: boolean): void {
+  if (e.outcome?.faults) for (const k of FAULT_KINDS) ctx.count(FAULT_NAMES.store(k), e.outcome.faults[k]);
+  if (killedByUs && e.signal === 'SIGKILL') return;
+  if (!e.outcome) {
+    ctx.problems.push({
+      invariant: 'compactor-exits-cleanly',
+      detail: `${label} ended with code ${e.code}, signal ${e.signal} and no outcome; stderr: ${e.stderr.slice(-600)}`,
+    });
+  }
+}
+
+async function inProcess(ctx: EpisodeContext, store: ObjectStore, executor: StepExecutor, attempts: number): Promise<void> {
+  try {
+    for (let a = 0; a < attempts; a++) {
+      try {
+        await compactWaitingForLease(store, ctx.t.name, copts(ctx, executor), leaseWaitMs(ctx));
+        return;
+      } catch {
+        // a failed compaction under faults is expected; the invariants say whether it did harm
+      }
+    }
+  } finally {
+    await executor.close();
+  }
+}
+
+async function storeFaults(ctx: EpisodeContext): Promise<void> {
+  const { faulty, rng } = ctx;
+  faulty.setProbabilities(randomProbabilities(rng));
+  faulty.resetStats();
+  const executor = rng.chance(0.6) ? new InlineExecutor(faulty, { retry: RETRY }) : pool(ctx);
+  faulty.enable(true);
+  try {
+    await inProcess(ctx, faulty, executor, 3);
+  } finally {
+    faulty.enable(false);
+    const s = faulty.stats();
+    for (const k of FAULT_KINDS) ctx.count(FAULT_NAMES.store(k), s[k]);
+  }
+}
+
+async function killCompactorAtFailpoint(ctx: EpisodeContext): Promise<void> {
+  const { rng } = ctx;
+  const point = rng.pick(COMPACTOR_POINTS);
+  const nth = 1 + rng.int(point.maxNth);
+  const executor = point.inlineOnly ? 'inline' : rng.pick(['inline', 'local'] as const);
+  const p = spawnCompactor(job(ctx, `victim-${rng.uint32()}`, executor, rng.chance(0.3)), {
+    STRATA_FAILPOINTS: `${point.fp}=crash@${nth}`,
+  });
+  ctx.own(p);
+  const e = await p.exited;
+  if (e.signal === 'SIGKILL') ctx.count(FAULT_NAMES.killCompactorFailpoint);
+  checkExit(ctx, `compactor with ${point.fp}=crash@${nth}`, e, true);
+}
+
+async function killCompactorAtInstant(ctx: EpisodeContext): Promise<void> {
+  const { rng } = ctx;
+  const executor = rng.pick(['inline', 'local'] as const);
+  const p = spawnCompactor(job(ctx, `victim-${rng.uint32()}`, executor, rng.chance(0.3)));
+  ctx.own(p);
+  const after = 600 + rng.int(2_500);
+  const timer = setTimeout(() => {
+    if (!p.hasExited) {
+      p.kill('SIGKILL');
+      ctx.count(FAULT_NAMES.killCompactorInstant);
+    }
+  }, after);
+  const e = await p.exited;
+  clearTimeout(timer);
+  checkExit(ctx, `compactor killed after ${after} ms`, e, true);
+}
+
+async function killWorkerAtFailpoint(ctx: EpisodeContext): Promise<void> {
+  const fp = ctx.rng.pick(WORKER_POINTS);
+  const dir = join(ctx.tmp, `fp-${ctx.rng.uint32()}`);
+  await mkdir(dir, { recursive: true });
+  await inProcess(ctx, ctx.base, pool(ctx, { STRATA_FAILPOINTS: `${fp}=crash-once`, STRATA_FAILPOINT_DIR: dir }), 2);
+  if (existsSync(join(dir, `fired-${fp}`))) ctx.count(FAULT_NAMES.killWorkerFailpoint);
+}
+
+async function killWorkerAtInstant(ctx: EpisodeContext): Promise<void> {
+  const executor = pool(ctx);
+  const after = 100 + ctx.rng.int(1_500);
+  const pick = ctx.rng.uint32();
+  const timer = setTimeout(() => {
+    const pids = executor.pids;
+    if (pids.length === 0) return;
+    try {
+      process.kill(pids[pick % pids.length]!, 'SIGKILL');
+      ctx.count(FAULT_NAMES.killWorkerInstant);
+    } catch {
+      // it exited meanwhile
+    }
+  }, after);
+  try {
+    await inProcess(ctx, ctx.base, executor, 2);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const STOP_POINTS: Array<{ fp: FailpointName; inlineOnly: boolean }> = [
+  { fp: 'publish.before-pointer', inlineOnly: false },
+  { fp: 'step.final', inlineOnly: true },
+  { fp: 'step.group', inlineOnly: true },
+  { fp: 'lease.mid-heartbeat', inlineOnly: false },
+];
+
+/**
+ * Two or three compactors on one collection. The first freezes itself (SIGSTOP) at a random point while
+ * holding the lease; the others wait for that lease to expire and compact; the frozen one is resumed
+ * (SIGCONT) after its lease expired — while another holds the lease, or after the others are done. It must
+ * not publish.
+ */
+async function raceFrozen(ctx: EpisodeContext): Promise<void> {
+  const { rng } = ctx;
+  const stop = rng.pick(STOP_POINTS);
+  const executor = stop.inlineOnly ? 'inline' : rng.pick(['inline', 'local'] as const);
+  const frozen = spawnCompactor(job(ctx, `frozen-${rng.uint32()}`, executor, false), {
+    STRATA_FAILPOINTS: `${stop.fp}=stop`,
+  });
+  ctx.own(frozen);
+  const state = await waitStoppedOrExit(frozen);
+  let expiresAt = 0;
+  if (state === 'stopped') {
+    const lease = await readLease(ctx.base, ctx.t.name);
+    expiresAt = lease?.expiresAt ?? 0;
+  }
+  const n = 1 + rng.int(2);
+  ctx.count(FAULT_NAMES.racers, n + 1);
+  const others: CompactorProcess[] = [];
+  for (let i = 0; i < n; i++) {
+    const p = spawnCompactor(job(ctx, `racer-${i}-${rng.uint32()}`, rng.pick(['inline', 'local'] as const), false));
+    ctx.own(p);
+    others.push(p);
+  }
+  let frozenPastLease = false;
+  if (state === 'stopped') {
+    ctx.count(FAULT_NAMES.frozen);
+    if (rng.chance(0.5)) {
+      // resume while a racer is (likely) at work under its own lease
+      await sleep(Math.max(0, expiresAt - Date.now()) + 50 + rng.int(ctx.leaseTtlMs));
+    } else {
+      await Promise.all(others.map((o) => o.exited));
+    }
+    frozenPastLease = Date.now() > expiresAt;
+    frozen.kill('SIGCONT');
+  }
+  const [fe, ...oe] = await Promise.all([frozen.exited, ...others.map((o) => o.exited)]);
+  checkExit(ctx, `frozen compactor (${stop.fp}=stop)`, fe!, false);
+  oe.forEach((e, i) => checkExit(ctx, `racing compactor ${i}`, e, false));
+  if (frozenPastLease && fe!.outcome?.report?.status === 'published') {
+    ctx.problems.push({
+      invariant: 'frozen-compactor-never-publishes',
+      detail: `${ctx.t.name}: a compactor frozen at ${stop.fp} past its lease (expired ${new Date(expiresAt).toISOString()}) published v${fe!.outcome.report.snapshot?.version} after SIGCONT`,
+    });
+  }
+}
+
+export async function runEpisode(kind: EpisodeKind, ctx: EpisodeContext): Promise<void> {
+  switch (kind) {
+    case 'store-faults':
+      return storeFaults(ctx);
+    case 'kill-compactor-failpoint':
+      return killCompactorAtFailpoint(ctx);
+    case 'kill-compactor-instant':
+      return killCompactorAtInstant(ctx);
+    case 'kill-worker-failpoint':
+      return killWorkerAtFailpoint(ctx);
+    case 'kill-worker-instant':
+      return killWorkerAtInstant(ctx);
+    case 'race-frozen':
+      return raceFrozen(ctx);
+  }
+}
