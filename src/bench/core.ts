@@ -142,7 +142,7 @@ export async function benchCore(o: CoreBenchOptions = {}): Promise<BenchSection>
     const cold = await openStoredSegment(store, pointer.value.snapshot, pointer.value.manifestSha256, {
       verify: 'none',
     });
-    const queries = [...generateRecords({ seed: 42, count: Q, dimension: D, offset: 50_000_000 })].map(
+    const queries = [...generateRecords({ seed: 42, count: Q, dimension: D, offset: N })].map(
       (r) => r.embedding,
     );
     cold.reader.search(queries[0]!, 10);

@@ -167,7 +167,7 @@ export async function runDemo(ctx: CliContext, store: ObjectStore, o: DemoOption
           seed: o.seed,
           count: o.queries,
           dimension: config.dimension,
-          offset: 50_000_000,
+          offset: o.records,
         }),
       ];
       let found = 0;

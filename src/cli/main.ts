@@ -1,8 +1,10 @@
 import { Command, CommanderError } from 'commander';
 import { ErrorCodes, StrataError, UsageError } from '../core/errors.js';
 import { registerData } from './commands/data.js';
+import { registerExport } from './commands/export.js';
 import { registerOps } from './commands/ops.js';
 import { registerQuery } from './commands/query.js';
+import { registerServe } from './commands/serve.js';
 import { registerWorker } from './commands/worker.js';
 import { type CliContext, createContext, type GlobalOptions, parseIntOption } from './context.js';
 import { DEMO_DEFAULTS, formatDemo, runDemo } from './demo.js';
@@ -38,7 +40,9 @@ export function buildProgram(): Command {
   registerData(program, ctx);
   registerOps(program, ctx);
   registerQuery(program, ctx);
+  registerServe(program, ctx);
   registerWorker(program, ctx);
+  registerExport(program, ctx);
 
   program
     .command('demo')

@@ -16,15 +16,17 @@ export function createLogger(verbose: boolean): Logger {
 }
 
 class TtyProgress implements Progress {
-  #stages = new Map<string, { done: number; total: number; note?: string; t0: number }>();
+  #stages = new Map<string, { done: number; total: number; note?: string; t0?: number; t1?: number }>();
   #lines = 0;
   #stream = process.stderr;
   stage(name: string, total: number): void {
-    this.#stages.set(name, { done: 0, total, t0: Date.now() });
+    this.#stages.set(name, { done: 0, total });
     this.#render();
   }
   tick(name: string, done: number, total: number, note?: string): void {
-    const s = this.#stages.get(name) ?? { done: 0, total, t0: Date.now() };
+    const s = this.#stages.get(name) ?? { done: 0, total };
+    s.t0 ??= Date.now();
+    if (done >= total) s.t1 ??= Date.now();
     s.done = done;
     s.total = total;
     if (note !== undefined) s.note = note;
@@ -46,9 +48,9 @@ class TtyProgress implements Progress {
     for (const [name, s] of this.#stages) {
       const frac = s.total > 0 ? s.done / s.total : 1;
       const filled = Math.round(frac * width);
-      const secs = ((Date.now() - s.t0) / 1000).toFixed(1);
+      const secs = s.t0 === undefined ? '-' : `${(((s.t1 ?? Date.now()) - s.t0) / 1000).toFixed(1)}s`;
       this.#stream.write(
-        `${name.padEnd(10)} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${String(s.done).padStart(4)}/${s.total} ${secs}s${s.note ? `  ${s.note}` : ''}\n`,
+        `${name.padEnd(10)} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${String(s.done).padStart(4)}/${s.total} ${secs}${s.note ? `  ${s.note}` : ''}\n`,
       );
       this.#lines++;
     }

@@ -33,8 +33,8 @@ import {
   FixedSizeList,
   Float32,
   Int64,
-  MetadataVersion,
   Message,
+  MetadataVersion,
   makeData,
   Precision,
   RecordBatch,
@@ -55,10 +55,10 @@ import {
   InvalidInputError,
 } from '../core/errors.js';
 import { canonicalJson } from '../core/hash.js';
-import { type IpcBlock, IpcStructureError, leadingSchemaMessage, verifyIpcFile } from './ipc-verify.js';
 import { Limits } from '../core/limits.js';
 import { METRICS, type Metric, type Operation, type SequencedOperation } from '../core/types.js';
 import { validateName, validateOperation } from '../core/validate.js';
+import { type IpcBlock, IpcStructureError, leadingSchemaMessage, verifyIpcFile } from './ipc-verify.js';
 
 export const DELTA_FORMAT = 'strata.delta';
 export const DELTA_FORMAT_VERSION = 1;
@@ -588,7 +588,12 @@ export function openArrowFile(
   } catch (e) {
     const truncated = e instanceof IpcStructureError && e.truncated;
     const code = truncated ? ErrorCodes.DELTA_TRUNCATED : ErrorCodes.DELTA_CORRUPT;
-    throw fail(code, `${truncated ? 'file is truncated' : 'file is corrupt'}: ${(e as Error).message}`, ctx, e);
+    throw fail(
+      code,
+      `${truncated ? 'file is truncated' : 'file is corrupt'}: ${(e as Error).message}`,
+      ctx,
+      e,
+    );
   }
   try {
     const r = RecordBatchFileReader.from(bytes);
@@ -652,12 +657,7 @@ function readBatches(
 
 const UINT_RE = /^(0|[1-9][0-9]{0,15})$/;
 
-function parseHeader(
-  meta: ReadonlyMap<string, string>,
-  ctx: ErrorContext,
-): Omit<DeltaHeader, 'contentSha256'> & {
-  contentSha256: string;
-} {
+function parseHeader(meta: ReadonlyMap<string, string>, ctx: ErrorContext): DeltaHeader {
   const format = meta.get(DeltaKeys.format);
   if (format === undefined) {
     throw fail(ErrorCodes.DELTA_HEADER, `not a Strata delta: the schema has no "${DeltaKeys.format}"`, ctx);
@@ -871,8 +871,7 @@ export function decodeDelta(
   checkSchema(reader.schema, header.dimension, ctx);
   const batches = readBatches(reader, count, header.dimension, ctx);
   const rows = batches.reduce((s, b) => s + b.length, 0);
-  if (rows === 0 && header.count === 0)
-    throw fail(ErrorCodes.DELTA_EMPTY, 'the delta holds no operations', ctx);
+  if (rows === 0) throw fail(ErrorCodes.DELTA_EMPTY, 'the delta holds no operations', ctx);
   if (rows !== header.count) {
     throw fail(
       ErrorCodes.DELTA_COUNT_MISMATCH,

@@ -3,15 +3,23 @@ import { fileURLToPath } from 'node:url';
 import { UsageError } from '../core/errors.js';
 import { LocalStore, type LocalStoreOptions } from './local-store.js';
 import type { ObjectStore } from './object-store.js';
+import { resolveS3Options, type S3ConnectionOptions } from './s3/config.js';
+import { S3Store } from './s3-store.js';
+
+export interface OpenStoreOptions extends LocalStoreOptions {
+  /** Overrides for s3:// specs (the CLI's --s3-endpoint); see s3/config.ts for URL query and environment. */
+  s3?: S3ConnectionOptions;
+}
 
 /**
  * Opens a store from a spec: a directory path or a file:// URL → LocalStore (created if missing);
- * s3://bucket/prefix → S3Store (not in this build yet).
+ * s3://bucket/prefix[?endpoint=…&region=…&forcePathStyle=…&ifMatchQuoting=unquoted] → S3Store
+ * (options from the URL query, STRATA_S3_* environment variables and `opts.s3`; credentials from
+ * STRATA_S3_ACCESS_KEY_ID/STRATA_S3_SECRET_ACCESS_KEY or the standard AWS chain).
  */
-export async function openStore(spec: string, opts: LocalStoreOptions = {}): Promise<ObjectStore> {
+export async function openStore(spec: string, opts: OpenStoreOptions = {}): Promise<ObjectStore> {
   if (typeof spec !== 'string' || spec.trim() === '') throw new UsageError('store location is empty');
-  if (/^s3:\/\//i.test(spec))
-    throw new UsageError('S3 store not available in this build yet', { store: spec });
+  if (/^s3:\/\//i.test(spec)) return new S3Store(resolveS3Options(spec, opts.s3));
   if (/^file:/i.test(spec)) {
     let path: string;
     try {

@@ -1,5 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { RecordBatchFileReader, RecordBatchStreamWriter, tableFromArrays, tableFromIPC, tableToIPC } from 'apache-arrow';
+import {
+  RecordBatchFileReader,
+  RecordBatchStreamWriter,
+  tableFromArrays,
+  tableFromIPC,
+  tableToIPC,
+} from 'apache-arrow';
 import { describe, expect, it } from 'vitest';
 import { DeltaFormatError, ErrorCodes, InvalidInputError, StrataError } from '../../src/core/errors.js';
 import type { Operation } from '../../src/core/types.js';
@@ -26,9 +32,26 @@ const EXPECT = { collection: 'c1', dimension: DIM, metric: 'cos' as const };
 const CTX = { file: 'deltas/c1/000100.arrow', delta: 'd-100' };
 
 const OPS: Operation[] = [
-  { op: 'upsert', id: 'plain', embedding: vec(1, 2, 3, 4), document: 'a document', metadata: { k: 'v', n: 1.5 } },
-  { op: 'upsert', id: 'ünïcödé-日本語-🙂', embedding: vec(-0, 1e-30, 3.4e38, -1), document: null, metadata: null },
-  { op: 'upsert', id: 'arrays', embedding: vec(0, 0, 0, 1), metadata: { tags: ['x', 'y'], nums: [1, 2, 3], ok: true } },
+  {
+    op: 'upsert',
+    id: 'plain',
+    embedding: vec(1, 2, 3, 4),
+    document: 'a document',
+    metadata: { k: 'v', n: 1.5 },
+  },
+  {
+    op: 'upsert',
+    id: 'ünïcödé-日本語-🙂',
+    embedding: vec(-0, 1e-30, 3.4e38, -1),
+    document: null,
+    metadata: null,
+  },
+  {
+    op: 'upsert',
+    id: 'arrays',
+    embedding: vec(0, 0, 0, 1),
+    metadata: { tags: ['x', 'y'], nums: [1, 2, 3], ok: true },
+  },
   { op: 'update', id: 'plain', document: 'new text' },
   { op: 'update', id: 'plain', metadata: { k: null, added: [true, false] } },
   { op: 'update', id: 'plain', document: null, metadata: null },
@@ -71,7 +94,12 @@ describe('encodeDelta → decodeDelta', () => {
     const { ops } = decodeDelta(encoded().bytes);
     expect(ops[3]).toEqual({ op: 'update', id: 'plain', document: 'new text', seq: 103 });
     expect('metadata' in ops[3]!).toBe(false);
-    expect(ops[4]).toEqual({ op: 'update', id: 'plain', metadata: { k: null, added: [true, false] }, seq: 104 });
+    expect(ops[4]).toEqual({
+      op: 'update',
+      id: 'plain',
+      metadata: { k: null, added: [true, false] },
+      seq: 104,
+    });
     expect('document' in ops[4]!).toBe(false);
     expect(ops[5]).toEqual({ op: 'update', id: 'plain', document: null, metadata: null, seq: 105 });
     expect(ops[6]).toEqual({ op: 'update', id: 'ünïcödé-日本語-🙂', seq: 106 });
@@ -144,7 +172,14 @@ describe('the bytes are a plain Arrow IPC file', () => {
     expect(header).toMatchObject({ producer: 'pyarrow-fixture', seqStart: 100, seqEnd: 102, count: 3 });
     expect(plain(ops)).toEqual(
       plain([
-        { op: 'upsert', id: 'p1', embedding: vec(0.25, -1, 2), document: 'hello', metadata: { a: 1 }, seq: 100 },
+        {
+          op: 'upsert',
+          id: 'p1',
+          embedding: vec(0.25, -1, 2),
+          document: 'hello',
+          metadata: { a: 1 },
+          seq: 100,
+        },
         { op: 'update', id: 'p1', metadata: { a: null }, seq: 101 },
         { op: 'delete', id: 'p2', seq: 102 },
       ]),
@@ -227,7 +262,13 @@ describe('decodeDelta refuses bad deltas with their own code and context', () =>
 
   it('E_DELTA_CHECKSUM: one flipped bit in a document, an id, a metadata value', () => {
     const ops: Operation[] = [
-      { op: 'upsert', id: 'id-QQQQ', embedding: vec(1, 2, 3, 4), document: 'doc-WWWW', metadata: { k: 'ZZZZ' } },
+      {
+        op: 'upsert',
+        id: 'id-QQQQ',
+        embedding: vec(1, 2, 3, 4),
+        document: 'doc-WWWW',
+        metadata: { k: 'ZZZZ' },
+      },
     ];
     for (const needle of ['QQQQ', 'WWWW', 'ZZZZ']) {
       const b = encodeDelta(H, ops).bytes.slice();
@@ -269,8 +310,14 @@ describe('decodeDelta refuses bad deltas with their own code and context', () =>
     const plainTable = tableToIPC(tableFromArrays({ id: ['a'], x: Float32Array.of(1) }), 'file');
     const e = expectCode(() => decodeDelta(plainTable, EXPECT, CTX), ErrorCodes.DELTA_HEADER, CTX);
     expect(e.message).toMatch(/not a Strata delta/);
-    expectCode(() => decodeDelta(forge({ [DeltaKeys.format]: undefined }), EXPECT, CTX), ErrorCodes.DELTA_HEADER);
-    expectCode(() => decodeDelta(forge({ [DeltaKeys.format]: 'strata.segment' }), EXPECT, CTX), ErrorCodes.DELTA_HEADER);
+    expectCode(
+      () => decodeDelta(forge({ [DeltaKeys.format]: undefined }), EXPECT, CTX),
+      ErrorCodes.DELTA_HEADER,
+    );
+    expectCode(
+      () => decodeDelta(forge({ [DeltaKeys.format]: 'strata.segment' }), EXPECT, CTX),
+      ErrorCodes.DELTA_HEADER,
+    );
   });
 
   it('E_DELTA_HEADER: bad or missing header fields', () => {
@@ -324,7 +371,11 @@ describe('decodeDelta refuses bad deltas with their own code and context', () =>
       CTX,
     );
     expectCode(() => decodeDelta(bytes, { ...EXPECT, metric: 'l2sq' }, CTX), ErrorCodes.DELTA_METRIC, CTX);
-    expectCode(() => decodeDelta(bytes, { ...EXPECT, dimension: 8 }, CTX), ErrorCodes.DIMENSION_MISMATCH, CTX);
+    expectCode(
+      () => decodeDelta(bytes, { ...EXPECT, dimension: 8 }, CTX),
+      ErrorCodes.DIMENSION_MISMATCH,
+      CTX,
+    );
     expect(decodeDelta(bytes).ops).toHaveLength(OPS.length); // without an expectation, it reads
   });
 
@@ -421,7 +472,10 @@ describe('encodeDelta refuses what decodeDelta would refuse', () => {
   it('validates every operation, naming its row', () => {
     const bad: Operation[] = [OPS[0]!, { op: 'upsert', id: 'nan', embedding: vec(1, Number.NaN, 3, 4) }];
     expectCode(() => encodeDelta(H, bad), ErrorCodes.NON_FINITE, { collection: 'c1', row: 1, id: 'nan' });
-    expectCode(() => encodeDelta(H, [{ op: 'upsert', id: 'short', embedding: vec(1, 2) }]), ErrorCodes.DIMENSION_MISMATCH);
+    expectCode(
+      () => encodeDelta(H, [{ op: 'upsert', id: 'short', embedding: vec(1, 2) }]),
+      ErrorCodes.DIMENSION_MISMATCH,
+    );
   });
 
   it('refuses a document that UTF-8 cannot hold unchanged (lone surrogate)', () => {

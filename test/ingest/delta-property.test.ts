@@ -63,7 +63,13 @@ describe('encodeDelta → decodeDelta (property)', () => {
   it('is the identity on valid operation lists (after validation normalises absent upsert fields)', () => {
     fc.assert(
       fc.property(fc.array(op, { minLength: 1, maxLength: 25 }), fc.nat(1_000_000), (ops, seqStart) => {
-        const header = { collection: 'prop', dimension: DIM, metric: 'l2sq' as const, producer: 'fc', seqStart };
+        const header = {
+          collection: 'prop',
+          dimension: DIM,
+          metric: 'l2sq' as const,
+          producer: 'fc',
+          seqStart,
+        };
         const { bytes, header: h } = encodeDelta(header, ops);
         const out = decodeDelta(bytes, { collection: 'prop', dimension: DIM, metric: 'l2sq' });
         expect(out.header).toEqual(h);

@@ -66,7 +66,11 @@ export function deltaMeta(over: Record<string, string | undefined> = {}): Map<st
   return new Map(Object.entries(base).filter((e): e is [string, string] => e[1] !== undefined));
 }
 
-export function upsertRow(id: string | Uint8Array, seq: number, over: Partial<RawDeltaRow> = {}): RawDeltaRow {
+export function upsertRow(
+  id: string | Uint8Array,
+  seq: number,
+  over: Partial<RawDeltaRow> = {},
+): RawDeltaRow {
   return {
     op: 'upsert',
     id,

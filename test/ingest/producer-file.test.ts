@@ -2,23 +2,22 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  FixedSizeList,
   Field,
+  FixedSizeList,
   Float32,
+  Float64,
+  List,
   makeData,
   makeVector,
   RecordBatchStreamWriter,
-  tableFromArrays,
-  tableToIPC,
-  vectorFromArray,
-  Utf8,
   Table,
-  List,
-  Float64,
+  tableToIPC,
+  Utf8,
+  vectorFromArray,
 } from 'apache-arrow';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ErrorCodes } from '../../src/core/errors.js';
-import type { Operation } from '../../src/core/types.js';
+import type { UpsertOp } from '../../src/core/types.js';
 import {
   detectProducerFormat,
   encodeDelta,
@@ -31,7 +30,8 @@ import { expectCode, expectCodeAsync, plain, vec } from './helpers.js';
 
 const CTX = { file: 'in/batch.jsonl' };
 
-const ndjson = (...objs: unknown[]) => objs.map((o) => (typeof o === 'string' ? o : JSON.stringify(o))).join('\n');
+const ndjson = (...objs: unknown[]) =>
+  objs.map((o) => (typeof o === 'string' ? o : JSON.stringify(o))).join('\n');
 
 describe('parseNdjson', () => {
   it('reads upserts, deletes and updates in line order, skipping blank lines', () => {
@@ -46,7 +46,13 @@ describe('parseNdjson', () => {
     );
     expect(plain(parseNdjson(`\uFEFF${text}\r\n`, 3, CTX))).toEqual(
       plain([
-        { op: 'upsert', id: 'a', embedding: vec(1, 2, 3), document: 'doc a', metadata: { k: 'v', tags: ['x'] } },
+        {
+          op: 'upsert',
+          id: 'a',
+          embedding: vec(1, 2, 3),
+          document: 'doc a',
+          metadata: { k: 'v', tags: ['x'] },
+        },
         { op: 'upsert', id: 'b', embedding: vec(4, 5, 6), document: null, metadata: null },
         { op: 'update', id: 'a', metadata: { k: null } },
         { op: 'update', id: 'b', document: null },
@@ -70,9 +76,13 @@ describe('parseNdjson', () => {
     ]);
     const half = ndjson({ id: 'x', embedding: [1, 1, 1], seq: 5 }, { id: 'y', embedding: [1, 1, 1] });
     expectCode(() => parseNdjson(half, 3, CTX), ErrorCodes.BAD_RECORD, { ...CTX, line: 2 });
-    expectCode(() => parseNdjson(ndjson({ id: 'x', embedding: [1, 1, 1], seq: 1.5 }), 3), ErrorCodes.BAD_RECORD, {
-      line: 1,
-    });
+    expectCode(
+      () => parseNdjson(ndjson({ id: 'x', embedding: [1, 1, 1], seq: 1.5 }), 3),
+      ErrorCodes.BAD_RECORD,
+      {
+        line: 1,
+      },
+    );
   });
 
   it('E_DUPLICATE_ID: the same id twice with the same seq (conflicting sequence numbers)', () => {
@@ -81,7 +91,11 @@ describe('parseNdjson', () => {
       { id: 'y', embedding: [1, 1, 1], seq: 1 },
       { op: 'delete', id: 'x', seq: 1 },
     );
-    const e = expectCode(() => parseNdjson(text, 3, CTX), ErrorCodes.DUPLICATE_ID, { ...CTX, line: 3, id: 'x' });
+    const e = expectCode(() => parseNdjson(text, 3, CTX), ErrorCodes.DUPLICATE_ID, {
+      ...CTX,
+      line: 3,
+      id: 'x',
+    });
     expect(e.message).toMatch(/conflicting sequence numbers/);
     expect(e.context.first).toEqual({ line: 1 });
   });
@@ -150,25 +164,38 @@ describe('parseOpenAIBatch', () => {
 
   it('decodes base64 embeddings as little-endian float32, bit for bit', () => {
     const xs = [0.1, -2.5e-8, 3.4028234663852886e38];
-    const [o] = parseOpenAIBatch(ndjson(openaiLine('a', [b64(xs)])), null, 3) as [{ embedding: Float32Array }];
-    expect(Array.from(o.embedding)).toEqual(Array.from(Float32Array.from(xs)));
-    expectCode(() => parseOpenAIBatch(ndjson(openaiLine('a', ['not base64!'])), null, 3, CTX), ErrorCodes.BAD_RECORD, {
-      ...CTX,
-      line: 1,
-      id: 'a',
-    });
+    const [o] = parseOpenAIBatch(ndjson(openaiLine('a', [b64(xs)])), null, 3) as UpsertOp[];
+    expect(Array.from(o!.embedding)).toEqual(Array.from(Float32Array.from(xs)));
+    expectCode(
+      () => parseOpenAIBatch(ndjson(openaiLine('a', ['not base64!'])), null, 3, CTX),
+      ErrorCodes.BAD_RECORD,
+      {
+        ...CTX,
+        line: 1,
+        id: 'a',
+      },
+    );
     const odd = Buffer.from([1, 2, 3, 4, 5, 6]).toString('base64'); // 6 bytes: not whole float32s
     expectCode(() => parseOpenAIBatch(ndjson(openaiLine('a', [odd])), null, 3), ErrorCodes.BAD_RECORD);
-    expectCode(() => parseOpenAIBatch(ndjson(openaiLine('a', [b64([1, 2])])), null, 3), ErrorCodes.DIMENSION_MISMATCH);
+    expectCode(
+      () => parseOpenAIBatch(ndjson(openaiLine('a', [b64([1, 2])])), null, 3),
+      ErrorCodes.DIMENSION_MISMATCH,
+    );
   });
 
   it('joins a documents file on custom_id (or id, or custom_id#index)', () => {
-    const out = ndjson(openaiLine('doc-1', [[1, 2, 3]]), openaiLine('doc-2', [[4, 5, 6], [7, 8, 9]]));
+    const out = ndjson(
+      openaiLine('doc-1', [[1, 2, 3]]),
+      openaiLine('doc-2', [
+        [4, 5, 6],
+        [7, 8, 9],
+      ]),
+    );
     const docs = ndjson(
       { custom_id: 'doc-1', document: 'first', metadata: { source: 'a.txt' } },
       { id: 'doc-2#1', document: 'third' },
     );
-    const ops = parseOpenAIBatch(out, docs, 3, CTX) as Extract<Operation, { op: 'upsert' }>[];
+    const ops = parseOpenAIBatch(out, docs, 3, CTX) as UpsertOp[];
     expect(ops.map((o) => [o.id, o.document, o.metadata])).toEqual([
       ['doc-1', 'first', { source: 'a.txt' }],
       ['doc-2#0', null, null],
@@ -195,10 +222,12 @@ describe('parseOpenAIBatch', () => {
   });
 
   it('E_OPENAI_FAILED_REQUEST: a line with an error, or a non-200 status', () => {
-    const failed = ndjson(
-      openaiLine('ok', [[1, 2, 3]]),
-      { id: 'batch_req_2', custom_id: 'bad', response: null, error: { code: 'server_error', message: 'boom' } },
-    );
+    const failed = ndjson(openaiLine('ok', [[1, 2, 3]]), {
+      id: 'batch_req_2',
+      custom_id: 'bad',
+      response: null,
+      error: { code: 'server_error', message: 'boom' },
+    });
     const e = expectCode(() => parseOpenAIBatch(failed, null, 3, CTX), ErrorCodes.OPENAI_FAILED_REQUEST, {
       ...CTX,
       line: 2,
@@ -219,8 +248,13 @@ describe('parseOpenAIBatch', () => {
   it('refuses duplicate custom_ids, bad JSON and lines without data', () => {
     const dup = ndjson(openaiLine('a', [[1, 2, 3]]), openaiLine('a', [[1, 2, 3]]));
     expectCode(() => parseOpenAIBatch(dup, null, 3, CTX), ErrorCodes.DUPLICATE_ID, { line: 2, id: 'a' });
-    expectCode(() => parseOpenAIBatch('{"custom_id":', null, 3, CTX), ErrorCodes.BAD_JSON, { ...CTX, line: 1 });
-    expectCode(() => parseOpenAIBatch(ndjson(openaiLine('a', [])), null, 3, CTX), ErrorCodes.BAD_RECORD, { line: 1 });
+    expectCode(() => parseOpenAIBatch('{"custom_id":', null, 3, CTX), ErrorCodes.BAD_JSON, {
+      ...CTX,
+      line: 1,
+    });
+    expectCode(() => parseOpenAIBatch(ndjson(openaiLine('a', [])), null, 3, CTX), ErrorCodes.BAD_RECORD, {
+      line: 1,
+    });
     expectCode(() => parseOpenAIBatch(ndjson(openaiLine('', [[1, 2, 3]])), null, 3), ErrorCodes.ID_EMPTY);
   });
 });
@@ -235,7 +269,13 @@ describe('parseArrowProducerFile', () => {
     expect(plain(ops)).toEqual(
       plain([
         { op: 'upsert', id: 'a', embedding: vec(1, 2, 3), document: 'doc a', metadata: null },
-        { op: 'upsert', id: 'b', embedding: vec(0.5, 1.5, 2.5), document: 'doc b', metadata: { k: 1, tags: ['x', 'y'] } },
+        {
+          op: 'upsert',
+          id: 'b',
+          embedding: vec(0.5, 1.5, 2.5),
+          document: 'doc b',
+          metadata: { k: 1, tags: ['x', 'y'] },
+        },
         { op: 'delete', id: 'c' },
         { op: 'update', id: 'a', metadata: { k: null } },
       ]),
@@ -273,10 +313,13 @@ describe('parseArrowProducerFile', () => {
   });
 
   it('a file that is a Strata delta is decoded and verified as one', () => {
-    const { bytes } = encodeDelta({ collection: 'c', dimension: 2, metric: 'ip', producer: 'p', seqStart: 1 }, [
-      { op: 'upsert', id: 'z', embedding: vec(1, 2), document: 'd' },
-      { op: 'delete', id: 'y' },
-    ]);
+    const { bytes } = encodeDelta(
+      { collection: 'c', dimension: 2, metric: 'ip', producer: 'p', seqStart: 1 },
+      [
+        { op: 'upsert', id: 'z', embedding: vec(1, 2), document: 'd' },
+        { op: 'delete', id: 'y' },
+      ],
+    );
     expect(plain(parseArrowProducerFile(bytes, 2))).toEqual(
       plain([
         { op: 'upsert', id: 'z', embedding: vec(1, 2), document: 'd', metadata: null },
@@ -284,24 +327,23 @@ describe('parseArrowProducerFile', () => {
       ]),
     );
     expectCode(() => parseArrowProducerFile(bytes, 3, CTX), ErrorCodes.DIMENSION_MISMATCH, CTX);
-    expectCode(() => parseArrowProducerFile(bytes.subarray(0, bytes.length - 3), 2, CTX), ErrorCodes.DELTA_TRUNCATED, CTX);
+    expectCode(
+      () => parseArrowProducerFile(bytes.subarray(0, bytes.length - 3), 2, CTX),
+      ErrorCodes.DELTA_TRUNCATED,
+      CTX,
+    );
     const flipped = bytes.slice();
     flipped[Buffer.from(flipped).indexOf(Buffer.from(vec(1, 2).buffer))]! ^= 4;
     expectCode(() => parseArrowProducerFile(flipped, 2, CTX), ErrorCodes.DELTA_CHECKSUM, CTX);
   });
 
   it('applies the NDJSON rules: seq order, conflicting seqs, validation with row numbers', () => {
-    const t = tableFromArrays({
-      id: ['a', 'b', 'a'],
-      embedding: new List(new Field('item', new Float64())) as never,
-    });
-    expect(t).toBeDefined(); // (tableFromArrays cannot build lists; the fixtures cover list columns)
     const rows = (ids: string[], seqs: number[] | null, embs: (number[] | null)[]) => {
       const cols: Record<string, unknown> = {
         id: vectorFromArray(ids, new Utf8()),
         embedding: vectorFromArray(embs, new List(new Field('item', new Float64(), true))),
       };
-      if (seqs) cols.seq = vectorFromArray(seqs);
+      if (seqs) cols.seq = makeVector(BigInt64Array.from(seqs, BigInt));
       return tableToIPC(new Table(cols as never), 'file');
     };
     const ordered = parseArrowProducerFile(rows(['a', 'b'], [2, 1], [[1], [2]]), 1);
@@ -321,9 +363,13 @@ describe('parseArrowProducerFile', () => {
       ErrorCodes.DIMENSION_MISMATCH,
       { ...CTX, row: 1 },
     );
-    expectCode(() => parseArrowProducerFile(rows(['a', 'b'], null, [[1], null]), 1, CTX), ErrorCodes.MISSING_EMBEDDING, {
-      row: 1,
-    });
+    expectCode(
+      () => parseArrowProducerFile(rows(['a', 'b'], null, [[1], null]), 1, CTX),
+      ErrorCodes.MISSING_EMBEDDING,
+      {
+        row: 1,
+      },
+    );
   });
 
   it('refuses unknown columns, wrong column types, bad metadata JSON, non-Arrow bytes', () => {
@@ -343,11 +389,19 @@ describe('parseArrowProducerFile', () => {
     expectCode(() => parseArrowProducerFile(file({ embedding: emb }), 1, CTX), ErrorCodes.BAD_RECORD);
     expectCode(
       () =>
-        parseArrowProducerFile(file({ id, embedding: emb, metadata: vectorFromArray(['{bad'], new Utf8()) }), 1, CTX),
+        parseArrowProducerFile(
+          file({ id, embedding: emb, metadata: vectorFromArray(['{bad'], new Utf8()) }),
+          1,
+          CTX,
+        ),
       ErrorCodes.BAD_JSON,
       { ...CTX, row: 0 },
     );
-    expectCode(() => parseArrowProducerFile(Buffer.from('{"id":"a"}\n'), 1, CTX), ErrorCodes.DELTA_MAGIC, CTX);
+    expectCode(
+      () => parseArrowProducerFile(Buffer.from('{"id":"a"}\n'), 1, CTX),
+      ErrorCodes.DELTA_MAGIC,
+      CTX,
+    );
   });
 });
 
@@ -380,20 +434,27 @@ describe('readProducerFile', () => {
   it('joins a documents file for OpenAI output, and names the file in errors', async () => {
     const oa = write('out.jsonl', ndjson(openaiLine('a', [[1, 2, 3]])));
     const docs = write('docs.jsonl', ndjson({ custom_id: 'a', document: 'text a' }));
-    const [op] = (await readProducerFile(oa, { dimension: 3, documents: docs })) as [{ document: string }];
-    expect(op.document).toBe('text a');
+    const [op] = (await readProducerFile(oa, { dimension: 3, documents: docs })) as UpsertOp[];
+    expect(op!.document).toBe('text a');
     const orphan = write('orphan.jsonl', ndjson({ custom_id: 'zzz', document: 'x' }));
-    await expectCodeAsync(readProducerFile(oa, { dimension: 3, documents: orphan }), ErrorCodes.JOIN_MISSING, {
-      file: oa,
-      documents: orphan,
-      documentsLine: 1,
-    });
+    await expectCodeAsync(
+      readProducerFile(oa, { dimension: 3, documents: orphan }),
+      ErrorCodes.JOIN_MISSING,
+      {
+        file: oa,
+        documents: orphan,
+        documentsLine: 1,
+      },
+    );
     const nd = write('plain.ndjson', ndjson({ id: 'a', embedding: [1, 2, 3] }));
     await expectCodeAsync(readProducerFile(nd, { dimension: 3, documents: docs }), ErrorCodes.USAGE);
   });
 
   it('errors name the file; a forced format is obeyed; a missing file is E_NOT_FOUND', async () => {
-    const bad = write('bad.ndjson', ndjson({ id: 'a', embedding: [1, 2, 3] }, { id: 'b', embedding: [1, 2] }));
+    const bad = write(
+      'bad.ndjson',
+      ndjson({ id: 'a', embedding: [1, 2, 3] }, { id: 'b', embedding: [1, 2] }),
+    );
     await expectCodeAsync(readProducerFile(bad, { dimension: 3 }), ErrorCodes.DIMENSION_MISMATCH, {
       file: bad,
       line: 2,

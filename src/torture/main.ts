@@ -1,0 +1,88 @@
+/**
+ * `npm run torture -- --runs N --seed S [--run R …] [--parallel P] [--profile full|ci] [--episodes a,b]`
+ * Exit code 0: every invariant held in every run; 1: at least one violation (seed and step printed); 2: usage.
+ */
+import { availableParallelism } from 'node:os';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { runCampaign } from './campaign.js';
+import { EPISODE_KINDS, type EpisodeKind } from './episodes.js';
+import { CampaignProgress, formatSummary } from './report.js';
+import { PROFILES } from './run.js';
+
+function int(name: string, min: number) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer ≥ ${min}`);
+    return n;
+  };
+}
+
+function episodes(v: string): EpisodeKind[] {
+  const list = v.split(',').map((s) => s.trim());
+  for (const k of list) {
+    if (!(EPISODE_KINDS as readonly string[]).includes(k)) {
+      throw new InvalidArgumentError(`unknown episode ${k} (one of ${EPISODE_KINDS.join(', ')})`);
+    }
+  }
+  return list as EpisodeKind[];
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command()
+    .name('torture')
+    .description('crash and fault campaign: no snapshot is ever corrupt and no delta is ever lost')
+    .option('--runs <n>', 'runs', int('--runs', 1), 100)
+    .option('--seed <n>', 'campaign seed (default: random, printed)', int('--seed', 0))
+    .option('--run <n...>', 'replay only these run indices of the seed')
+    .option('--parallel <n>', 'runs at once', int('--parallel', 1), Math.max(2, availableParallelism() * 2))
+    .option('--profile <name>', 'workload size: full | ci', 'full')
+    .option('--episodes <list>', `only these episodes (${EPISODE_KINDS.join(', ')})`, episodes)
+    .option('--json', 'print the summary as JSON')
+    .exitOverride();
+  try {
+    program.parse(argv);
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+    throw e;
+  }
+  const o = program.opts<{
+    runs: number;
+    seed?: number;
+    run?: string[];
+    parallel: number;
+    profile: string;
+    episodes?: EpisodeKind[];
+    json?: boolean;
+  }>();
+  if (!(o.profile in PROFILES)) {
+    process.stderr.write(`unknown profile ${o.profile} (full | ci)\n`);
+    return 2;
+  }
+  const seed = o.seed ?? Math.floor(Math.random() * 2 ** 31);
+  const only = o.run?.flatMap((s) => s.split(',')).map((s) => int('--run', 0)(s));
+  const profile = { ...PROFILES[o.profile as keyof typeof PROFILES], ...(o.episodes ? { episodes: o.episodes } : {}) };
+  process.stderr.write(
+    `torture: seed ${seed}, ${only ? `runs ${only.join(', ')}` : `${o.runs} runs`}, ${o.parallel} at a time, profile ${o.profile}\n`,
+  );
+  const progress = new CampaignProgress();
+  const summary = await runCampaign({
+    seed,
+    runs: o.runs,
+    ...(only ? { only } : {}),
+    parallel: o.parallel,
+    profile,
+    onRun: (r, done, total) => progress.run(r, done, total),
+  });
+  process.stdout.write(o.json ? `${JSON.stringify(summary, null, 2)}\n` : `${formatSummary(summary)}\n`);
+  return summary.violations.length > 0 ? 1 : 0;
+}
+
+main(process.argv).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e) => {
+    process.stderr.write(`torture failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.exitCode = 1;
+  },
+);
