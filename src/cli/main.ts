@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { ErrorCodes, StrataError, UsageError } from '../core/errors.js';
 import { registerData } from './commands/data.js';
 import { registerExport } from './commands/export.js';
+import { registerInterop } from './commands/interop.js';
 import { registerOps } from './commands/ops.js';
 import { registerQuery } from './commands/query.js';
 import { registerServe } from './commands/serve.js';
@@ -43,6 +44,7 @@ export function buildProgram(): Command {
   registerServe(program, ctx);
   registerWorker(program, ctx);
   registerExport(program, ctx);
+  registerInterop(program, ctx);
 
   program
     .command('demo')

@@ -926,6 +926,19 @@ export function decodeDelta(
     for (let i = 0; i < b.length; i++, row++) {
       const rowCtx = { ...ctx, row };
       const seq = b.seq[i]!;
+      if (Number(seq) === prevSeq && row > 0) {
+        // Two rows claiming the same position in the order: if they name the same id, which one wins is
+        // undefined — the producer sent conflicting writes.
+        const idBytes = strAt(b.id, i);
+        const id = idBytes === null ? null : decodeText(idBytes);
+        if (id !== null && id === ids[row - 1]) {
+          throw new InvalidInputError(
+            ErrorCodes.DUPLICATE_ID,
+            `id ${JSON.stringify(id)} appears twice with the same sequence number ${seq} (conflicting writes)`,
+            { ...rowCtx, id, otherRow: row - 1 },
+          );
+        }
+      }
       if (seq < BigInt(header.seqStart) || seq > BigInt(header.seqEnd) || Number(seq) <= prevSeq) {
         throw fail(
           ErrorCodes.DELTA_HEADER,

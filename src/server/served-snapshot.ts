@@ -18,7 +18,9 @@ export class ServedSnapshot {
   /** How long opening (verification included) and building the view took. */
   readonly openMs: number;
   #refs = 1;
-  #closed: Promise<void> | null = null;
+  #isClosed = false;
+  readonly #closed: Promise<void>;
+  #onClosed: () => void = () => {};
 
   private constructor(collection: string, pointer: Pointer, segment: OpenedSegment, view: SnapshotView, openMs: number) {
     this.collection = collection;
@@ -26,6 +28,9 @@ export class ServedSnapshot {
     this.segment = segment;
     this.view = view;
     this.openMs = openMs;
+    this.#closed = new Promise<void>((resolve) => {
+      this.#onClosed = resolve;
+    });
   }
 
   /** Takes ownership of an opened segment; closes it if the view cannot be built. */
@@ -53,8 +58,9 @@ export class ServedSnapshot {
     return this.#refs;
   }
 
+  /** True once the last reference was released (the segment is closing or closed). */
   get isClosed(): boolean {
-    return this.#closed !== null;
+    return this.#isClosed;
   }
 
   /** A reference for one query; pair with release(). */
@@ -67,7 +73,10 @@ export class ServedSnapshot {
   release(): void {
     if (this.#refs <= 0) return;
     this.#refs--;
-    if (this.#refs === 0) this.#closed = this.segment.close();
+    if (this.#refs > 0) return;
+    this.#isClosed = true;
+    // A close error (already reported by the reader) must not leave waiters hanging.
+    void this.segment.close().then(this.#onClosed, this.#onClosed);
   }
 
   /** Drops the server's reference; resolves once the segment is closed (after the last query released). */
@@ -75,9 +84,9 @@ export class ServedSnapshot {
     this.release();
   }
 
-  /** Resolves when the segment has been closed (immediately if it already was). */
-  async closed(): Promise<void> {
-    await this.#closed;
+  /** Resolves once the segment has been closed (after the last reference was released). */
+  closed(): Promise<void> {
+    return this.#closed;
   }
 
   /** Runs fn under a reference. */

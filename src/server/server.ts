@@ -127,7 +127,7 @@ export class StrataServer {
       limits: { maxBatchSize: o.maxBatchSize ?? 5_000, maxResults: o.maxResults ?? 10_000 },
     };
 
-    const app = Fastify({ logger: false, bodyLimit: o.bodyLimit ?? 128 << 20, maxParamLength: 600 });
+    const app = Fastify({ logger: false, bodyLimit: o.bodyLimit ?? 128 << 20, routerOptions: { maxParamLength: 600 } });
     app.setErrorHandler((err, req, reply) => {
       const { status, body } = toHttpError(err);
       if (status >= 500) log?.error({ url: req.url, err: toStrataError(err).describe() }, 'request failed');

@@ -76,7 +76,7 @@ describe('encodeDelta → decodeDelta (property)', () => {
         const want = ops.map((o, i) => ({ ...validateOperation(o, DIM), seq: seqStart + i }));
         expect(plain(out.ops)).toEqual(plain(want));
       }),
-      { numRuns: 150 },
+      { numRuns: 100 },
     );
   });
 });

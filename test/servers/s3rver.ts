@@ -27,7 +27,19 @@ export async function startS3rver(opts: S3rverOptions = {}): Promise<S3TestServe
     throw new Error('s3rver cannot start: the npm package "s3rver" is not installed (run `npm ci`)');
   }
   const dir = await mkdtemp(join(tmpdir(), 'strata-s3rver-'));
-  const proc = new OwnedProcess('s3rver', process.execPath, [bin, '-d', dir, '-a', '127.0.0.1', '-p', '0', '-s']);
+  // --openssl-legacy-provider: s3rver encrypts ListObjectsV2 continuation tokens with DES, which OpenSSL 3
+  // only has in its legacy provider (without it every paginated listing is a 500)
+  const proc = new OwnedProcess('s3rver', process.execPath, [
+    '--openssl-legacy-provider',
+    bin,
+    '-d',
+    dir,
+    '-a',
+    '127.0.0.1',
+    '-p',
+    '0',
+    '-s',
+  ]);
   const stop = async () => {
     await proc.stop();
     await rm(dir, { recursive: true, force: true });

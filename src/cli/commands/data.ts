@@ -4,6 +4,8 @@ import type { Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import type { Metric, Quantization } from '../../core/types.js';
 import { readProducerFile } from '../../ingest/producer-file.js';
+import { importChroma } from '../../interop/chroma/import.js';
+import { chromaDirectoriesIn } from '../../interop/chroma/reader.js';
 import { createCollection, findCollection } from '../../pipeline/collections.js';
 import { acceptDelta, type DeltaDescriptor } from '../../pipeline/deltas.js';
 import { type CliContext, parseIntOption } from '../context.js';
@@ -49,7 +51,7 @@ export function registerData(program: Command, ctx: Ctx): void {
     .description(
       'validate files of operations and accept them as deltas (NDJSON, OpenAI batch output, Arrow)',
     )
-    .argument('<files...>', 'input files')
+    .argument('<files...>', 'input files (or Chroma persistent directories, or folders of them)')
     .requiredOption('-c, --collection <name>', 'target collection')
     .option('--format <format>', 'auto | ndjson | openai | arrow', 'auto')
     .option('--documents <file>', 'documents/metadata NDJSON to join with OpenAI batch output')
@@ -81,6 +83,17 @@ export function registerData(program: Command, ctx: Ctx): void {
           const accepted: DeltaDescriptor[] = [];
           c.progress.stage('ingest', files.length);
           for (const [i, file] of files.entries()) {
+            // a Chroma persistent directory, or a folder of them: imported read-only into this collection
+            const chromaDirs = chromaDirectoriesIn(file);
+            if (chromaDirs) {
+              for (const dir of chromaDirs) {
+                const r = await importChroma(store, dir, { into: o.collection, batch: o.batch, quantization: o.quantization, producer: 'strata-cli' });
+                for (const col of r.collections) accepted.push(...col.deltas);
+              }
+              config ??= await findCollection(store, o.collection);
+              c.progress.tick('ingest', i + 1, files.length);
+              continue;
+            }
             const dimension = config?.dimension ?? o.dimension ?? (await inferDimension(file));
             const ops = await readProducerFile(file, {
               dimension,

@@ -3,9 +3,11 @@ import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { buildStateMachine } from '../../runners/lambda/state-machine.js';
 import { type CliContext, parseIntOption } from '../context.js';
+import { registerExportChroma } from './interop.js';
 
 export function registerExport(program: Command, ctx: () => CliContext): void {
   const exp = program.command('export').description('export Strata to other platforms');
+  registerExportChroma(exp, ctx);
   exp
     .command('stepfunctions')
     .description('write the compaction state machine (Amazon States Language) over the Strata Lambda handlers')

@@ -425,3 +425,24 @@ function fingerprint(root: string): FileStamp[] {
   }
   return out;
 }
+
+/**
+ * For `strata ingest`: null if `path` is not a directory; [path] if it is a Chroma directory; else the Chroma
+ * directories directly inside it, in name order (the seed system's deltas were such directories).
+ */
+export function chromaDirectoriesIn(path: string): string[] | null {
+  let isDir = false;
+  try {
+    isDir = statSync(path).isDirectory();
+  } catch {
+    return null;
+  }
+  if (!isDir) return null;
+  if (isChromaDirectory(path)) return [path];
+  const dirs = readdirSync(path, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && isChromaDirectory(join(path, e.name)))
+    .map((e) => join(path, e.name))
+    .sort();
+  if (dirs.length === 0) throw new StrataError(ErrorCodes.USAGE, `${path} is a directory without Chroma persistent directories (no ${CHROMA_DB_FILE})`, { file: path });
+  return dirs;
+}

@@ -50,7 +50,7 @@ export interface S3Location {
 }
 
 const MIB = 1 << 20;
-const BUCKET = /^[A-Za-z0-9][A-Za-z0-9._-]{1,254}$/;
+const BUCKET = /^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$/;
 const QUERY_KEYS = new Set(['endpoint', 'region', 'forcePathStyle', 'ifMatchQuoting', 'partSizeMiB', 'partConcurrency']);
 
 function bool(v: string, what: string, spec: string): boolean {

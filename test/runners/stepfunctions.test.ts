@@ -1,0 +1,177 @@
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ErrorCodes } from '../../src/core/errors.js';
+import { reloadFailpoints } from '../../src/core/failpoints.js';
+import { main } from '../../src/cli/main.js';
+import { writeJson } from '../../src/pipeline/json-object.js';
+import { Keys } from '../../src/pipeline/layout.js';
+import { readLease } from '../../src/pipeline/lease.js';
+import { readLedger } from '../../src/pipeline/ledger.js';
+import { readPointer } from '../../src/pipeline/pointer.js';
+import { listRuns } from '../../src/pipeline/runs.js';
+import { verifyCollection } from '../../src/pipeline/verify.js';
+import {
+  type AslDefinition,
+  buildStateMachine,
+  functionArn,
+  localResources,
+  type PlanEvent,
+  type PublishResult,
+  runStateMachine,
+} from '../../src/runners/lambda/index.js';
+import { generateChanges } from '../../src/workload/synthetic.js';
+import { ReferenceModel } from '../helpers/model.js';
+import { ingestBatches, smallCollection, upserts } from '../helpers/pipeline.js';
+import { tempDir, tempStore } from '../helpers/tmp.js';
+
+type Validator = (
+  definition: unknown,
+  opts?: { checkPaths: boolean; checkArn: boolean },
+) => { isValid: boolean; errorsText: (sep?: string) => string };
+const aslValidator = createRequire(import.meta.url)('asl-validator') as Validator;
+
+type State = Record<string, unknown> & { Type: string };
+function allStates(states: Record<string, unknown>, out: Array<[string, State]> = []): Array<[string, State]> {
+  for (const [name, s] of Object.entries(states) as Array<[string, State]>) {
+    out.push([name, s]);
+    const inner = (s.ItemProcessor ?? s.Iterator) as { States: Record<string, unknown> } | undefined;
+    if (inner) allStates(inner.States, out);
+  }
+  return out;
+}
+
+const fast = { resources: localResources(), retryIntervalScale: 0.001 };
+const planEvent = (dir: string, o: Partial<PlanEvent> = {}): PlanEvent => ({
+  store: dir,
+  collection: 'lines',
+  chunkSize: 2,
+  groupSize: 2,
+  ...o,
+});
+
+afterEach(() => reloadFailpoints(''));
+
+describe('Step Functions export', () => {
+  it('`strata export stepfunctions` writes a definition asl-validator accepts, with Map states, Retry and Catch', async () => {
+    await using d = await tempDir('strata-sfn');
+    const file = join(d.dir, 'compaction.asl.json');
+    await main(['node', 'strata', '--quiet', 'export', 'stepfunctions', '--out', file]);
+    const written = JSON.parse(await readFile(file, 'utf8')) as AslDefinition;
+    expect(written).toEqual(buildStateMachine());
+
+    const result = aslValidator(structuredClone(written), { checkPaths: true, checkArn: true });
+    expect(result.errorsText('\n')).toBe('');
+    expect(result.isValid).toBe(true);
+
+    const states = allStates(written.States);
+    const byName = new Map(states);
+    expect(byName.get('Groups')?.Type).toBe('Map');
+    expect(byName.get('Chunks')?.Type).toBe('Map');
+    const tasks = states.filter(([, s]) => s.Type === 'Task');
+    expect(tasks.map(([n]) => n).sort()).toEqual(['Abort', 'ChunkMerge', 'FinalMerge', 'GroupMerge', 'Plan', 'Publish']);
+    for (const [name, t] of tasks) {
+      expect(Array.isArray(t.Retry) && t.Retry.length > 0, `${name} retries`).toBe(true);
+      expect(Array.isArray(t.Catch) && t.Catch.length > 0, `${name} catches`).toBe(true);
+    }
+    expect(byName.get('Publish')?.Resource).toBe(functionArn('publish'));
+  });
+});
+
+describe('Step Functions definition, run locally over the Lambda handlers', () => {
+  it('runs the steps in the order the definition gives and publishes the reference model; bad deltas quarantined', async () => {
+    await using t = await tempStore();
+    const config = await smallCollection(t.store);
+    const ops = upserts(41, 330, 8);
+    const deltas = await ingestBatches(t.store, config, ops, 30); // 11 deltas → 6 chunks → 3 groups
+    const bad = deltas[4]!;
+    await t.store.put(bad.key, new Uint8Array([1, 2, 3, 4])); // bit rot: checksum mismatch
+    const model = new ReferenceModel().applyAll(ops.slice(0, 120)).applyAll(ops.slice(150));
+    const definition = buildStateMachine();
+
+    const r = await runStateMachine(definition, planEvent(t.dir), fast);
+    expect(r.status, `${r.error}: ${r.cause}`).toBe('SUCCEEDED');
+    const out = r.output as PublishResult;
+    expect(out).toMatchObject({ status: 'published', promoted: 10, quarantined: [bad.seqStart], groupsFailed: 0 });
+    expect(out.snapshot).toMatchObject({ version: 1, count: model.records.size, contentHash: model.contentHash() });
+
+    // the order the definition gives: Plan, then every chunk before its group, every group before the final merge
+    const order = r.trace.filter((e) => e.ok).map((e) => e.state);
+    expect(order[0]).toBe('Plan');
+    expect(order.slice(-2)).toEqual(['FinalMerge', 'Publish']);
+    expect(order.filter((s) => s === 'ChunkMerge')).toHaveLength(6);
+    expect(order.filter((s) => s === 'GroupMerge')).toHaveLength(3);
+    expect(order.indexOf('GroupMerge')).toBeGreaterThan(order.indexOf('ChunkMerge'));
+
+    expect((await verifyCollection(t.store, 'lines')).ok).toBe(true);
+    const ledger = await readLedger(t.store, 'lines');
+    expect(ledger.counts).toEqual({ pending: 0, compacting: 0, promoted: 10, quarantined: 1 });
+    expect(ledger.entries.find((e) => e.seqStart === bad.seqStart)?.error?.code).toBe(ErrorCodes.DELTA_CHECKSUM);
+    expect((await readLease(t.store, 'lines'))?.released).toBe(true);
+    expect((await listRuns(t.store, 'lines', 1))[0]).toMatchObject({ status: 'succeeded', snapshot: { version: 1 } });
+
+    // nothing pending: Plan ends the execution, the pointer does not move
+    const idle = await runStateMachine(definition, planEvent(t.dir), fast);
+    expect(idle.status).toBe('SUCCEEDED');
+    expect(idle.trace.map((e) => e.state)).toEqual(['Plan']);
+    expect((await readPointer(t.store, 'lines'))?.value.version).toBe(1);
+  });
+
+  it('a pointer that moves before the swap sends the execution back to the final merge (incremental round)', async () => {
+    await using t = await tempStore();
+    const config = await smallCollection(t.store);
+    const ops = upserts(42, 200, 8);
+    await ingestBatches(t.store, config, ops, 50);
+    const definition = buildStateMachine();
+    expect((await runStateMachine(definition, planEvent(t.dir), fast)).status).toBe('SUCCEEDED');
+
+    const model = new ReferenceModel().applyAll(ops);
+    const changes = [...generateChanges({ seed: 42, existingIds: model.sortedIds(), count: 12, dimension: 8, round: 2 })];
+    await ingestBatches(t.store, config, changes, 4);
+    model.applyAll(changes);
+    // after the first final merge, something rewrites the pointer (its etag changes): the CAS must refuse
+    const resources = { ...fast.resources };
+    const finalArn = functionArn('final');
+    let finals = 0;
+    resources[finalArn] = async (input) => {
+      const out = await fast.resources[finalArn]!(input);
+      if (++finals === 1) {
+        const p = (await readPointer(t.store, 'lines'))!;
+        await writeJson(t.store, Keys.pointer('lines'), { ...p.value, publishedAt: new Date(0).toISOString() }, { ifMatch: p.etag });
+      }
+      return out;
+    };
+    const r = await runStateMachine(definition, planEvent(t.dir), { ...fast, resources });
+    expect(r.status, `${r.error}: ${r.cause}`).toBe('SUCCEEDED');
+    expect(r.trace.filter((e) => e.state === 'Publish').map((e) => e.error ?? 'ok')).toEqual([ErrorCodes.POINTER_CONFLICT, 'ok']);
+    expect(finals).toBe(2);
+    expect((r.output as PublishResult).snapshot).toMatchObject({ version: 2, contentHash: model.contentHash() });
+    expect((await verifyCollection(t.store, 'lines')).ok).toBe(true);
+  });
+
+  it('a group that keeps failing: bounded retries, the run aborts, nothing is published, the lease is released', async () => {
+    await using t = await tempStore();
+    const config = await smallCollection(t.store);
+    const ops = upserts(43, 120, 8);
+    await ingestBatches(t.store, config, ops, 30); // 4 deltas → 2 chunks → 1 group
+    const definition = buildStateMachine({ attempts: 3 });
+    reloadFailpoints('step.group=error');
+    const r = await runStateMachine(definition, planEvent(t.dir), fast);
+    expect(r.status).toBe('FAILED');
+    expect(r.error).toBe('Strata.RunFailed');
+    expect(r.trace.filter((e) => e.state === 'GroupMerge')).toHaveLength(3);
+    expect(r.trace.filter((e) => e.state === 'FinalMerge').map((e) => e.error)).toEqual(['Strata.Permanent']);
+    expect(r.trace.at(-1)).toMatchObject({ state: 'Abort', ok: true });
+    expect(await readPointer(t.store, 'lines')).toBeUndefined();
+    const [run] = await listRuns(t.store, 'lines', 1);
+    expect(run).toMatchObject({ status: 'failed', error: { code: ErrorCodes.STEP_FAILED } });
+    expect((await readLease(t.store, 'lines'))?.released).toBe(true);
+
+    // the deltas stayed pending: the next execution publishes them
+    reloadFailpoints('');
+    const again = await runStateMachine(definition, planEvent(t.dir), fast);
+    expect(again.status).toBe('SUCCEEDED');
+    expect((again.output as PublishResult).snapshot?.contentHash).toBe(new ReferenceModel().applyAll(ops).contentHash());
+  });
+});
