@@ -92,6 +92,16 @@ export { matchesWhere, matchesWhereDocument, type Where, type WhereDocument } fr
 // runners
 export { InlineExecutor } from './runners/inline.js';
 export { LocalPoolExecutor, type LocalPoolOptions } from './runners/local/pool.js';
+export { BullMQExecutor, type BullMQExecutorOptions } from './runners/bullmq/executor.js';
+export { StepWorker, type StepWorkerOptions } from './runners/bullmq/worker.js';
+export {
+  type AslDefinition,
+  buildStateMachine,
+  handlers as lambdaHandlers,
+  localResources,
+  runStateMachine,
+  type StateMachineOptions,
+} from './runners/lambda/index.js';
 export { FaultyStore, type FaultyStoreOptions } from './store/faulty-store.js';
 export { LocalStore, type LocalStoreOptions } from './store/local-store.js';
 // storage
@@ -100,3 +110,16 @@ export { openStore } from './store/open.js';
 
 // workload (synthetic data for demos, tests and benchmarks)
 export { generateChanges, generateRecords } from './workload/synthetic.js';
+
+// interop: Chroma persistent directories (read without Chroma, import as deltas, export through Chroma)
+export {
+  assertNotInUse as assertChromaNotInUse,
+  ChromaDirectory,
+  type ExportChromaOptions,
+  type ExportChromaReport,
+  exportChroma,
+  type ImportChromaOptions,
+  type ImportChromaReport,
+  importChroma,
+  inspectInUse as inspectChromaInUse,
+} from './interop/chroma/index.js';

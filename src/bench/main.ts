@@ -6,6 +6,9 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { benchCore } from './core.js';
+import { benchDistributed } from './distributed.js';
+import { benchS3 } from './s3.js';
+import { benchServe } from './serve.js';
 import type { BenchSection } from './stats.js';
 
 type Section = (quick: boolean, log: (m: string) => void) => Promise<BenchSection>;
@@ -17,6 +20,10 @@ export const SECTIONS: Record<string, Section> = {
         ? { records: 3_000, dimension: 256, queries: 100, largeRecords: 20_000, largeDimension: 64, log }
         : { log },
     ),
+  s3: (quick, log) => benchS3(quick ? { sizeMb: 50, repeats: 1, log } : { log }),
+  serve: (quick, log) => benchServe(quick ? { records: 3_000, dimension: 256, queries: 100, log } : { log }),
+  distributed: (quick, log) =>
+    benchDistributed(quick ? { records: 3_000, dimension: 256, deltas: 30, log } : { log }),
 };
 
 function toMarkdown(sections: BenchSection[], meta: Record<string, unknown>): string {

@@ -2,11 +2,14 @@ import type { Logger } from 'pino';
 import { UsageError } from '../core/errors.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { openStore } from '../store/open.js';
+import { withS3Endpoint } from '../store/s3/config.js';
 import { createLogger, createProgress, type Progress } from './progress.js';
 
 export interface GlobalOptions {
   dir?: string;
   store?: string;
+  /** S3-compatible endpoint for an s3:// store (Ceph radosgw, MinIO, R2…); env STRATA_S3_ENDPOINT. */
+  s3Endpoint?: string;
   json?: boolean;
   verbose?: boolean;
   quiet?: boolean;
@@ -24,7 +27,13 @@ export interface CliContext {
 
 export function storeSpecOf(o: GlobalOptions): string {
   if (o.store && o.dir) throw new UsageError('use either --store or --dir, not both');
-  return o.store ?? o.dir ?? process.env.STRATA_STORE ?? process.env.STRATA_DIR ?? './strata-data';
+  const spec = o.store ?? o.dir ?? process.env.STRATA_STORE ?? process.env.STRATA_DIR ?? './strata-data';
+  if (o.s3Endpoint === undefined) return spec;
+  if (!/^s3:\/\//i.test(spec)) {
+    throw new UsageError('--s3-endpoint needs an s3:// store (--store s3://bucket/prefix)');
+  }
+  // carried in the spec's query, so that worker processes opening the same spec reach the same endpoint
+  return withS3Endpoint(spec, o.s3Endpoint);
 }
 
 export function createContext(opts: GlobalOptions): CliContext {

@@ -32,6 +32,10 @@ export function buildProgram(): Command {
     .version(VERSION)
     .option('--dir <path>', 'local store directory (env STRATA_DIR; default ./strata-data)')
     .option('--store <url>', 'store URL: a path, file:///path or s3://bucket/prefix (env STRATA_STORE)')
+    .option(
+      '--s3-endpoint <url>',
+      'S3-compatible endpoint for an s3:// store, e.g. http://127.0.0.1:7480 (env STRATA_S3_ENDPOINT)',
+    )
     .option('--json', 'machine-readable output on stdout')
     .option('-v, --verbose', 'debug logs and stack traces')
     .option('-q, --quiet', 'no progress output')

@@ -71,6 +71,8 @@ export const ErrorCodes = {
   FORBIDDEN: 'E_FORBIDDEN',
   BACKPRESSURE: 'E_BACKPRESSURE',
   UNSUPPORTED: 'E_UNSUPPORTED',
+  // distributed runner
+  QUEUE_UNAVAILABLE: 'E_QUEUE_UNAVAILABLE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -45,7 +45,12 @@ export class TokenAuth {
       );
     }
     const t = presentedToken(headers);
-    if (t === undefined) throw new StrataError(ErrorCodes.UNAUTHORIZED, 'missing token (Authorization: Bearer … or x-chroma-token)');
-    if (!timingSafeEqual(digest(t), this.#token)) throw new StrataError(ErrorCodes.UNAUTHORIZED, 'invalid token');
+    if (t === undefined)
+      throw new StrataError(
+        ErrorCodes.UNAUTHORIZED,
+        'missing token (Authorization: Bearer … or x-chroma-token)',
+      );
+    if (!timingSafeEqual(digest(t), this.#token))
+      throw new StrataError(ErrorCodes.UNAUTHORIZED, 'invalid token');
   }
 }

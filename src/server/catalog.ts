@@ -14,7 +14,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { CollectionError, ErrorCodes, PreconditionFailedError, UsageError } from '../core/errors.js';
-import { type CollectionConfig, type Metric } from '../core/types.js';
+import type { CollectionConfig, Metric } from '../core/types.js';
 import { validateName } from '../core/validate.js';
 import {
   createCollection,
@@ -55,7 +55,8 @@ const PART_RE = /^[A-Za-z0-9_-]{1,64}$/;
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function validateTenant(t: string, what = 'tenant'): string {
-  if (!PART_RE.test(t)) throw new UsageError(`invalid ${what} ${JSON.stringify(t)}: use 1-64 characters [A-Za-z0-9_-]`);
+  if (!PART_RE.test(t))
+    throw new UsageError(`invalid ${what} ${JSON.stringify(t)}: use 1-64 characters [A-Za-z0-9_-]`);
   return t;
 }
 
@@ -71,7 +72,10 @@ export function strataName(tenant: string, database: string, name: string): stri
 const CHROMA_SPACE: Readonly<Record<Metric, string>> = { cos: 'cosine', l2sq: 'l2', ip: 'ip' };
 
 /** Chroma's distance space of a create request (configuration.hnsw/spann.space, metadata hnsw:space; default l2). */
-export function metricOfChroma(configuration: Record<string, unknown>, metadata: Record<string, unknown> | null): Metric {
+export function metricOfChroma(
+  configuration: Record<string, unknown>,
+  metadata: Record<string, unknown> | null,
+): Metric {
   const space = (o: unknown) => (o && typeof o === 'object' ? (o as { space?: unknown }).space : undefined);
   const s = space(configuration.hnsw) ?? space(configuration.spann) ?? metadata?.['hnsw:space'] ?? 'l2';
   switch (s) {
@@ -97,7 +101,8 @@ function derivedId(name: string, createdAt: string): string {
 
 function identityOf(config: CollectionConfig): ChromaIdentity {
   const c = config.extra?.chroma as ChromaIdentity | undefined;
-  if (c && typeof c.id === 'string' && typeof c.tenant === 'string' && typeof c.database === 'string') return c;
+  if (c && typeof c.id === 'string' && typeof c.tenant === 'string' && typeof c.database === 'string')
+    return c;
   return {
     id: derivedId(config.name, config.createdAt),
     tenant: DEFAULT_TENANT,
@@ -191,7 +196,10 @@ export class Catalog {
   list(tenant: string, database: string): CatalogEntry[] {
     return this.entries()
       .filter((e) => e.chroma.tenant === tenant && e.chroma.database === database)
-      .sort((a, b) => a.chroma.createdAt.localeCompare(b.chroma.createdAt) || a.chroma.name.localeCompare(b.chroma.name));
+      .sort(
+        (a, b) =>
+          a.chroma.createdAt.localeCompare(b.chroma.createdAt) || a.chroma.name.localeCompare(b.chroma.name),
+      );
   }
 
   async create(o: {
@@ -202,13 +210,15 @@ export class Catalog {
     configuration: Record<string, unknown>;
     getOrCreate: boolean;
   }): Promise<CatalogEntry> {
-    if (o.name.length < 3) throw new UsageError(`invalid collection name ${JSON.stringify(o.name)}: at least 3 characters`);
+    if (o.name.length < 3)
+      throw new UsageError(`invalid collection name ${JSON.stringify(o.name)}: at least 3 characters`);
     const strata = strataName(o.tenant, o.database, o.name);
     const metric = metricOfChroma(o.configuration, o.metadata);
     await this.reload();
     const existing = this.#byStrata.get(strata);
     const exists = (e: CatalogEntry): CatalogEntry => {
-      const same = e.chroma.tenant === o.tenant && e.chroma.database === o.database && e.chroma.name === o.name;
+      const same =
+        e.chroma.tenant === o.tenant && e.chroma.database === o.database && e.chroma.name === o.name;
       if (same && o.getOrCreate) return e;
       throw new CollectionError(ErrorCodes.COLLECTION_EXISTS, `collection ${o.name} already exists`, {
         collection: strata,

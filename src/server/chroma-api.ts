@@ -26,7 +26,7 @@ import {
   updateOps,
   upsertOps,
 } from './chroma-codec.js';
-import { type ServerContext, acquireCurrent } from './context.js';
+import { acquireCurrent, type ServerContext } from './context.js';
 import { normalizeFilter } from './filter.js';
 import { queryRows, rowsPayload, selectRows } from './read-ops.js';
 
@@ -80,8 +80,13 @@ export function registerChromaApi(app: FastifyInstance, ctx: ServerContext): voi
 
   // --- system ------------------------------------------------------------------------------------------
   app.get('/api/v2/heartbeat', async () => ({ 'nanosecond heartbeat': Date.now() * 1e6 }));
-  app.get('/api/v2/version', async (_req, reply) => reply.type('application/json').send(JSON.stringify(CHROMA_API_VERSION)));
-  app.get('/api/v2/pre-flight-checks', async () => ({ max_batch_size: maxBatchSize, supports_base64_encoding: true }));
+  app.get('/api/v2/version', async (_req, reply) =>
+    reply.type('application/json').send(JSON.stringify(CHROMA_API_VERSION)),
+  );
+  app.get('/api/v2/pre-flight-checks', async () => ({
+    max_batch_size: maxBatchSize,
+    supports_base64_encoding: true,
+  }));
   app.get('/api/v2/healthcheck', async () => ({ is_executor_ready: true, is_log_client_ready: true }));
   app.get('/api/v2/auth/identity', async (req) => {
     read(req);
@@ -102,7 +107,12 @@ export function registerChromaApi(app: FastifyInstance, ctx: ServerContext): voi
     read(req);
     const tenant = validateTenant(req.params.tenant);
     await ctx.catalog.reload();
-    const names = new Set(ctx.catalog.entries().filter((e) => e.chroma.tenant === tenant).map((e) => e.chroma.database));
+    const names = new Set(
+      ctx.catalog
+        .entries()
+        .filter((e) => e.chroma.tenant === tenant)
+        .map((e) => e.chroma.database),
+    );
     names.add(DEFAULT_DATABASE);
     return [...names].sort().map((name) => ({ id: databaseId(tenant, name), name, tenant }));
   });
@@ -156,7 +166,10 @@ export function registerChromaApi(app: FastifyInstance, ctx: ServerContext): voi
   app.get(`${base}/collections/by-id/:collection`, getCollection);
   app.put(`${base}/collections/:collection`, async (req: Req<CollParams>) => {
     write(req);
-    throw new InvalidInputError(ErrorCodes.UNSUPPORTED, 'renaming or modifying a collection is not supported by Strata');
+    throw new InvalidInputError(
+      ErrorCodes.UNSUPPORTED,
+      'renaming or modifying a collection is not supported by Strata',
+    );
   });
   app.delete(`${base}/collections/:collection`, async (req: Req<CollParams>) => {
     write(req);
@@ -187,7 +200,10 @@ export function registerChromaApi(app: FastifyInstance, ctx: ServerContext): voi
     const rs = parseRecordSet(asBody(req.body), maxBatchSize);
     const dimension = e.config?.dimension ?? firstDimension(rs);
     if (dimension === undefined) {
-      throw new InvalidInputError(ErrorCodes.MISSING_EMBEDDING, 'records need embeddings (Strata does not embed documents)');
+      throw new InvalidInputError(
+        ErrorCodes.MISSING_EMBEDDING,
+        'records need embeddings (Strata does not embed documents)',
+      );
     }
     const d = await submit(e, upsertOps(rs, dimension), dimension);
     pendingHeaders(reply, d);
@@ -211,7 +227,8 @@ export function registerChromaApi(app: FastifyInstance, ctx: ServerContext): voi
     write(req);
     const e = await entryOf(req);
     const body = asBody(req.body);
-    const ids = body.ids === undefined || body.ids === null ? undefined : parseIds(body.ids, 'ids', maxBatchSize);
+    const ids =
+      body.ids === undefined || body.ids === null ? undefined : parseIds(body.ids, 'ids', maxBatchSize);
     const filter = normalizeFilter({ where: body.where, whereDocument: body.where_document, ids });
     const limit = parseCount(body.limit, 'limit', { min: 0, max: Number.MAX_SAFE_INTEGER });
     if (!ids && !filter.where && !filter.whereDocument) {
@@ -313,7 +330,13 @@ export function registerChromaApi(app: FastifyInstance, ctx: ServerContext): voi
 
 function emptyRows(include: readonly string[]) {
   const f = (name: string) => (include.includes(name) ? [] : null);
-  return { ids: [], documents: f('documents'), metadatas: f('metadatas'), embeddings: f('embeddings'), uris: f('uris') };
+  return {
+    ids: [],
+    documents: f('documents'),
+    metadatas: f('metadatas'),
+    embeddings: f('embeddings'),
+    uris: f('uris'),
+  };
 }
 
 /** Databases are implicit; their ids are derived from the names (Chroma clients only display them). */

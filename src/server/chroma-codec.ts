@@ -30,7 +30,8 @@ export function decodeEmbedding(v: unknown, ctx: Record<string, unknown>): Float
   if (typeof v === 'string') {
     if (v.length % 4 !== 0 || !BASE64_RE.test(v)) throw bad('embedding is not valid base64', ctx);
     const bytes = Buffer.from(v, 'base64');
-    if (bytes.byteLength % 4 !== 0) throw bad('base64 embedding is not a whole number of float32 values', ctx);
+    if (bytes.byteLength % 4 !== 0)
+      throw bad('base64 embedding is not a whole number of float32 values', ctx);
     const out = new Float32Array(bytes.byteLength / 4);
     for (let i = 0; i < out.length; i++) out[i] = bytes.readFloatLE(i * 4);
     return out;
@@ -39,7 +40,8 @@ export function decodeEmbedding(v: unknown, ctx: Record<string, unknown>): Float
     const out = new Float32Array(v.length);
     for (let i = 0; i < v.length; i++) {
       const x = v[i];
-      if (typeof x !== 'number') throw new InvalidInputError(ErrorCodes.NON_FINITE, `embedding[${i}] is not a number`, ctx);
+      if (typeof x !== 'number')
+        throw new InvalidInputError(ErrorCodes.NON_FINITE, `embedding[${i}] is not a number`, ctx);
       out[i] = x;
     }
     return out;
@@ -63,7 +65,11 @@ export function parseIds(v: unknown, field = 'ids', max?: number): string[] {
   const seen = new Set<string>();
   for (const [i, id] of v.entries()) {
     if (typeof id !== 'string') throw bad(`${field}[${i}] is not a string`, { row: i });
-    if (seen.has(id)) throw new InvalidInputError(ErrorCodes.DUPLICATE_ID, `id ${JSON.stringify(id)} appears twice`, { row: i, id });
+    if (seen.has(id))
+      throw new InvalidInputError(ErrorCodes.DUPLICATE_ID, `id ${JSON.stringify(id)} appears twice`, {
+        row: i,
+        id,
+      });
     seen.add(id);
   }
   return v as string[];
@@ -154,7 +160,11 @@ export function parseInclude(v: unknown, fallback: Include[], allowDistances: bo
   return v as Include[];
 }
 
-export function parseCount(v: unknown, field: string, opts: { min: number; max: number }): number | undefined {
+export function parseCount(
+  v: unknown,
+  field: string,
+  opts: { min: number; max: number },
+): number | undefined {
   if (v === undefined || v === null) return undefined;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < opts.min || v > opts.max) {
     throw bad(`${field} must be an integer in ${opts.min}..${opts.max}`);
@@ -164,7 +174,8 @@ export function parseCount(v: unknown, field: string, opts: { min: number; max: 
 
 /** query_embeddings: one or more vectors of the collection's dimension. */
 export function parseQueryEmbeddings(v: unknown, dimension: number | undefined, max: number): Float32Array[] {
-  if (!Array.isArray(v) || v.length === 0) throw bad('query_embeddings must be a non-empty array of embeddings');
+  if (!Array.isArray(v) || v.length === 0)
+    throw bad('query_embeddings must be a non-empty array of embeddings');
   if (v.length > max) throw new UsageError(`${v.length} query embeddings exceed max_batch_size ${max}`);
   return v.map((e, i) => {
     const q = decodeEmbedding(e, { row: i });
@@ -177,7 +188,10 @@ export function parseQueryEmbeddings(v: unknown, dimension: number | undefined, 
       );
     }
     for (let j = 0; j < q.length; j++) {
-      if (!Number.isFinite(q[j]!)) throw new InvalidInputError(ErrorCodes.NON_FINITE, `query_embeddings[${i}][${j}] is not finite`, { row: i });
+      if (!Number.isFinite(q[j]!))
+        throw new InvalidInputError(ErrorCodes.NON_FINITE, `query_embeddings[${i}][${j}] is not finite`, {
+          row: i,
+        });
     }
     return q;
   });

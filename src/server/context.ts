@@ -25,7 +25,10 @@ export type { Access };
  * A reference on the collection's current snapshot (loading it on first use), or undefined when the
  * collection has no published snapshot yet. The caller must release() it.
  */
-export async function acquireCurrent(ctx: ServerContext, strata: string): Promise<ServedSnapshot | undefined> {
+export async function acquireCurrent(
+  ctx: ServerContext,
+  strata: string,
+): Promise<ServedSnapshot | undefined> {
   await ctx.snapshots.get(strata);
   // Taken synchronously after the await: a swap that happened meanwhile is honoured, never a retired one.
   return ctx.snapshots.current(strata)?.acquire();

@@ -65,12 +65,19 @@ export class DeltaWriter {
 
   /** Queues validated operations; resolves with the accepted delta that holds them. */
   write(config: CollectionConfig, ops: Operation[]): Promise<DeltaDescriptor> {
-    if (this.#closed) return Promise.reject(new StrataError(ErrorCodes.CLOSED, 'the server is shutting down'));
+    if (this.#closed)
+      return Promise.reject(new StrataError(ErrorCodes.CLOSED, 'the server is shutting down'));
     if (ops.length === 0) {
-      return Promise.reject(new StrataError(ErrorCodes.DELTA_EMPTY, 'no operations', { collection: config.name }));
+      return Promise.reject(
+        new StrataError(ErrorCodes.DELTA_EMPTY, 'no operations', { collection: config.name }),
+      );
     }
     let q = this.#queues.get(config.name);
-    if (q === undefined || q.config.dimension !== config.dimension || q.config.createdAt !== config.createdAt) {
+    if (
+      q === undefined ||
+      q.config.dimension !== config.dimension ||
+      q.config.createdAt !== config.createdAt
+    ) {
       q = new CollectionQueue(config);
       this.#queues.set(config.name, q);
     }
@@ -83,7 +90,9 @@ export class DeltaWriter {
     }
     if (q.current.ops.length > 0 && q.current.ops.length + ops.length > this.#maxOps) this.#flush(q);
     const batch = q.current;
-    const promise = new Promise<DeltaDescriptor>((resolve, reject) => batch.waiters.push({ resolve, reject }));
+    const promise = new Promise<DeltaDescriptor>((resolve, reject) =>
+      batch.waiters.push({ resolve, reject }),
+    );
     for (const op of ops) batch.ops.push(op);
     q.queued += ops.length;
     if (q.current.ops.length >= this.#maxOps) this.#flush(q);

@@ -123,7 +123,8 @@ function opMask(col: Column, n: number, op: string, arg: unknown): Mask {
       const m = new Uint8Array(n);
       const { tag, num } = col;
       if (op === '$gt') for (let i = 0; i < n; i++) m[i] = tag[i] === Tag.number && num[i]! > x ? 1 : 0;
-      else if (op === '$gte') for (let i = 0; i < n; i++) m[i] = tag[i] === Tag.number && num[i]! >= x ? 1 : 0;
+      else if (op === '$gte')
+        for (let i = 0; i < n; i++) m[i] = tag[i] === Tag.number && num[i]! >= x ? 1 : 0;
       else if (op === '$lt') for (let i = 0; i < n; i++) m[i] = tag[i] === Tag.number && num[i]! < x ? 1 : 0;
       else for (let i = 0; i < n; i++) m[i] = tag[i] === Tag.number && num[i]! <= x ? 1 : 0;
       return m;

@@ -57,7 +57,8 @@ export function knn(
     };
   }
   const limit = opts.exactBelow ?? exactLimit(view.dimension);
-  if (matching <= limit || !reader.hasIndex) return exactOver(view, reader, query, want, mask, 'exact-subset');
+  if (matching <= limit || !reader.hasIndex)
+    return exactOver(view, reader, query, want, mask, 'exact-subset');
   return overfetch(reader, view, query, want, mask, matching, opts);
 }
 

@@ -71,7 +71,8 @@ export class Histogram extends Metric {
     const out: string[] = [];
     for (const [k, s] of this.#series) {
       const sep = k ? `${k},` : '';
-      this.#buckets.forEach((b, i) => out.push(`${this.name}_bucket{${sep}le="${b}"} ${s.counts[i]}`));
+      for (const [i, b] of this.#buckets.entries())
+        out.push(`${this.name}_bucket{${sep}le="${b}"} ${s.counts[i]}`);
       out.push(`${this.name}_bucket{${sep}le="+Inf"} ${s.count}`);
       out.push(`${this.name}_sum${k ? `{${k}}` : ''} ${s.sum}`);
       out.push(`${this.name}_count${k ? `{${k}}` : ''} ${s.count}`);
@@ -90,13 +91,31 @@ export class ServerMetrics {
   );
   readonly snapshotVersion = new Gauge('strata_snapshot_version', 'Version of the snapshot being served');
   readonly snapshotRecords = new Gauge('strata_snapshot_records', 'Records in the snapshot being served');
-  readonly swaps = new Counter('strata_snapshot_swaps_total', 'Snapshot swaps (a new snapshot became current)');
-  readonly swapOpen = new Gauge('strata_snapshot_open_seconds', 'Open + verify + view build time of the last swap');
-  readonly openFailures = new Counter('strata_snapshot_open_failures_total', 'New snapshots that could not be opened');
-  readonly draining = new Gauge('strata_snapshots_draining', 'Retired snapshots still held by in-flight queries');
-  readonly writeOps = new Counter('strata_write_operations_total', 'Operations accepted into deltas, by collection');
+  readonly swaps = new Counter(
+    'strata_snapshot_swaps_total',
+    'Snapshot swaps (a new snapshot became current)',
+  );
+  readonly swapOpen = new Gauge(
+    'strata_snapshot_open_seconds',
+    'Open + verify + view build time of the last swap',
+  );
+  readonly openFailures = new Counter(
+    'strata_snapshot_open_failures_total',
+    'New snapshots that could not be opened',
+  );
+  readonly draining = new Gauge(
+    'strata_snapshots_draining',
+    'Retired snapshots still held by in-flight queries',
+  );
+  readonly writeOps = new Counter(
+    'strata_write_operations_total',
+    'Operations accepted into deltas, by collection',
+  );
   readonly deltas = new Counter('strata_deltas_accepted_total', 'Deltas accepted, by collection');
-  readonly compactions = new Counter('strata_compactions_total', 'Background compaction runs, by collection and status');
+  readonly compactions = new Counter(
+    'strata_compactions_total',
+    'Background compaction runs, by collection and status',
+  );
 
   render(): string {
     const all: Metric[] = [

@@ -63,7 +63,13 @@ export interface QueryAnswer {
 }
 
 /** k nearest matching rows of each query vector. The filter is evaluated once for all of them. */
-export function queryRows(snap: ServedSnapshot, queries: Float32Array[], k: number, filter: RowFilter, ef?: number): QueryAnswer {
+export function queryRows(
+  snap: ServedSnapshot,
+  queries: Float32Array[],
+  k: number,
+  filter: RowFilter,
+  ef?: number,
+): QueryAnswer {
   const { mask, count } = evaluateFilter(snap.view, filter);
   const out: QueryAnswer = { rows: [], distances: [], strategies: [] };
   for (const q of queries) {

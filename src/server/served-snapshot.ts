@@ -22,7 +22,13 @@ export class ServedSnapshot {
   readonly #closed: Promise<void>;
   #onClosed: () => void = () => {};
 
-  private constructor(collection: string, pointer: Pointer, segment: OpenedSegment, view: SnapshotView, openMs: number) {
+  private constructor(
+    collection: string,
+    pointer: Pointer,
+    segment: OpenedSegment,
+    view: SnapshotView,
+    openMs: number,
+  ) {
     this.collection = collection;
     this.pointer = pointer;
     this.segment = segment;
@@ -65,7 +71,8 @@ export class ServedSnapshot {
 
   /** A reference for one query; pair with release(). */
   acquire(): this {
-    if (this.#refs <= 0) throw new ClosedError('served snapshot', { collection: this.collection, snapshot: this.version });
+    if (this.#refs <= 0)
+      throw new ClosedError('served snapshot', { collection: this.collection, snapshot: this.version });
     this.#refs++;
     return this;
   }

@@ -60,7 +60,13 @@ export class StrataServer {
   readonly #timer: NodeJS.Timeout;
   #closing: Promise<void> | null = null;
 
-  private constructor(app: FastifyInstance, ctx: ServerContext, url: string, port: number, timer: NodeJS.Timeout) {
+  private constructor(
+    app: FastifyInstance,
+    ctx: ServerContext,
+    url: string,
+    port: number,
+    timer: NodeJS.Timeout,
+  ) {
     this.app = app;
     this.ctx = ctx;
     this.url = url;
@@ -89,7 +95,10 @@ export class StrataServer {
       },
       onError: (collection, e) => {
         metrics.openFailures.inc({ collection });
-        log?.error({ collection, code: e.code, err: e.message }, 'snapshot refresh failed; still serving the previous one');
+        log?.error(
+          { collection, code: e.code, err: e.message },
+          'snapshot refresh failed; still serving the previous one',
+        );
       },
     });
     const writer = new DeltaWriter(o.store, {
@@ -108,7 +117,10 @@ export class StrataServer {
       leaseTtlMs: o.leaseTtlMs,
       onReport: (r) => {
         metrics.compactions.inc({ collection: r.collection, status: r.status });
-        log?.info({ collection: r.collection, run: r.run, status: r.status, version: r.snapshot?.version }, 'compaction');
+        log?.info(
+          { collection: r.collection, run: r.run, status: r.status, version: r.snapshot?.version },
+          'compaction',
+        );
         if (r.status === 'published') void snapshots.refresh(r.collection).catch(() => undefined);
       },
       onError: (collection, e) => {
@@ -127,17 +139,27 @@ export class StrataServer {
       limits: { maxBatchSize: o.maxBatchSize ?? 5_000, maxResults: o.maxResults ?? 10_000 },
     };
 
-    const app = Fastify({ logger: false, bodyLimit: o.bodyLimit ?? 128 << 20, routerOptions: { maxParamLength: 600 } });
+    const app = Fastify({
+      logger: false,
+      bodyLimit: o.bodyLimit ?? 128 << 20,
+      routerOptions: { maxParamLength: 600 },
+    });
     app.setErrorHandler((err, req, reply) => {
       const { status, body } = toHttpError(err);
       if (status >= 500) log?.error({ url: req.url, err: toStrataError(err).describe() }, 'request failed');
       void reply.code(status).header('x-strata-error', body.code).send(body);
     });
     app.setNotFoundHandler((req, reply) => {
-      void reply.code(404).send({ error: 'NotFoundError', message: `no route ${req.method} ${req.url}`, code: 'E_NOT_FOUND' });
+      void reply
+        .code(404)
+        .send({ error: 'NotFoundError', message: `no route ${req.method} ${req.url}`, code: 'E_NOT_FOUND' });
     });
     app.addHook('onResponse', async (req, reply) => {
-      metrics.requests.inc({ method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) });
+      metrics.requests.inc({
+        method: req.method,
+        route: req.routeOptions.url ?? 'unmatched',
+        status: String(reply.statusCode),
+      });
     });
     registerChromaApi(app, ctx);
     registerStrataApi(app, ctx);

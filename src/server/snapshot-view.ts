@@ -1,12 +1,12 @@
 /**
  * What the query server keeps in memory for one opened snapshot, next to its SegmentReader (whose index
  * stays memory-mapped): the put rows in key order (ids, keys, parsed metadata), lazily built metadata
- * columns and documents for the filters, and, within a memory budget, the f32 vectors for exact search
- * over filtered subsets. Everything here is derived from the reader's read-only record store at open.
+ * columns and documents for the filters. Within a memory budget it also has the reader cache every f32
+ * vector (SegmentReader.cacheVectors), so exact search over a filtered subset never reads SQLite.
+ * Everything here is derived from the reader's read-only record store at open.
  */
 import type { Metadata, MetadataScalar } from '../core/types.js';
 import type { SegmentReader } from '../engine/index.js';
-import { blobToF32 } from '../engine/record-store.js';
 
 /** Value tags of a metadata column. */
 export const Tag = { missing: 0, string: 1, number: 2, boolean: 3, array: 4 } as const;
@@ -37,8 +37,6 @@ export class SnapshotView {
   readonly ids: string[];
   readonly keys: Float64Array;
   readonly metadata: Array<Metadata | null>;
-  /** Row-major f32 vectors of every row, or null when over the budget (exact search then reads SQLite). */
-  readonly vectors: Float32Array | null;
   readonly #rowOfKey: Int32Array | Map<number, number>;
   readonly #rowOfId: Map<string, number>;
   readonly #columns = new Map<string, Column>();
@@ -49,29 +47,23 @@ export class SnapshotView {
     this.#reader = reader;
     this.dimension = reader.manifest.dimension;
     const n = reader.count;
-    const d = this.dimension;
-    const budget = opts.vectorBudgetBytes ?? DEFAULT_VECTOR_BUDGET;
-    const keepVectors = n * d * 4 <= budget;
+    if (n * this.dimension * 4 <= (opts.vectorBudgetBytes ?? DEFAULT_VECTOR_BUDGET)) reader.cacheVectors();
     this.size = n;
     this.ids = new Array<string>(n);
     this.keys = new Float64Array(n);
     this.metadata = new Array<Metadata | null>(n);
-    this.vectors = keepVectors ? new Float32Array(n * d) : null;
     this.#rowOfId = new Map();
-    const sql = keepVectors
-      ? 'SELECT key, id, metadata, embedding FROM records WHERE kind = 0 ORDER BY key'
-      : 'SELECT key, id, metadata, NULL FROM records WHERE kind = 0 ORDER BY key';
+    const sql = 'SELECT key, id, metadata FROM records WHERE kind = 0 ORDER BY key';
     let row = 0;
     let maxKey = 0;
     for (const r of reader.database.prepare(sql).raw(true).iterate() as Iterable<
-      [number, string, string | null, Buffer | null]
+      [number, string, string | null]
     >) {
       if (row >= n) break;
       this.keys[row] = r[0];
       this.ids[row] = r[1];
       this.#rowOfId.set(r[1], row);
       this.metadata[row] = r[2] === null ? null : (JSON.parse(r[2]) as Metadata);
-      if (this.vectors !== null && r[3] !== null) this.vectors.set(blobToF32(r[3]), row * d);
       if (r[0] > maxKey) maxKey = r[0];
       row++;
     }
@@ -147,19 +139,10 @@ export class SnapshotView {
     return this.#documents;
   }
 
-  /** The f32 vectors of these rows, row-major (from memory, else from the record store). */
+  /** The f32 vectors of these rows, row-major (from the reader's vector cache, else its record store). */
   gather(rows: ArrayLike<number>): Float32Array {
-    const d = this.dimension;
-    if (this.vectors === null) {
-      const keys = new Array<number>(rows.length);
-      for (let i = 0; i < rows.length; i++) keys[i] = this.keys[rows[i]!]!;
-      return this.#reader.vectors(keys);
-    }
-    const out = new Float32Array(rows.length * d);
-    for (let i = 0; i < rows.length; i++) {
-      const r = rows[i]!;
-      out.set(this.vectors.subarray(r * d, r * d + d), i * d);
-    }
-    return out;
+    const keys = new Array<number>(rows.length);
+    for (let i = 0; i < rows.length; i++) keys[i] = this.keys[rows[i]!]!;
+    return this.#reader.vectors(keys);
   }
 }

@@ -86,7 +86,11 @@ export class SnapshotSet {
       if (cur) this.#swap(collection, undefined, 0);
       return undefined;
     }
-    if (cur && cur.pointer.manifestSha256 === p.value.manifestSha256 && cur.pointer.snapshot === p.value.snapshot) {
+    if (
+      cur &&
+      cur.pointer.manifestSha256 === p.value.manifestSha256 &&
+      cur.pointer.snapshot === p.value.snapshot
+    ) {
       return cur;
     }
     const t0 = performance.now();

@@ -28,13 +28,26 @@ export function registerStrataApi(app: FastifyInstance, ctx: ServerContext): voi
       const served = ctx.snapshots.current(e.strata);
       const base = {
         collection: e.strata,
-        chroma: { id: e.chroma.id, tenant: e.chroma.tenant, database: e.chroma.database, name: e.chroma.name },
+        chroma: {
+          id: e.chroma.id,
+          tenant: e.chroma.tenant,
+          database: e.chroma.database,
+          name: e.chroma.name,
+        },
         dimension: e.config?.dimension ?? null,
         metric: e.config?.metric ?? e.chroma.metric,
-        served: served ? { version: served.version, records: served.view.size, openMs: Math.round(served.openMs) } : null,
+        served: served
+          ? { version: served.version, records: served.view.size, openMs: Math.round(served.openMs) }
+          : null,
       };
       if (!e.config) {
-        collections.push({ ...base, state: 'pending-first-write', current: null, ledger: null, lastRuns: [] });
+        collections.push({
+          ...base,
+          state: 'pending-first-write',
+          current: null,
+          ledger: null,
+          lastRuns: [],
+        });
         continue;
       }
       const ledger = await readLedger(ctx.store, e.strata);
@@ -42,7 +55,15 @@ export function registerStrataApi(app: FastifyInstance, ctx: ServerContext): voi
       collections.push({
         ...base,
         state: 'ready',
-        current: p ? { version: p.version, snapshot: p.snapshot, count: p.count, publishedAt: p.publishedAt, run: p.run } : null,
+        current: p
+          ? {
+              version: p.version,
+              snapshot: p.snapshot,
+              count: p.count,
+              publishedAt: p.publishedAt,
+              run: p.run,
+            }
+          : null,
         ledger: ledger.counts,
         lastRuns: (await listRuns(ctx.store, e.strata, 5)).map((r) => ({
           run: r.run,
@@ -72,7 +93,15 @@ export function registerStrataApi(app: FastifyInstance, ctx: ServerContext): voi
       out.push({
         collection: c,
         served: ctx.snapshots.current(c)?.version ?? null,
-        current: p ? { version: p.version, snapshot: p.snapshot, count: p.count, contentHash: p.contentHash, publishedAt: p.publishedAt } : null,
+        current: p
+          ? {
+              version: p.version,
+              snapshot: p.snapshot,
+              count: p.count,
+              contentHash: p.contentHash,
+              publishedAt: p.publishedAt,
+            }
+          : null,
         retained: p?.retained ?? [],
       });
     }
@@ -82,7 +111,8 @@ export function registerStrataApi(app: FastifyInstance, ctx: ServerContext): voi
   app.get<{ Params: { id: string } }>('/strata/v1/runs/:id', async (req) => {
     read(req.headers);
     const id = req.params.id;
-    if (!/^r[0-9TZ]+-[0-9a-f]+$/.test(id)) throw new StrataError(ErrorCodes.USAGE, `not a run id: ${JSON.stringify(id)}`);
+    if (!/^r[0-9TZ]+-[0-9a-f]+$/.test(id))
+      throw new StrataError(ErrorCodes.USAGE, `not a run id: ${JSON.stringify(id)}`);
     for (const c of await listCollections(ctx.store)) {
       const r = await readRunRecord(ctx.store, c, id);
       if (r) return r;
@@ -93,7 +123,10 @@ export function registerStrataApi(app: FastifyInstance, ctx: ServerContext): voi
   app.post('/strata/v1/compact', async (req) => {
     ctx.auth.check(req.headers, 'write');
     const body = asBody(req.body);
-    const only = typeof body.collection === 'string' ? [(await getCollection(ctx.store, body.collection)).name] : undefined;
+    const only =
+      typeof body.collection === 'string'
+        ? [(await getCollection(ctx.store, body.collection)).name]
+        : undefined;
     const reports = await ctx.compactor.runOnce(only);
     return { reports };
   });

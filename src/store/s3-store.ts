@@ -12,7 +12,8 @@
  *   ConditionalRequestConflict, and 404 for If-Match on a missing key) → PreconditionFailedError.
  *   `ifMatchQuoting: 'unquoted'` sends the bare ETag for radosgw 16; the default is the quoted HTTP form.
  * - putFile streams large files with multipart (s3/multipart.ts): bounded memory, parallel parts, aborted
- *   on any failure. getToFile streams into a temp file next to the destination, fsyncs, checks, renames.
+ *   on any failure; a conditional putFile of a large file is one streamed PutObject instead (radosgw 16
+ *   ignores preconditions on CompleteMultipartUpload). getToFile streams into a temp file next to the destination, fsyncs, checks, renames.
  * - Transient failures (5xx, throttling, timeouts, connection resets) are retried with jittered backoff
  *   (core/retry.ts); the SDK's own retries are off so there is exactly one retry policy. Permanent ones are
  *   StoreErrors naming the bucket and key.
@@ -32,12 +33,19 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { ClosedError, ErrorCodes, IntegrityError, StoreError } from '../core/errors.js';
-import { type RetryOptions, isTransient, withRetry } from '../core/retry.js';
+import { isTransient, type RetryOptions, withRetry } from '../core/retry.js';
 import { compareKeys, validateKey, validatePrefix } from './keys.js';
 import type { ObjectInfo, ObjectStore, PutFileOptions, PutOptions } from './object-store.js';
 import type { S3ConnectionOptions, S3Location } from './s3/config.js';
-import { isNotFoundS3, isPreconditionS3, notFound, preconditionFailed, s3ErrorShape, storeErrorOf } from './s3/errors.js';
-import { uploadMultipart } from './s3/multipart.js';
+import {
+  isNotFoundS3,
+  isPreconditionS3,
+  notFound,
+  preconditionFailed,
+  s3ErrorShape,
+  storeErrorOf,
+} from './s3/errors.js';
+import { readFully, uploadMultipart } from './s3/multipart.js';
 
 export interface S3StoreOptions extends S3Location, S3ConnectionOptions {
   /** Files larger than this go through multipart upload (default: the part size). */
@@ -56,6 +64,8 @@ const SHA_META = 'sha256';
 const SHA_RE = /^[0-9a-f]{64}$/;
 const DEFAULT_PART = 16 << 20;
 const WRITE_BUF = 4 << 20;
+/** S3's limit for one PutObject. */
+const MAX_SINGLE_PUT = 5 * 1024 ** 3;
 
 function bare(etag: string): string {
   return etag.replace(/^(W\/)?"(.*)"$/, '$2');
@@ -119,7 +129,9 @@ export class S3Store implements ObjectStore {
       followRegionRedirects: true,
       requestHandler: {
         connectionTimeout: opts.connectTimeoutMs ?? 5_000,
-        requestTimeout: opts.idleTimeoutMs ?? 60_000,
+        // an idle socket (no bytes either way) for this long fails the attempt with a retryable TimeoutError;
+        // no cap on the total time, which a 1 GB object on a slow link legitimately needs
+        socketTimeout: opts.idleTimeoutMs ?? 60_000,
         httpAgent: { keepAlive: true, maxSockets: 64 },
         httpsAgent: { keepAlive: true, maxSockets: 64 },
       },
@@ -159,29 +171,15 @@ export class S3Store implements ObjectStore {
     const sha256 = createHash('sha256').update(data).digest('hex');
     this.#checkGiven(key, opts.sha256, sha256);
     const md5 = createHash('md5').update(data).digest('base64');
-    const etag = await this.#retrying('put', key, async () => {
-      try {
-        const out = await this.#client.send(
-          new PutObjectCommand({
-            Bucket: this.bucket,
-            Key: full,
-            Body: data,
-            ContentLength: data.byteLength,
-            ContentMD5: md5,
-            ContentType: opts.contentType,
-            Metadata: { [SHA_META]: sha256 },
-            ...this.#conditions(opts),
-          }),
-        );
-        return out.ETag;
-      } catch (e) {
-        throw this.#conditionalError(e, key, opts);
-      }
-    });
-    if (!etag) throw new StoreError('server returned no ETag', { bucket: this.bucket, key });
-    return { key, size: data.byteLength, etag, sha256 };
+    return this.#putObject(key, full, () => data, data.byteLength, { sha256, md5 }, opts);
   }
 
+  /**
+   * Small files: one PutObject from memory. Large files: multipart (parallel parts) — unless the put is
+   * conditional: then one streamed PutObject (bounded memory, up to S3's 5 GiB single-put limit), because
+   * radosgw 16 ignores If-None-Match / If-Match on CompleteMultipartUpload (measured), and a precondition
+   * must never be silently dropped.
+   */
   async putFile(key: string, path: string, opts: PutFileOptions = {}): Promise<ObjectInfo> {
     const full = this.#full(key);
     let fh: FileHandle;
@@ -193,20 +191,32 @@ export class S3Store implements ObjectStore {
     let info: ObjectInfo;
     try {
       const st = await fh.stat();
-      if (!st.isFile()) throw new StoreError('source is not a regular file', { bucket: this.bucket, key, file: path });
+      if (!st.isFile())
+        throw new StoreError('source is not a regular file', { bucket: this.bucket, key, file: path });
+      const conditional = opts.ifNoneMatch !== undefined || opts.ifMatch !== undefined;
       if (st.size <= this.#threshold) {
         const data = Buffer.allocUnsafe(st.size);
-        let off = 0;
-        while (off < data.length) {
-          const { bytesRead } = await fh.read(data, off, data.length - off, off);
-          if (bytesRead === 0) throw new StoreError('source file shrank while read', { key, file: path });
-          off += bytesRead;
-        }
+        await readFully(fh, data, 0, key);
         info = await this.put(key, data, opts);
+      } else if (conditional) {
+        if (st.size > MAX_SINGLE_PUT) {
+          throw new StoreError('a conditional put is limited to 5 GiB (one PutObject)', {
+            bucket: this.bucket,
+            key,
+            file: path,
+            size: st.size,
+          });
+        }
+        // one pass for SHA-256 (recorded) and MD5 (the server checks the bytes it receives against it, so a
+        // file changed after this pass is refused with BadDigest)
+        const sums = await this.#hashHandle(fh, true);
+        this.#checkGiven(key, opts.sha256, sums.sha256);
+        const stream = () => fh.createReadStream({ start: 0, end: st.size - 1, autoClose: false });
+        info = await this.#putObject(key, full, stream, st.size, sums, opts);
       } else {
         // the SHA-256 goes into the object's metadata at creation: the caller's (checked against the bytes
         // sent before completion) or one read pass ahead of the upload
-        const sha256 = opts.sha256?.toLowerCase() ?? (await this.#hashHandle(fh));
+        const sha256 = opts.sha256?.toLowerCase() ?? (await this.#hashHandle(fh, false)).sha256;
         const etag = await uploadMultipart({
           client: this.#client,
           bucket: this.bucket,
@@ -218,15 +228,11 @@ export class S3Store implements ObjectStore {
           contentType: opts.contentType,
           partSize: this.#partSize,
           concurrency: this.#partConcurrency,
-          conditions: this.#conditions(opts),
-          send: (what, fn) =>
-            this.#retrying(what, key, () =>
-              fn().catch((e: unknown) => {
-                throw this.#conditionalError(e, key, opts);
-              }),
-            ),
+          send: (what, fn) => this.#retrying(what, key, fn),
         });
-        info = { key, size: st.size, etag, sha256 };
+        // radosgw 16 completes without an ETag in its answer: read it back, if the object is still ours
+        const tag = etag ?? (await this.#etagOf(key, sha256, st.size));
+        info = { key, size: st.size, sha256, ...(tag ? { etag: tag } : {}) };
       }
     } catch (e) {
       throw storeErrorOf('putFile failed', e, { bucket: this.bucket, key, file: path });
@@ -235,6 +241,38 @@ export class S3Store implements ObjectStore {
     }
     if (opts.consume) await unlink(path).catch(() => undefined);
     return info;
+  }
+
+  /** One PutObject (retried on transient errors; `body` is called once per attempt). */
+  async #putObject(
+    key: string,
+    full: string,
+    body: () => Uint8Array | Readable,
+    size: number,
+    sums: { sha256: string; md5: string },
+    opts: PutOptions,
+  ): Promise<ObjectInfo> {
+    const etag = await this.#retrying('put', key, async () => {
+      try {
+        const out = await this.#client.send(
+          new PutObjectCommand({
+            Bucket: this.bucket,
+            Key: full,
+            Body: body(),
+            ContentLength: size,
+            ContentMD5: sums.md5,
+            ContentType: opts.contentType,
+            Metadata: { [SHA_META]: sums.sha256 },
+            ...this.#conditions(opts),
+          }),
+        );
+        return out.ETag;
+      } catch (e) {
+        throw this.#conditionalError(e, key, opts);
+      }
+    });
+    if (!etag) throw new StoreError('server returned no ETag', { bucket: this.bucket, key });
+    return { key, size, etag, sha256: sums.sha256 };
   }
 
   async getToFile(key: string, path: string): Promise<ObjectInfo> {
@@ -388,13 +426,18 @@ export class S3Store implements ObjectStore {
     const ctx = { ...(opts.ifMatch !== undefined ? { expected: opts.ifMatch } : {}), s3Code: code };
     if (isPreconditionS3(e)) {
       return preconditionFailed(
-        opts.ifNoneMatch !== undefined ? 'object already exists (ifNoneMatch: *)' : 'object changed (ifMatch etag mismatch)',
+        opts.ifNoneMatch !== undefined
+          ? 'object already exists (ifNoneMatch: *)'
+          : 'object changed (ifMatch etag mismatch)',
         this.bucket,
         key,
         ctx,
       );
     }
-    if (opts.ifMatch !== undefined && (code === 'NoSuchKey' || (isNotFoundS3(e) && code !== 'NoSuchUpload'))) {
+    if (
+      opts.ifMatch !== undefined &&
+      (code === 'NoSuchKey' || (isNotFoundS3(e) && code !== 'NoSuchUpload'))
+    ) {
       return preconditionFailed('no object to replace (ifMatch)', this.bucket, key, ctx);
     }
     return e;
@@ -402,12 +445,16 @@ export class S3Store implements ObjectStore {
 
   #checkGiven(key: string, given: string | undefined, actual: string): void {
     if (given !== undefined && given.toLowerCase() !== actual) {
-      throw new IntegrityError(ErrorCodes.STORE_INTEGRITY, 'body does not match the SHA-256 the caller gave', {
-        bucket: this.bucket,
-        key,
-        expected: given,
-        actual,
-      });
+      throw new IntegrityError(
+        ErrorCodes.STORE_INTEGRITY,
+        'body does not match the SHA-256 the caller gave',
+        {
+          bucket: this.bucket,
+          key,
+          expected: given,
+          actual,
+        },
+      );
     }
   }
 
@@ -428,14 +475,22 @@ export class S3Store implements ObjectStore {
       );
     }
     if (!recorded || !SHA_RE.test(recorded)) {
-      throw new IntegrityError(ErrorCodes.STORE_INTEGRITY, 'object has no recorded SHA-256 (not written by Strata?)', ctx);
+      throw new IntegrityError(
+        ErrorCodes.STORE_INTEGRITY,
+        'object has no recorded SHA-256 (not written by Strata?)',
+        ctx,
+      );
     }
     if (recorded !== actual) {
-      throw new IntegrityError(ErrorCodes.STORE_INTEGRITY, 'object content does not match its recorded SHA-256', {
-        ...ctx,
-        expected: recorded,
-        actual,
-      });
+      throw new IntegrityError(
+        ErrorCodes.STORE_INTEGRITY,
+        'object content does not match its recorded SHA-256',
+        {
+          ...ctx,
+          expected: recorded,
+          actual,
+        },
+      );
     }
     return actual;
   }
@@ -455,15 +510,23 @@ export class S3Store implements ObjectStore {
     };
   }
 
-  async #hashHandle(fh: FileHandle): Promise<string> {
+  /** The current ETag of `key` if the object there has this SHA-256 and size (else undefined). */
+  async #etagOf(key: string, sha256: string, size: number): Promise<string | undefined> {
+    const h = await this.head(key);
+    return h && h.sha256 === sha256 && h.size === size ? h.etag : undefined;
+  }
+
+  async #hashHandle(fh: FileHandle, withMd5: boolean): Promise<{ sha256: string; md5: string }> {
     const h = createHash('sha256');
+    const m = withMd5 ? createHash('md5') : undefined;
     const buf = Buffer.allocUnsafe(WRITE_BUF);
     for (let pos = 0; ; ) {
       const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
       if (bytesRead === 0) break;
       h.update(buf.subarray(0, bytesRead));
+      m?.update(buf.subarray(0, bytesRead));
       pos += bytesRead;
     }
-    return h.digest('hex');
+    return { sha256: h.digest('hex'), md5: m?.digest('base64') ?? '' };
   }
 }

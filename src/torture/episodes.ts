@@ -21,6 +21,7 @@ import { compactWaitingForLease } from './compact-waiting.js';
 import type { Problem } from './invariants.js';
 import { type CompactorExit, type CompactorProcess, spawnCompactor, waitStoppedOrExit } from './processes.js';
 import type { TrackedCollection } from './tracked.js';
+import { debug } from './debug.js';
 
 export const EPISODE_KINDS = [
   'store-faults',
@@ -262,7 +263,9 @@ async function raceFrozen(ctx: EpisodeContext): Promise<void> {
     STRATA_FAILPOINTS: `${stop.fp}=stop`,
   });
   ctx.own(frozen);
+  debug(`${ctx.t.name}: frozen compactor ${frozen.pid} started (${stop.fp}, ${executor})`);
   const state = await waitStoppedOrExit(frozen);
+  debug(`${ctx.t.name}: frozen compactor ${frozen.pid} ${state}`);
   let expiresAt = 0;
   if (state === 'stopped') {
     const lease = await readLease(ctx.base, ctx.t.name);
@@ -286,9 +289,12 @@ async function raceFrozen(ctx: EpisodeContext): Promise<void> {
       await Promise.all(others.map((o) => o.exited));
     }
     frozenPastLease = Date.now() > expiresAt;
+    debug(`${ctx.t.name}: SIGCONT ${frozen.pid} (lease expired ${Date.now() - expiresAt} ms ago)`);
     frozen.kill('SIGCONT');
   }
+  others.forEach((o, i) => void o.exited.then((e) => debug(`${ctx.t.name}: racer ${i} exited after ${e.ms} ms: ${JSON.stringify(e.outcome?.report ?? e.outcome?.error?.code)}`)));
   const [fe, ...oe] = await Promise.all([frozen.exited, ...others.map((o) => o.exited)]);
+  debug(`${ctx.t.name}: frozen exited: ${JSON.stringify(fe!.outcome?.report ?? fe!.outcome?.error?.code)}`);
   checkExit(ctx, `frozen compactor (${stop.fp}=stop)`, fe!, false);
   oe.forEach((e, i) => checkExit(ctx, `racing compactor ${i}`, e, false));
   if (frozenPastLease && fe!.outcome?.report?.status === 'published') {
@@ -300,6 +306,7 @@ async function raceFrozen(ctx: EpisodeContext): Promise<void> {
 }
 
 export async function runEpisode(kind: EpisodeKind, ctx: EpisodeContext): Promise<void> {
+  debug(`${ctx.t.name}: episode ${kind}`);
   switch (kind) {
     case 'store-faults':
       return storeFaults(ctx);

@@ -18,6 +18,7 @@ import { EPISODE_KINDS, type EpisodeContext, type EpisodeKind, FAULT_NAMES, runE
 import { checkState, gcAndCheckRetained, isSettled, type Problem } from './invariants.js';
 import type { CompactorProcess } from './processes.js';
 import { describe, ReaderLoop } from './readers.js';
+import { debug } from './debug.js';
 import { TrackedCollection } from './tracked.js';
 import { OpGenerator, randomShape } from './workload.js';
 
@@ -104,6 +105,10 @@ export async function runOne(seed: number, run: number, profile: RunProfile): Pr
   const wl = rng(hashSeed(s, 'workload'));
   const fr = rng(hashSeed(s, 'faults'));
   let step = 'setup';
+  const setStep = (x: string) => {
+    step = x;
+    debug(`run ${run}: ${x}`);
+  };
   const violate = (p: Problem) => result.violations.push({ seed, run, step, ...p });
   const count = (fault: string, n = 1) => {
     if (n > 0) result.faults[fault] = (result.faults[fault] ?? 0) + n;
@@ -127,7 +132,7 @@ export async function runOne(seed: number, run: number, profile: RunProfile): Pr
     for (let round = 1; round <= rounds; round++) {
       // --- ingest: good deltas through acceptDelta, bad ones written raw -----------------------------
       for (const t of tracked) {
-        step = `round ${round}, ${t.name}: ingest`;
+        setStep(`round ${round}, ${t.name}: ingest`);
         const n = between(wl, profile.deltasPerRound);
         for (let i = 0; i < n; i++) {
           if (wl.chance(profile.badDeltaChance)) {
@@ -145,7 +150,7 @@ export async function runOne(seed: number, run: number, profile: RunProfile): Pr
       }
       // --- one fault episode per collection, concurrently, with readers watching ----------------------
       const episodes = tracked.map((t) => ({ t, kind: fr.pick(kinds), rng: rng(fr.uint32()) }));
-      step = `round ${round}: ${episodes.map((e) => `${e.t.name} ${e.kind}`).join(', ')}`;
+      setStep(`round ${round}: ${episodes.map((e) => `${e.t.name} ${e.kind}`).join(', ')}`);
       const readers = tracked.map((t) => new ReaderLoop(base, t));
       const outcomes = await Promise.allSettled(
         episodes.map(({ t, kind, rng: erng }) => {
@@ -173,7 +178,7 @@ export async function runOne(seed: number, run: number, profile: RunProfile): Pr
       }
       // --- compact until nothing is pending (bounded), readers still watching -------------------------
       for (const t of tracked) {
-        step = `round ${round}, ${t.name}: converge`;
+        setStep(`round ${round}, ${t.name}: converge`);
         const executor = new InlineExecutor(base, { retry: { attempts: 3, baseMs: 20, maxMs: 200 } });
         let settled = false;
         try {
@@ -200,12 +205,12 @@ export async function runOne(seed: number, run: number, profile: RunProfile): Pr
       for (const r of readers) {
         await r.stop();
         result.readerOpens += r.opens;
-        step = `round ${round}: readers`;
+        setStep(`round ${round}: readers`);
         r.problems.forEach(violate);
       }
       // --- invariants, then gc with grace 0, then the retained snapshots -------------------------------
       for (const t of tracked) {
-        step = `round ${round}, ${t.name}: check`;
+        setStep(`round ${round}, ${t.name}: check`);
         const c = await checkState(base, t);
         c.problems.forEach(violate);
         if (!c.complete) {
@@ -214,10 +219,10 @@ export async function runOne(seed: number, run: number, profile: RunProfile): Pr
             violate({ invariant: 'compaction-completes', detail: `${t.name}: ${c.pending} deltas still pending` });
           }
         }
-        step = `round ${round}, ${t.name}: gc`;
+        setStep(`round ${round}, ${t.name}: gc`);
         const g = await gcAndCheckRetained(base, t);
         g.problems.forEach(violate);
-        step = `round ${round}, ${t.name}: check after gc`;
+        setStep(`round ${round}, ${t.name}: check after gc`);
         (await checkState(base, t)).problems.forEach(violate);
       }
     }

@@ -43,7 +43,7 @@ export async function startWorkers(
         '--threads',
         '1',
         '--lock-duration',
-        '2s',
+        '3s',
         '--stalled-interval',
         '1s',
       ],
@@ -54,11 +54,15 @@ export async function startWorkers(
   try {
     await Promise.all(
       workers.map((w) =>
-        waitUntil(`${w.proc.name}`, async () => (w.proc.output.includes('"ready": true') ? true : undefined), {
-          timeoutMs: 30_000,
-          everyMs: 50,
-          alive: () => (w.proc.running ? undefined : `exited before it was ready: ${w.proc.output}`),
-        }),
+        waitUntil(
+          `${w.proc.name}`,
+          async () => (w.proc.output.includes('"ready": true') ? true : undefined),
+          {
+            timeoutMs: 30_000,
+            everyMs: 50,
+            alive: () => (w.proc.running ? undefined : `exited before it was ready: ${w.proc.output}`),
+          },
+        ),
       ),
     );
   } catch (e) {

@@ -2,14 +2,17 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ErrorCodes, StrataError } from '../../src/core/errors.js';
 import { compact } from '../../src/pipeline/compact.js';
 import type { StepTask } from '../../src/pipeline/steps.js';
 import { verifyCollection } from '../../src/pipeline/verify.js';
 import { BullMQExecutor } from '../../src/runners/bullmq/executor.js';
-import { LocalStore } from '../../src/store/local-store.js';
+import { StepWorker } from '../../src/runners/bullmq/worker.js';
+import type { LocalStore } from '../../src/store/local-store.js';
 import { ReferenceModel } from '../helpers/model.js';
 import { ingestBatches, smallCollection, upserts } from '../helpers/pipeline.js';
 import { tempDir, tempStore } from '../helpers/tmp.js';
+import { freePort } from '../servers/process.js';
 import { type RedisTestServer, startRedis } from '../servers/redis.js';
 import { bullmqHarness, startWorkers } from './bullmq-harness.js';
 import { runnerConformance, withRunner } from './conformance.js';
@@ -39,8 +42,10 @@ describe('BullMQ runner: a worker killed mid-job', () => {
     // undisturbed run
     await using calm = await tempStore();
     await prepare(calm);
-    const undisturbed = await withRunner(bullmqHarness(server), { storeDir: calm.dir, attempts: 3 }, ({ executor }) =>
-      compact(calm.store, 'lines', { executor, chunkSize: 2, groupSize: 3 }),
+    const undisturbed = await withRunner(
+      bullmqHarness(server),
+      { storeDir: calm.dir, attempts: 3 },
+      ({ executor }) => compact(calm.store, 'lines', { executor, chunkSize: 2, groupSize: 3 }),
     );
     expect(undisturbed.status).toBe('published');
 
@@ -80,5 +85,29 @@ describe('BullMQ runner: a worker killed mid-job', () => {
       await Promise.all(workers.map((w) => w.proc.stop()));
     }
     expect((await verifyCollection(t.store, 'lines')).ok).toBe(true);
+  });
+});
+
+describe('BullMQ runner: Redis out of reach', () => {
+  it('submitting and starting a worker fail fast with E_QUEUE_UNAVAILABLE, and close() still returns', async () => {
+    await using t = await tempStore();
+    const redis = `redis://127.0.0.1:${await freePort()}`; // nothing listens there
+    const executor = new BullMQExecutor({ redis, storeUrl: t.store.url, connectTimeoutMs: 300 });
+    const e = await executor
+      .run({ kind: 'chunk', collection: 'lines', run: 'r-test', index: 0, deltas: [] })
+      .then(
+        () => undefined,
+        (x: unknown) => x,
+      );
+    expect(e).toBeInstanceOf(StrataError);
+    expect((e as StrataError).code).toBe(ErrorCodes.QUEUE_UNAVAILABLE);
+    expect((e as StrataError).context).toMatchObject({ collection: 'lines', chunk: 0, redis });
+    await executor.close();
+
+    const w = await StepWorker.start({ redis, store: t.store, connectTimeoutMs: 300 }).then(
+      () => undefined,
+      (x: unknown) => x,
+    );
+    expect((w as StrataError).code).toBe(ErrorCodes.QUEUE_UNAVAILABLE);
   });
 });

@@ -53,7 +53,13 @@ async function rejection(p: Promise<unknown>): Promise<StrataError> {
   throw new Error('expected a rejection');
 }
 
-const refOf = (d: DeltaRef): DeltaRef => ({ key: d.key, seqStart: d.seqStart, seqEnd: d.seqEnd, sha256: d.sha256, count: d.count });
+const refOf = (d: DeltaRef): DeltaRef => ({
+  key: d.key,
+  seqStart: d.seqStart,
+  seqEnd: d.seqEnd,
+  sha256: d.sha256,
+  count: d.count,
+});
 
 export function runnerConformance(h: RunnerHarness): void {
   describe(`runner conformance: ${h.name}`, () => {
@@ -67,50 +73,96 @@ export function runnerConformance(h: RunnerHarness): void {
       await withRunner(h, { storeDir: t.dir, attempts: 2 }, async ({ executor }) => {
         const r1 = await compact(t.store, 'lines', { executor, chunkSize: 3, groupSize: 2 });
         expect(r1).toMatchObject({ status: 'published', deltas: 10, chunks: 4, groups: 2, groupsFailed: 0 });
-        expect(r1.snapshot).toMatchObject({ version: 1, build: 'full', count: 400, contentHash: model.contentHash() });
+        expect(r1.snapshot).toMatchObject({
+          version: 1,
+          build: 'full',
+          count: 400,
+          contentHash: model.contentHash(),
+        });
 
-        const changes = [...generateChanges({ seed: 11, existingIds: model.sortedIds(), count: 30, dimension: 8, round: 2 })];
+        const changes = [
+          ...generateChanges({ seed: 11, existingIds: model.sortedIds(), count: 30, dimension: 8, round: 2 }),
+        ];
         await ingestBatches(t.store, config, changes, 10);
         model.applyAll(changes);
         const r2 = await compact(t.store, 'lines', { executor, chunkSize: 3, groupSize: 2 });
-        expect(r2.snapshot).toMatchObject({ version: 2, build: 'incremental', contentHash: model.contentHash() });
+        expect(r2.snapshot).toMatchObject({
+          version: 2,
+          build: 'incremental',
+          contentHash: model.contentHash(),
+        });
       });
       const v = await verifyCollection(t.store, 'lines');
       expect(v.problems).toEqual([]);
-      expect((await readLedger(t.store, 'lines')).counts).toEqual({ pending: 0, compacting: 0, promoted: 13, quarantined: 0 });
+      expect((await readLedger(t.store, 'lines')).counts).toEqual({
+        pending: 0,
+        compacting: 0,
+        promoted: 13,
+        quarantined: 0,
+      });
     });
 
     it('a failing step surfaces its coded error with context; bad usage is not retried', async () => {
       await using t = await tempStore();
       const config = await smallCollection(t.store);
       await ingestBatches(t.store, config, upserts(12, 60, 8), 20);
-      await withRunner(h, { storeDir: t.dir, attempts: 3, env: { STRATA_FAILPOINTS: 'step.group=error' } }, async ({ executor }) => {
-        // a permanent error: one attempt only
-        const task: ChunkTask = { kind: 'chunk', collection: 'no-such-collection', run: 'r-test', index: 0, deltas: [] };
-        const e1 = await rejection(executor.run(task));
-        expect(e1.code).toBe(ErrorCodes.COLLECTION_NOT_FOUND);
-        expect(e1.context).toMatchObject({ collection: 'no-such-collection', attempts: 1 });
+      await withRunner(
+        h,
+        { storeDir: t.dir, attempts: 3, env: { STRATA_FAILPOINTS: 'step.group=error' } },
+        async ({ executor }) => {
+          // a permanent error: one attempt only
+          const task: ChunkTask = {
+            kind: 'chunk',
+            collection: 'no-such-collection',
+            run: 'r-test',
+            index: 0,
+            deltas: [],
+          };
+          const e1 = await rejection(executor.run(task));
+          expect(e1.code).toBe(ErrorCodes.COLLECTION_NOT_FOUND);
+          expect(e1.context).toMatchObject({ collection: 'no-such-collection', attempts: 1 });
 
-        // a step that keeps failing inside a compaction: the run fails loudly and publishes nothing
-        const e2 = await rejection(compact(t.store, 'lines', { executor, chunkSize: 1, groupSize: 5 }));
-        expect(e2.code).toBe(ErrorCodes.STEP_FAILED);
-        const [run] = await listRuns(t.store, 'lines', 1);
-        expect(run?.status).toBe('failed');
-        expect(run?.failures?.[0]).toMatchObject({ step: 'group-0000', error: { code: ErrorCodes.INTERNAL, context: { failpoint: 'step.group', group: 0 } } });
-        expect(await readPointer(t.store, 'lines')).toBeUndefined();
-        expect((await readLedger(t.store, 'lines')).counts.pending).toBe(3);
-      });
+          // a step that keeps failing inside a compaction: the run fails loudly and publishes nothing
+          const e2 = await rejection(compact(t.store, 'lines', { executor, chunkSize: 1, groupSize: 5 }));
+          expect(e2.code).toBe(ErrorCodes.STEP_FAILED);
+          const [run] = await listRuns(t.store, 'lines', 1);
+          expect(run?.status).toBe('failed');
+          expect(run?.failures?.[0]).toMatchObject({
+            step: 'group-0000',
+            error: { code: ErrorCodes.INTERNAL, context: { failpoint: 'step.group', group: 0 } },
+          });
+          expect(await readPointer(t.store, 'lines')).toBeUndefined();
+          expect((await readLedger(t.store, 'lines')).counts.pending).toBe(3);
+        },
+      );
     });
 
     it('retries are bounded: a step that always fails is tried exactly `attempts` times', async () => {
       await using t = await tempStore();
       const config = await smallCollection(t.store);
       const [d] = await ingestBatches(t.store, config, upserts(13, 20, 8), 20);
-      await withRunner(h, { storeDir: t.dir, attempts: 3, env: { STRATA_FAILPOINTS: 'step.chunk=error' } }, async ({ executor }) => {
-        const e = await rejection(executor.run({ kind: 'chunk', collection: 'lines', run: 'r-test', index: 0, deltas: [refOf(d!)] }));
-        expect(e.code).toBe(ErrorCodes.INTERNAL);
-        expect(e.context).toMatchObject({ failpoint: 'step.chunk', collection: 'lines', chunk: 0, attempts: 3 });
-      });
+      await withRunner(
+        h,
+        { storeDir: t.dir, attempts: 3, env: { STRATA_FAILPOINTS: 'step.chunk=error' } },
+        async ({ executor }) => {
+          const e = await rejection(
+            executor.run({
+              kind: 'chunk',
+              collection: 'lines',
+              run: 'r-test',
+              index: 0,
+              deltas: [refOf(d!)],
+            }),
+          );
+          expect(e.code).toBe(ErrorCodes.INTERNAL);
+          expect(e.context).toMatchObject({
+            failpoint: 'step.chunk',
+            collection: 'lines',
+            chunk: 0,
+            attempts: 3,
+          });
+        },
+      );
     });
 
     it('close() releases every process and connection, and refuses new steps', async () => {
@@ -118,14 +170,27 @@ export function runnerConformance(h: RunnerHarness): void {
       const config = await smallCollection(t.store);
       const [d] = await ingestBatches(t.store, config, upserts(14, 20, 8), 20);
       await withRunner(h, { storeDir: t.dir, attempts: 1 }, async (r) => {
-        const res = await r.executor.run({ kind: 'chunk', collection: 'lines', run: 'r-test', index: 0, deltas: [refOf(d!)] });
-        expect(res).toMatchObject({ kind: 'chunk', index: 0, included: [[d!.seqStart, d!.seqEnd]], rejected: [] });
+        const res = await r.executor.run({
+          kind: 'chunk',
+          collection: 'lines',
+          run: 'r-test',
+          index: 0,
+          deltas: [refOf(d!)],
+        });
+        expect(res).toMatchObject({
+          kind: 'chunk',
+          index: 0,
+          included: [[d!.seqStart, d!.seqEnd]],
+          rejected: [],
+        });
         expect(res.segment?.counts.records).toBe(20);
         expect(await r.held()).toBeGreaterThan(0);
         await r.executor.close();
         await r.executor.close(); // idempotent
         expect(await r.held()).toBe(0);
-        const e = await rejection(r.executor.run({ kind: 'chunk', collection: 'lines', run: 'r-test', index: 1, deltas: [] }));
+        const e = await rejection(
+          r.executor.run({ kind: 'chunk', collection: 'lines', run: 'r-test', index: 1, deltas: [] }),
+        );
         expect(e.code).toBe(ErrorCodes.CLOSED);
       });
     });

@@ -2,9 +2,9 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { main } from '../../src/cli/main.js';
 import { ErrorCodes } from '../../src/core/errors.js';
 import { reloadFailpoints } from '../../src/core/failpoints.js';
-import { main } from '../../src/cli/main.js';
 import { writeJson } from '../../src/pipeline/json-object.js';
 import { Keys } from '../../src/pipeline/layout.js';
 import { readLease } from '../../src/pipeline/lease.js';
@@ -33,7 +33,10 @@ type Validator = (
 const aslValidator = createRequire(import.meta.url)('asl-validator') as Validator;
 
 type State = Record<string, unknown> & { Type: string };
-function allStates(states: Record<string, unknown>, out: Array<[string, State]> = []): Array<[string, State]> {
+function allStates(
+  states: Record<string, unknown>,
+  out: Array<[string, State]> = [],
+): Array<[string, State]> {
   for (const [name, s] of Object.entries(states) as Array<[string, State]>) {
     out.push([name, s]);
     const inner = (s.ItemProcessor ?? s.Iterator) as { States: Record<string, unknown> } | undefined;
@@ -70,7 +73,14 @@ describe('Step Functions export', () => {
     expect(byName.get('Groups')?.Type).toBe('Map');
     expect(byName.get('Chunks')?.Type).toBe('Map');
     const tasks = states.filter(([, s]) => s.Type === 'Task');
-    expect(tasks.map(([n]) => n).sort()).toEqual(['Abort', 'ChunkMerge', 'FinalMerge', 'GroupMerge', 'Plan', 'Publish']);
+    expect(tasks.map(([n]) => n).sort()).toEqual([
+      'Abort',
+      'ChunkMerge',
+      'FinalMerge',
+      'GroupMerge',
+      'Plan',
+      'Publish',
+    ]);
     for (const [name, t] of tasks) {
       expect(Array.isArray(t.Retry) && t.Retry.length > 0, `${name} retries`).toBe(true);
       expect(Array.isArray(t.Catch) && t.Catch.length > 0, `${name} catches`).toBe(true);
@@ -93,8 +103,17 @@ describe('Step Functions definition, run locally over the Lambda handlers', () =
     const r = await runStateMachine(definition, planEvent(t.dir), fast);
     expect(r.status, `${r.error}: ${r.cause}`).toBe('SUCCEEDED');
     const out = r.output as PublishResult;
-    expect(out).toMatchObject({ status: 'published', promoted: 10, quarantined: [bad.seqStart], groupsFailed: 0 });
-    expect(out.snapshot).toMatchObject({ version: 1, count: model.records.size, contentHash: model.contentHash() });
+    expect(out).toMatchObject({
+      status: 'published',
+      promoted: 10,
+      quarantined: [bad.seqStart],
+      groupsFailed: 0,
+    });
+    expect(out.snapshot).toMatchObject({
+      version: 1,
+      count: model.records.size,
+      contentHash: model.contentHash(),
+    });
 
     // the order the definition gives: Plan, then every chunk before its group, every group before the final merge
     const order = r.trace.filter((e) => e.ok).map((e) => e.state);
@@ -107,9 +126,14 @@ describe('Step Functions definition, run locally over the Lambda handlers', () =
     expect((await verifyCollection(t.store, 'lines')).ok).toBe(true);
     const ledger = await readLedger(t.store, 'lines');
     expect(ledger.counts).toEqual({ pending: 0, compacting: 0, promoted: 10, quarantined: 1 });
-    expect(ledger.entries.find((e) => e.seqStart === bad.seqStart)?.error?.code).toBe(ErrorCodes.DELTA_CHECKSUM);
+    expect(ledger.entries.find((e) => e.seqStart === bad.seqStart)?.error?.code).toBe(
+      ErrorCodes.DELTA_CHECKSUM,
+    );
     expect((await readLease(t.store, 'lines'))?.released).toBe(true);
-    expect((await listRuns(t.store, 'lines', 1))[0]).toMatchObject({ status: 'succeeded', snapshot: { version: 1 } });
+    expect((await listRuns(t.store, 'lines', 1))[0]).toMatchObject({
+      status: 'succeeded',
+      snapshot: { version: 1 },
+    });
 
     // nothing pending: Plan ends the execution, the pointer does not move
     const idle = await runStateMachine(definition, planEvent(t.dir), fast);
@@ -127,7 +151,9 @@ describe('Step Functions definition, run locally over the Lambda handlers', () =
     expect((await runStateMachine(definition, planEvent(t.dir), fast)).status).toBe('SUCCEEDED');
 
     const model = new ReferenceModel().applyAll(ops);
-    const changes = [...generateChanges({ seed: 42, existingIds: model.sortedIds(), count: 12, dimension: 8, round: 2 })];
+    const changes = [
+      ...generateChanges({ seed: 42, existingIds: model.sortedIds(), count: 12, dimension: 8, round: 2 }),
+    ];
     await ingestBatches(t.store, config, changes, 4);
     model.applyAll(changes);
     // after the first final merge, something rewrites the pointer (its etag changes): the CAS must refuse
@@ -138,15 +164,26 @@ describe('Step Functions definition, run locally over the Lambda handlers', () =
       const out = await fast.resources[finalArn]!(input);
       if (++finals === 1) {
         const p = (await readPointer(t.store, 'lines'))!;
-        await writeJson(t.store, Keys.pointer('lines'), { ...p.value, publishedAt: new Date(0).toISOString() }, { ifMatch: p.etag });
+        await writeJson(
+          t.store,
+          Keys.pointer('lines'),
+          { ...p.value, publishedAt: new Date(0).toISOString() },
+          { ifMatch: p.etag },
+        );
       }
       return out;
     };
     const r = await runStateMachine(definition, planEvent(t.dir), { ...fast, resources });
     expect(r.status, `${r.error}: ${r.cause}`).toBe('SUCCEEDED');
-    expect(r.trace.filter((e) => e.state === 'Publish').map((e) => e.error ?? 'ok')).toEqual([ErrorCodes.POINTER_CONFLICT, 'ok']);
+    expect(r.trace.filter((e) => e.state === 'Publish').map((e) => e.error ?? 'ok')).toEqual([
+      ErrorCodes.POINTER_CONFLICT,
+      'ok',
+    ]);
     expect(finals).toBe(2);
-    expect((r.output as PublishResult).snapshot).toMatchObject({ version: 2, contentHash: model.contentHash() });
+    expect((r.output as PublishResult).snapshot).toMatchObject({
+      version: 2,
+      contentHash: model.contentHash(),
+    });
     expect((await verifyCollection(t.store, 'lines')).ok).toBe(true);
   });
 
@@ -172,6 +209,8 @@ describe('Step Functions definition, run locally over the Lambda handlers', () =
     reloadFailpoints('');
     const again = await runStateMachine(definition, planEvent(t.dir), fast);
     expect(again.status).toBe('SUCCEEDED');
-    expect((again.output as PublishResult).snapshot?.contentHash).toBe(new ReferenceModel().applyAll(ops).contentHash());
+    expect((again.output as PublishResult).snapshot?.contentHash).toBe(
+      new ReferenceModel().applyAll(ops).contentHash(),
+    );
   });
 });

@@ -7,7 +7,7 @@ import * as chroma350 from 'chromadb-latest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { distance } from '../../src/engine/distance.js';
 import { generateRecords } from '../../src/workload/synthetic.js';
-import { compactNow, startTestServer, TOKEN, type TestServer } from './helpers.js';
+import { compactNow, startTestServer, type TestServer, TOKEN } from './helpers.js';
 
 const DIM = 16;
 const N = 300;
@@ -40,7 +40,8 @@ afterAll(async () => {
 
 describe.each(clients)('%s against strata serve', (label, m) => {
   const name = `lines-${label.replace(/[^0-9]/g, '')}`;
-  const client = () => new m.ChromaClient({ host: '127.0.0.1', port: t.port, headers: { 'x-chroma-token': TOKEN } });
+  const client = () =>
+    new m.ChromaClient({ host: '127.0.0.1', port: t.port, headers: { 'x-chroma-token': TOKEN } });
 
   it('answers heartbeat, version and pre-flight checks', async () => {
     const c = client();
@@ -52,16 +53,24 @@ describe.each(clients)('%s against strata serve', (label, m) => {
 
   it('creates, gets (by name), lists, counts and refuses duplicate collections', async () => {
     const c = client();
-    const col = await c.createCollection({ name, embeddingFunction: null, configuration: { hnsw: { space: 'cosine' } } });
+    const col = await c.createCollection({
+      name,
+      embeddingFunction: null,
+      configuration: { hnsw: { space: 'cosine' } },
+    });
     expect(col.id).toMatch(/^[0-9a-f-]{36}$/);
-    await expect(c.createCollection({ name, embeddingFunction: null })).rejects.toBeInstanceOf(m.ChromaUniqueError);
+    await expect(c.createCollection({ name, embeddingFunction: null })).rejects.toBeInstanceOf(
+      m.ChromaUniqueError,
+    );
     const again = await c.getOrCreateCollection({ name, embeddingFunction: null });
     expect(again.id).toBe(col.id);
     const got = await c.getCollection({ name });
     expect(got.id).toBe(col.id);
     expect((await c.listCollections()).map((x) => x.name)).toContain(name);
     expect(await c.countCollections()).toBeGreaterThanOrEqual(1);
-    await expect(c.getCollection({ name: 'no-such-collection' })).rejects.toBeInstanceOf(m.ChromaNotFoundError);
+    await expect(c.getCollection({ name: 'no-such-collection' })).rejects.toBeInstanceOf(
+      m.ChromaNotFoundError,
+    );
   });
 
   it('adds records (base64 embeddings), visible to reads after compaction', async () => {
@@ -80,26 +89,42 @@ describe.each(clients)('%s against strata serve', (label, m) => {
 
   it('gets by ids, where, where_document, limit/offset, with embeddings', async () => {
     const col = await client().getCollection({ name });
-    const byId = await col.get({ ids: [records[3]!.id, records[1]!.id], include: ['embeddings', 'documents', 'metadatas'] as never });
+    const byId = await col.get({
+      ids: [records[3]!.id, records[1]!.id],
+      include: ['embeddings', 'documents', 'metadatas'] as never,
+    });
     expect(byId.ids).toEqual([records[3]!.id, records[1]!.id]);
     expect(byId.documents[0]).toBe(records[3]!.document);
     expect(byId.metadatas[1]).toEqual(records[1]!.metadata);
     expect(Float32Array.from(byId.embeddings[0]!)).toEqual(records[3]!.embedding);
 
     const cat = records[0]!.metadata!.category as string;
-    const want = records.filter((r) => r.metadata!.category === cat).map((r) => r.id).sort();
+    const want = records
+      .filter((r) => r.metadata!.category === cat)
+      .map((r) => r.id)
+      .sort();
     const byWhere = await col.get({ where: { category: { $eq: cat } } });
     expect([...byWhere.ids].sort()).toEqual(want);
 
     const low = await col.get({ where: { $and: [{ bucket: { $lt: 500 } }, { is_total: { $eq: false } }] } });
-    expect([...low.ids].sort()).toEqual(records.filter((r) => (r.metadata!.bucket as number) < 500 && r.metadata!.is_total === false).map((r) => r.id).sort());
+    expect([...low.ids].sort()).toEqual(
+      records
+        .filter((r) => (r.metadata!.bucket as number) < 500 && r.metadata!.is_total === false)
+        .map((r) => r.id)
+        .sort(),
+    );
 
     const inSet = await col.get({ where: { category: { $in: [cat, 'books'] } } });
     expect(inSet.ids.length).toBeGreaterThanOrEqual(want.length);
 
     const word = (records[5]!.document ?? '').split(' ').find((w) => w.length > 3)!;
     const byDoc = await col.get({ whereDocument: { $contains: word } });
-    expect([...byDoc.ids].sort()).toEqual(records.filter((r) => (r.document ?? '').includes(word)).map((r) => r.id).sort());
+    expect([...byDoc.ids].sort()).toEqual(
+      records
+        .filter((r) => (r.document ?? '').includes(word))
+        .map((r) => r.id)
+        .sort(),
+    );
 
     const page1 = await col.get({ limit: 10, offset: 0 });
     const page2 = await col.get({ limit: 10, offset: 10 });
@@ -118,7 +143,12 @@ describe.each(clients)('%s against strata serve', (label, m) => {
     expect(r.documents[0]![0]).toBe(records[10]!.document);
 
     const cat = records[10]!.metadata!.category as string;
-    const f = await col.query({ queryEmbeddings: [vec(10)], nResults: 10, where: { category: cat }, include: ['distances', 'metadatas'] as never });
+    const f = await col.query({
+      queryEmbeddings: [vec(10)],
+      nResults: 10,
+      where: { category: cat },
+      include: ['distances', 'metadatas'] as never,
+    });
     expect(f.ids[0]).toEqual(truth(vec(10), 10, (i) => records[i]!.metadata!.category === cat));
     for (const md of f.metadatas[0]!) expect(md!.category).toBe(cat);
     const d = f.distances[0]!;
@@ -132,7 +162,12 @@ describe.each(clients)('%s against strata serve', (label, m) => {
     const col = await client().getCollection({ name });
     const keep = records.map((_, i) => i).filter((i) => (records[i]!.metadata!.bucket as number) < 990);
     const [a, b, c] = keep.map((i) => records[i]!);
-    await col.upsert({ ids: [a!.id], embeddings: [Array.from(a!.embedding)], metadatas: [{ category: 'changed', n: 1 }], documents: ['new doc'] });
+    await col.upsert({
+      ids: [a!.id],
+      embeddings: [Array.from(a!.embedding)],
+      metadatas: [{ category: 'changed', n: 1 }],
+      documents: ['new doc'],
+    });
     await col.update({ ids: [b!.id], metadatas: [{ note: 'updated' }] });
     await col.delete({ ids: [c!.id] });
     const gone = records.filter((r) => (r.metadata!.bucket as number) >= 990).length;
@@ -148,15 +183,29 @@ describe.each(clients)('%s against strata serve', (label, m) => {
 
   it('maps errors to the client classes', async () => {
     const col = await client().getCollection({ name });
-    await expect(col.update({ ids: [records[4]!.id], embeddings: [vec(4)] })).rejects.toBeInstanceOf(m.ChromaClientError);
-    await expect(col.query({ queryEmbeddings: [[1, 2, 3]], nResults: 1 })).rejects.toBeInstanceOf(m.ChromaClientError);
-    await expect(col.add({ ids: ['x'], embeddings: [[Number.NaN, ...vec(0).slice(1)]] })).rejects.toBeInstanceOf(m.ChromaClientError);
+    await expect(col.update({ ids: [records[4]!.id], embeddings: [vec(4)] })).rejects.toBeInstanceOf(
+      m.ChromaClientError,
+    );
+    await expect(col.query({ queryEmbeddings: [[1, 2, 3]], nResults: 1 })).rejects.toBeInstanceOf(
+      m.ChromaClientError,
+    );
+    await expect(
+      col.add({ ids: ['x'], embeddings: [[Number.NaN, ...vec(0).slice(1)]] }),
+    ).rejects.toBeInstanceOf(m.ChromaClientError);
     const anon = new m.ChromaClient({ host: '127.0.0.1', port: t.port });
     const anonCol = await anon.getCollection({ name, embeddingFunction: null as never });
-    await expect(anonCol.add({ ids: ['y'], embeddings: [vec(0)] })).rejects.toBeInstanceOf(m.ChromaUnauthorizedError);
+    await expect(anonCol.add({ ids: ['y'], embeddings: [vec(0)] })).rejects.toBeInstanceOf(
+      m.ChromaUnauthorizedError,
+    );
     expect(await anonCol.count()).toBeGreaterThan(0); // reads are open unless --auth-reads
-    const wrong = new m.ChromaClient({ host: '127.0.0.1', port: t.port, headers: { 'x-chroma-token': 'wrong' } });
-    await expect(wrong.createCollection({ name: 'nope-nope', embeddingFunction: null })).rejects.toBeInstanceOf(m.ChromaUnauthorizedError);
+    const wrong = new m.ChromaClient({
+      host: '127.0.0.1',
+      port: t.port,
+      headers: { 'x-chroma-token': 'wrong' },
+    });
+    await expect(
+      wrong.createCollection({ name: 'nope-nope', embeddingFunction: null }),
+    ).rejects.toBeInstanceOf(m.ChromaUnauthorizedError);
   });
 
   it('deletes a collection', async () => {
@@ -179,7 +228,11 @@ describe('chromadb 3.5.0 only', () => {
     await compactNow(t, 'tagged');
     const blue = await col.get({ where: { tags: { $contains: 'blue' } } });
     expect([...blue.ids].sort()).toEqual(['a', 'c']);
-    const notBlue = await col.query({ queryEmbeddings: [vec(0)], nResults: 3, where: { tags: { $not_contains: 'blue' } } });
+    const notBlue = await col.query({
+      queryEmbeddings: [vec(0)],
+      nResults: 3,
+      where: { tags: { $not_contains: 'blue' } },
+    });
     expect(notBlue.ids).toEqual([['b']]);
     const byId = await c.getCollectionById(col.id);
     expect(byId.name).toBe('tagged');

@@ -37,20 +37,34 @@ const DOCS = ['red apple', 'green apple', 'blue sky', 'RED CAR', '', 'apple pie 
 const leaf: fc.Arbitrary<Where> = fc.oneof(
   fc.record({ k: fc.constantFrom(...KEYS), v: scalar }).map(({ k, v }) => ({ [k]: v })),
   fc
-    .record({ k: fc.constantFrom(...KEYS), op: fc.constantFrom('$eq', '$ne', '$contains', '$not_contains'), v: scalar })
+    .record({
+      k: fc.constantFrom(...KEYS),
+      op: fc.constantFrom('$eq', '$ne', '$contains', '$not_contains'),
+      v: scalar,
+    })
     .map(({ k, op, v }) => ({ [k]: { [op]: v } })),
   fc
-    .record({ k: fc.constantFrom(...KEYS), op: fc.constantFrom('$gt', '$gte', '$lt', '$lte'), v: fc.constantFrom(...NUMS) })
+    .record({
+      k: fc.constantFrom(...KEYS),
+      op: fc.constantFrom('$gt', '$gte', '$lt', '$lte'),
+      v: fc.constantFrom(...NUMS),
+    })
     .map(({ k, op, v }) => ({ [k]: { [op]: v } })),
   fc
-    .record({ k: fc.constantFrom(...KEYS), op: fc.constantFrom('$in', '$nin'), v: fc.array(scalar, { maxLength: 3 }) })
+    .record({
+      k: fc.constantFrom(...KEYS),
+      op: fc.constantFrom('$in', '$nin'),
+      v: fc.array(scalar, { maxLength: 3 }),
+    })
     .map(({ k, op, v }) => ({ [k]: { [op]: v } })),
 );
 const where: fc.Arbitrary<Where> = fc.letrec<{ w: Where }>((tie) => ({
   w: fc.oneof(
     { depthSize: 'small' },
     leaf,
-    fc.record({ op: fc.constantFrom('$and', '$or'), parts: fc.array(tie('w'), { maxLength: 3 }) }).map(({ op, parts }) => ({ [op]: parts })),
+    fc
+      .record({ op: fc.constantFrom('$and', '$or'), parts: fc.array(tie('w'), { maxLength: 3 }) })
+      .map(({ op, parts }) => ({ [op]: parts })),
   ),
 })).w;
 const docLeaf: fc.Arbitrary<WhereDocument> = fc
@@ -61,7 +75,9 @@ const docLeaf: fc.Arbitrary<WhereDocument> = fc
   .map(({ op, v }) => ({ [op]: v }));
 const whereDocument: fc.Arbitrary<WhereDocument> = fc.oneof(
   docLeaf,
-  fc.record({ op: fc.constantFrom('$and', '$or'), parts: fc.array(docLeaf, { maxLength: 3 }) }).map(({ op, parts }) => ({ [op]: parts })),
+  fc
+    .record({ op: fc.constantFrom('$and', '$or'), parts: fc.array(docLeaf, { maxLength: 3 }) })
+    .map(({ op, parts }) => ({ [op]: parts })),
 );
 
 describe('column filters = where.ts semantics', () => {
@@ -73,7 +89,9 @@ describe('column filters = where.ts semantics', () => {
     ctx = await tempStore();
     const config = await smallCollection(ctx.store, 'f', 8);
     const ops: Operation[] = upserts(3, n, 8).map((o, i) =>
-      o.op === 'upsert' ? { ...o, metadata: metadataOf(i), document: i % 9 === 0 ? null : DOCS[i % DOCS.length]! } : o,
+      o.op === 'upsert'
+        ? { ...o, metadata: metadataOf(i), document: i % 9 === 0 ? null : DOCS[i % DOCS.length]! }
+        : o,
     );
     await ingestBatches(ctx.store, config, ops, 80);
     await compactInline(ctx.store, 'f');
@@ -88,19 +106,26 @@ describe('column filters = where.ts semantics', () => {
   it('where and where_document masks equal row-by-row evaluation', () => {
     const docs = view.documents();
     fc.assert(
-      fc.property(fc.option(where, { nil: undefined }), fc.option(whereDocument, { nil: undefined }), (w, wd) => {
-        const f = normalizeFilter({ where: w, whereDocument: wd });
-        const { mask, count } = evaluateFilter(view, f);
-        let expected = 0;
-        for (let i = 0; i < view.size; i++) {
-          const want =
-            (f.where === undefined || matchesWhere(view.metadata[i], f.where)) &&
-            (f.whereDocument === undefined || matchesWhereDocument(docs[i], f.whereDocument));
-          expect(mask === null ? true : mask[i] === 1, `row ${i} ${JSON.stringify({ w, wd, m: view.metadata[i], d: docs[i] })}`).toBe(want);
-          if (want) expected++;
-        }
-        expect(count).toBe(expected);
-      }),
+      fc.property(
+        fc.option(where, { nil: undefined }),
+        fc.option(whereDocument, { nil: undefined }),
+        (w, wd) => {
+          const f = normalizeFilter({ where: w, whereDocument: wd });
+          const { mask, count } = evaluateFilter(view, f);
+          let expected = 0;
+          for (let i = 0; i < view.size; i++) {
+            const want =
+              (f.where === undefined || matchesWhere(view.metadata[i], f.where)) &&
+              (f.whereDocument === undefined || matchesWhereDocument(docs[i], f.whereDocument));
+            expect(
+              mask === null ? true : mask[i] === 1,
+              `row ${i} ${JSON.stringify({ w, wd, m: view.metadata[i], d: docs[i] })}`,
+            ).toBe(want);
+            if (want) expected++;
+          }
+          expect(count).toBe(expected);
+        },
+      ),
       { numRuns: 400 },
     );
   });
@@ -135,15 +160,17 @@ describe('filtered k-NN returns the true top-k among matching rows', () => {
     ['exact subset', 1_000_000],
     ['index over-fetch', 0],
   ])('%s: recall@10 >= 0.99 at selectivities from 0.1 to 100 percent', (_label, exactBelow) => {
+    const all = view.gather(Array.from({ length: view.size }, (_, i) => i));
+    const vecOf = (i: number) => all.subarray(i * dim, i * dim + dim);
     for (const perMille of [1, 10, 100, 500, 1000]) {
       const f = normalizeFilter({ where: { bucket: { $lt: perMille } } });
       const { mask, count } = evaluateFilter(view, f);
       let found = 0;
       let wanted = 0;
       for (let q = 0; q < 20; q++) {
-        const query = view.vectors!.subarray(q * 97 * dim, q * 97 * dim + dim);
+        const query = vecOf(q * 97);
         const truth = view.ids
-          .map((id, i) => ({ id, i, d: distance('cos', query, view.vectors!.subarray(i * dim, i * dim + dim)) }))
+          .map((id, i) => ({ id, i, d: distance('cos', query, vecOf(i)) }))
           .filter((x) => mask![x.i])
           .sort((a, b) => a.d - b.d)
           .slice(0, 10)

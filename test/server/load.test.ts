@@ -28,10 +28,14 @@ afterAll(async () => {
 
 describe('strata serve under load while snapshots are published', () => {
   it('answers every query from exactly one snapshot, with zero errors', async () => {
-    const created = await t.call('POST', '/api/v2/tenants/default_tenant/databases/default_database/collections', {
-      name: 'gen',
-      configuration: { hnsw: { space: 'cosine' } },
-    });
+    const created = await t.call(
+      'POST',
+      '/api/v2/tenants/default_tenant/databases/default_database/collections',
+      {
+        name: 'gen',
+        configuration: { hnsw: { space: 'cosine' } },
+      },
+    );
     expect(created.status).toBe(200);
     const { id } = (await created.json()) as { id: string };
     const coll = `/api/v2/tenants/default_tenant/databases/default_database/collections/${id}`;

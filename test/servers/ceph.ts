@@ -92,7 +92,9 @@ export async function startCeph(opts: CephOptions = {}): Promise<S3TestServer> {
     );
   }
   const dir = await mkdtemp(join(tmpdir(), 'strata-ceph-'));
-  await Promise.all(['run', 'log', 'mon-a', 'osd-0', 'rgw'].map((d) => mkdir(join(dir, d), { recursive: true })));
+  await Promise.all(
+    ['run', 'log', 'mon-a', 'osd-0', 'rgw'].map((d) => mkdir(join(dir, d), { recursive: true })),
+  );
   const [monPort, rgwPort] = [await freePort(), await freePort()];
   const confPath = join(dir, 'ceph.conf');
   await writeFile(confPath, conf(dir, randomUUID(), monPort, rgwPort, opts.memstoreBytes ?? 1 << 30));
@@ -193,7 +195,9 @@ export async function startCeph(opts: CephOptions = {}): Promise<S3TestServer> {
       stop: stopAll,
     });
   } catch (e) {
-    const logs = procs.map((p) => `--- ${p.name} (${p.running ? 'running' : 'exited'}):\n${p.output}`).join('\n');
+    const logs = procs
+      .map((p) => `--- ${p.name} (${p.running ? 'running' : 'exited'}):\n${p.output}`)
+      .join('\n');
     await stopAll();
     throw new Error(`Ceph test cluster did not start: ${(e as Error).message}\n${logs}`, { cause: e });
   }

@@ -29,7 +29,9 @@ export async function startChroma(path?: string): Promise<ChromaTestServer> {
     server = await ChromaServer.start({ path: dir });
   } catch (e) {
     if (root) await rm(root, { recursive: true, force: true });
-    throw new Error(`the Chroma server (npm chromadb@3.0.14) could not start: ${(e as Error).message}`, { cause: e });
+    throw new Error(`the Chroma server (npm chromadb@3.0.14) could not start: ${(e as Error).message}`, {
+      cause: e,
+    });
   }
   const client = new ChromaClient({ host: '127.0.0.1', port: server.port });
   return {

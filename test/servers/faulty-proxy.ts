@@ -1,11 +1,11 @@
 /**
  * An HTTP proxy on a free 127.0.0.1 port in front of a test S3 server, for injecting faults the server
  * itself never produces: a rule sees each request (method, URL, how many came before) and lets it pass,
- * answers it with an error status, or resets the connection.
+ * answers it with an error status, resets the connection, or never answers (until the proxy closes).
  */
-import { createServer, request, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, request, type Server } from 'node:http';
 
-export type ProxyAction = 'pass' | 'reset' | { status: number; code: string };
+export type ProxyAction = 'pass' | 'reset' | 'hang' | { status: number; code: string };
 
 export interface ProxyRequest {
   method: string;
@@ -36,6 +36,10 @@ export async function startFaultyProxy(target: string): Promise<FaultyProxy> {
     const action = rule(r);
     if (action === 'reset') {
       req.socket.destroy();
+      return;
+    }
+    if (action === 'hang') {
+      req.resume();
       return;
     }
     if (action !== 'pass') {

@@ -2,7 +2,7 @@
  * Small helpers shared by the real-server harnesses (s3rver, Ceph): free loopback ports, owned child
  * processes that are stopped and awaited, command runs with a timeout, and readiness polling.
  */
-import { type ChildProcess, execFile, spawn, type SpawnOptions } from 'node:child_process';
+import { type ChildProcess, execFile, type SpawnOptions, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 
 /** A port that was free on 127.0.0.1 a moment ago (the OS picked it). */
@@ -19,6 +19,17 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** Every OwnedProcess still running; killed if this process exits without stopping them (a crashed suite). */
+const running = new Set<ChildProcess>();
+let exitHookInstalled = false;
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const c of running) c.kill('SIGKILL');
+  });
+}
+
 /** A child process this harness started: its output is kept (the tail, for error messages). */
 export class OwnedProcess {
   readonly name: string;
@@ -30,6 +41,8 @@ export class OwnedProcess {
   constructor(name: string, command: string, args: string[], opts: SpawnOptions = {}) {
     this.name = name;
     this.child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+    installExitHook();
+    running.add(this.child);
     const keep = (b: Buffer) => {
       this.#output = (this.#output + b.toString('utf8')).slice(-20_000);
     };
@@ -38,10 +51,12 @@ export class OwnedProcess {
     this.exited = new Promise((resolve) => {
       this.child.on('error', (e) => {
         keep(Buffer.from(`spawn failed: ${e.message}\n`));
+        running.delete(this.child);
         this.#done = true;
         resolve({ code: null, signal: null });
       });
       this.child.on('exit', (code, signal) => {
+        running.delete(this.child);
         this.#done = true;
         resolve({ code, signal });
       });

@@ -23,7 +23,10 @@ afterAll(async () => {
   await server?.stop();
 }, 60_000);
 
-storeConformance('S3Store on Ceph radosgw (ifMatchQuoting: unquoted)', s3Fixture(() => server));
+storeConformance(
+  'S3Store on Ceph radosgw (ifMatchQuoting: unquoted)',
+  s3Fixture(() => server),
+);
 
 const sha = (b: Uint8Array | string): string => createHash('sha256').update(b).digest('hex');
 
@@ -34,7 +37,9 @@ describe('S3Store on Ceph radosgw: specifics', () => {
     try {
       const v1 = await quoted.put('k', 'v1');
       expect(v1.etag).toMatch(/^".*"$/);
-      await expect(quoted.put('k', 'v2', { ifMatch: v1.etag! })).rejects.toBeInstanceOf(PreconditionFailedError);
+      await expect(quoted.put('k', 'v2', { ifMatch: v1.etag! })).rejects.toBeInstanceOf(
+        PreconditionFailedError,
+      );
       await unquoted.put('k', 'v2', { ifMatch: v1.etag! });
       expect(Buffer.from(await unquoted.get('k')).toString()).toBe('v2');
     } finally {
@@ -65,7 +70,9 @@ describe('S3Store on Ceph radosgw: specifics', () => {
       await writeFile(join(scratch, 'b'), b);
       const first = await store.putFile('mp', join(scratch, 'a'), { ifNoneMatch: '*' });
       expect(first.sha256).toBe(sha(a));
-      const e = await store.putFile('mp', join(scratch, 'b'), { ifNoneMatch: '*' }).catch((err: unknown) => err);
+      const e = await store
+        .putFile('mp', join(scratch, 'b'), { ifNoneMatch: '*' })
+        .catch((err: unknown) => err);
       expect(e).toBeInstanceOf(PreconditionFailedError);
       await expect(store.putFile('mp', join(scratch, 'b'), { ifMatch: '"0123"' })).rejects.toBeInstanceOf(
         PreconditionFailedError,
@@ -73,7 +80,9 @@ describe('S3Store on Ceph radosgw: specifics', () => {
       expect(sha(await store.get('mp'))).toBe(sha(a));
       await store.putFile('mp', join(scratch, 'b'), { ifMatch: first.etag! });
       expect(sha(await store.get('mp'))).toBe(sha(b));
-      const ups = await raw.send(new ListMultipartUploadsCommand({ Bucket: server.bucket, Prefix: store.prefix }));
+      const ups = await raw.send(
+        new ListMultipartUploadsCommand({ Bucket: server.bucket, Prefix: store.prefix }),
+      );
       expect(ups.Uploads ?? []).toEqual([]);
     } finally {
       raw.destroy();

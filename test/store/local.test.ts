@@ -196,7 +196,7 @@ describe('LocalStore', () => {
     }
   });
 
-  it('openStore opens paths and file URLs, refuses s3:// for now', async () => {
+  it('openStore opens paths and file URLs as LocalStore, and s3:// as S3Store', async () => {
     const a = await openStore(dir);
     const b = await openStore(`file://${dir}`);
     try {
@@ -207,7 +207,9 @@ describe('LocalStore', () => {
       await a.close();
       await b.close();
     }
-    await expect(openStore('s3://bucket/prefix')).rejects.toBeInstanceOf(UsageError);
+    const s3 = await openStore('s3://bucket/prefix'); // no network I/O at open
+    expect(s3.kind).toBe('s3');
+    await s3.close();
     await expect(openStore('http://example.com/x')).rejects.toBeInstanceOf(UsageError);
   });
 

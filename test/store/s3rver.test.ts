@@ -22,6 +22,8 @@ import {
 import { openStore } from '../../src/store/open.js';
 import { resolveS3Options, withS3Endpoint } from '../../src/store/s3/config.js';
 import { S3Store } from '../../src/store/s3-store.js';
+import { generateRecords } from '../../src/workload/synthetic.js';
+import { runCli } from '../helpers/cli.js';
 import { type FaultyProxy, startFaultyProxy } from '../servers/faulty-proxy.js';
 import type { S3TestServer } from '../servers/s3-server.js';
 import { startS3rver } from '../servers/s3rver.js';
@@ -36,7 +38,11 @@ afterAll(async () => {
   await server?.stop();
 });
 
-storeConformance('S3Store on s3rver', s3Fixture(() => server), { preconditions: false });
+storeConformance(
+  'S3Store on s3rver',
+  s3Fixture(() => server),
+  { preconditions: false },
+);
 
 const sha = (b: Uint8Array | string): string => createHash('sha256').update(b).digest('hex');
 
@@ -191,8 +197,34 @@ describe('S3Store on s3rver: transient faults (through a fault-injecting proxy)'
     const e = await store.put('k', 'v').catch((err: unknown) => err);
     expect(e).toBeInstanceOf(StoreError);
     expect((e as StoreError).transient).toBe(true);
-    expect((e as StoreError).context).toMatchObject({ key: 'k', bucket: server.bucket, status: 503, s3Code: 'SlowDown' });
+    expect((e as StoreError).context).toMatchObject({
+      key: 'k',
+      bucket: server.bucket,
+      status: 503,
+      s3Code: 'SlowDown',
+    });
     expect(proxy.seen.length).toBe(4);
+  });
+
+  it('a server that stops answering times out (idle socket) and is retried', async () => {
+    const impatient = new S3Store({
+      ...server.storeOptions(store.prefix),
+      endpoint: proxy.endpoint,
+      idleTimeoutMs: 300,
+      retry: { attempts: 3, baseMs: 5, maxMs: 20 },
+    });
+    try {
+      proxy.setRule((r) => (r.n <= 2 ? 'hang' : 'pass'));
+      await impatient.put('slow', 'eventually');
+      expect(proxy.seen.length).toBe(3);
+      proxy.setRule(() => 'hang');
+      const e = await impatient.head('slow').catch((err: unknown) => err);
+      expect(e).toBeInstanceOf(StoreError);
+      expect((e as StoreError).transient).toBe(true);
+      expect((e as StoreError).context).toMatchObject({ key: 'slow', bucket: server.bucket });
+    } finally {
+      await impatient.close();
+    }
   });
 
   it('a permanent error (403) is not retried', async () => {
@@ -233,7 +265,11 @@ describe('s3:// specs', () => {
     const o = resolveS3Options(
       's3://my-bucket/a/b/?endpoint=http://127.0.0.1:9000/&region=eu-west-1&ifMatchQuoting=unquoted&partSizeMiB=8',
       { region: 'us-west-2' },
-      { STRATA_S3_ACCESS_KEY_ID: 'id', STRATA_S3_SECRET_ACCESS_KEY: 'secret', STRATA_S3_FORCE_PATH_STYLE: '0' },
+      {
+        STRATA_S3_ACCESS_KEY_ID: 'id',
+        STRATA_S3_SECRET_ACCESS_KEY: 'secret',
+        STRATA_S3_FORCE_PATH_STYLE: '0',
+      },
     );
     expect(o).toMatchObject({
       bucket: 'my-bucket',
@@ -268,7 +304,9 @@ describe('s3:// specs', () => {
     ]) {
       expect(() => resolveS3Options(bad, {}, {}), bad).toThrow(UsageError);
     }
-    expect(() => resolveS3Options('s3://bkt/p', {}, { STRATA_S3_ACCESS_KEY_ID: 'only-id' })).toThrow(UsageError);
+    expect(() => resolveS3Options('s3://bkt/p', {}, { STRATA_S3_ACCESS_KEY_ID: 'only-id' })).toThrow(
+      UsageError,
+    );
   });
 
   it('openStore opens an S3Store that reaches the server (worker processes do the same)', async () => {
@@ -293,4 +331,59 @@ describe('s3:// specs', () => {
       }
     }
   });
+});
+
+describe('strata CLI on an S3 store (--store s3://… --s3-endpoint …)', () => {
+  it('ingest → compact in worker processes → status → verify → query, all through s3rver', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'strata-s3cli-'));
+    const prefix = `cli-${randomBytes(4).toString('hex')}`;
+    const store = `s3://${server.bucket}/${prefix}`;
+    const env = server.env();
+    const cli = (args: string[]) =>
+      runCli(['--store', store, '--s3-endpoint', server.endpoint, '--json', ...args], env);
+    try {
+      const records = [...generateRecords({ seed: 9, count: 200, dimension: 16 })];
+      const file = join(dir, 'in.jsonl');
+      await writeFile(
+        file,
+        `${records.map((r) => JSON.stringify({ id: r.id, embedding: Array.from(r.embedding), document: r.document, metadata: r.metadata })).join('\n')}\n`,
+      );
+      const ing = await cli(['ingest', file, '-c', 'docs', '--batch', '50']);
+      expect(ing.code, ing.stderr).toBe(0);
+      // the local runner's worker processes open the same spec: the endpoint travels in it
+      const cmp = await cli([
+        'compact',
+        '-c',
+        'docs',
+        '--concurrency',
+        '2',
+        '--chunk-size',
+        '2',
+        '--group-size',
+        '2',
+      ]);
+      expect(cmp.code, cmp.stderr).toBe(0);
+      expect(JSON.parse(cmp.stdout)).toMatchObject({
+        status: 'published',
+        deltas: 4,
+        snapshot: { version: 1, count: 200 },
+      });
+      const st = JSON.parse((await cli(['status', '-c', 'docs'])).stdout);
+      expect(st.store).toBe(store);
+      expect(st.collections[0]).toMatchObject({ version: 1, count: 200, pending: 0, promoted: 4 });
+      const ver = await cli(['verify']);
+      expect(ver.code, ver.stderr).toBe(0);
+      expect(JSON.parse(ver.stdout)).toMatchObject({ ok: true });
+      const q = JSON.parse((await cli(['query', '-c', 'docs', '--id', records[3]!.id, '-k', '2'])).stdout);
+      expect(q.results[0].hits[0].id).toBe(records[3]!.id);
+      // --s3-endpoint without an s3:// store is a usage error
+      const bad = await runCli(['--dir', dir, '--s3-endpoint', server.endpoint, 'status']);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toMatch(/^E_USAGE: --s3-endpoint needs an s3:\/\/ store/);
+    } finally {
+      const s = s3Store(server, {}, prefix);
+      await emptyAndClose(s);
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 90_000);
 });

@@ -19,32 +19,39 @@ export function registerInterop(program: Command, ctx: Ctx): void {
     .option('--into <name>', 'Strata collection to import into (default: the Chroma name)')
     .option('--batch <n>', 'at most this many records per delta', parseIntOption('--batch'), 10_000)
     .option('--quantization <q>', 'index quantization of collections created by the import', 'f16')
-    .action(async (dir: string, o: { collection?: string; into?: string; batch: number; quantization: Quantization }) => {
-      const c = ctx();
-      const store = await c.openStore();
-      try {
-        c.progress.stage('import', 1);
-        const report = await importChroma(store, dir, {
-          ...(o.collection !== undefined ? { collection: o.collection } : {}),
-          ...(o.into !== undefined ? { into: o.into } : {}),
-          batch: o.batch,
-          quantization: o.quantization,
-          onProgress: (e) => c.progress.tick('import', e.records, e.total),
-        });
-        c.progress.done();
-        c.out(report, () =>
-          [
-            ...report.collections.map(
-              (r) =>
-                `imported ${r.records} records of Chroma collection ${r.chroma.name} into ${r.collection} as ${r.deltas.length} delta(s) (${r.fromIndex} vectors from the index files, ${r.fromLog} from the log; pending until the next compaction)`,
-            ),
-            ...report.skipped.map((s) => `skipped ${s.name}: ${s.reason}`),
-          ].join('\n') || `no collections in ${report.dir}`,
-        );
-      } finally {
-        await store.close();
-      }
-    });
+    .action(
+      async (
+        dir: string,
+        o: { collection?: string; into?: string; batch: number; quantization: Quantization },
+      ) => {
+        const c = ctx();
+        const store = await c.openStore();
+        try {
+          c.progress.stage('import', 1);
+          const report = await importChroma(store, dir, {
+            ...(o.collection !== undefined ? { collection: o.collection } : {}),
+            ...(o.into !== undefined ? { into: o.into } : {}),
+            batch: o.batch,
+            quantization: o.quantization,
+            onProgress: (e) => c.progress.tick('import', e.records, e.total),
+          });
+          c.progress.done();
+          c.out(
+            report,
+            () =>
+              [
+                ...report.collections.map(
+                  (r) =>
+                    `imported ${r.records} records of Chroma collection ${r.chroma.name} into ${r.collection} as ${r.deltas.length} delta(s) (${r.fromIndex} vectors from the index files, ${r.fromLog} from the log; pending until the next compaction)`,
+                ),
+                ...report.skipped.map((s) => `skipped ${s.name}: ${s.reason}`),
+              ].join('\n') || `no collections in ${report.dir}`,
+          );
+        } finally {
+          await store.close();
+        }
+      },
+    );
 }
 
 /** Adds `chroma` under the `export` command. */
@@ -56,8 +63,16 @@ export function registerExportChroma(exp: Command, ctx: Ctx): void {
     )
     .argument('<dir>', 'new directory to create')
     .requiredOption('-c, --collection <name>', 'collection to export')
-    .option('--name <name>', 'Chroma collection name (default: the name recorded at import, else the collection name)')
-    .option('--samples <n>', 'records checked bit-exact and by query in the fresh server', parseIntOption('--samples', 0), 32)
+    .option(
+      '--name <name>',
+      'Chroma collection name (default: the name recorded at import, else the collection name)',
+    )
+    .option(
+      '--samples <n>',
+      'records checked bit-exact and by query in the fresh server',
+      parseIntOption('--samples', 0),
+      32,
+    )
     .action(async (dir: string, o: { collection: string; name?: string; samples: number }) => {
       const c = ctx();
       const store = await c.openStore();

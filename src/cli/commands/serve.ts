@@ -21,7 +21,9 @@ interface ServeCliOptions {
 export function registerServe(program: Command, ctx: () => CliContext): void {
   program
     .command('serve')
-    .description("serve the current snapshots over Chroma's HTTP API v2 (writes become deltas, visible after compaction)")
+    .description(
+      "serve the current snapshots over Chroma's HTTP API v2 (writes become deltas, visible after compaction)",
+    )
     .option('--host <host>', 'address to bind (only loopback unless you say otherwise)', '127.0.0.1')
     .option('--port <n>', 'port (0: any free port)', parseIntOption('--port', 0, 65535), 8000)
     .option('--token <token>', 'token required for writes (and reads with --auth-reads); env STRATA_TOKEN')
@@ -32,7 +34,12 @@ export function registerServe(program: Command, ctx: () => CliContext): void {
     .option('--refresh <duration>', 'how often to check for newly published snapshots', '1s')
     .option('--max-batch-size <n>', 'records per write request', parseIntOption('--max-batch-size'), 5_000)
     .option('--body-limit-mb <n>', 'largest request body in MiB', parseIntOption('--body-limit-mb'), 128)
-    .option('--vector-cache-mb <n>', 'keep f32 vectors in memory for exact filtered search up to this size per snapshot', parseIntOption('--vector-cache-mb', 0), 1024)
+    .option(
+      '--vector-cache-mb <n>',
+      'keep f32 vectors in memory for exact filtered search up to this size per snapshot',
+      parseIntOption('--vector-cache-mb', 0),
+      1024,
+    )
     .option('--lease-ttl <duration>', 'compaction lease time-to-live', '60s')
     .action(async (o: ServeCliOptions) => {
       const c = ctx();

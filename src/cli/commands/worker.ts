@@ -42,7 +42,7 @@ export function registerWorker(program: Command, ctx: () => CliContext): void {
             threads: o.threads,
             lockDurationMs: parseDuration(o.lockDuration),
             stalledIntervalMs: parseDuration(o.stalledInterval),
-            onJob: (e) => c.logger.info({ ...e, worker: worker.name }, `${e.kind} step ${e.type}`),
+            onJob: (e) => c.logger.debug({ ...e, worker: worker.name }, `${e.kind} step ${e.type}`),
           });
           const ready = {
             ready: true,

@@ -106,27 +106,60 @@ export function chromaPreimage(target: Float32Array): Float32Array | null {
       }
     }
     if (!ok) continue;
-    const order: number[] = [];
-    for (let i = 0; i < n; i++) if (lo[i] !== hi[i]) order.push(i);
-    order.sort((a, b) => hi[b]! * hi[b]! - hi[a]! * hi[a]!);
-    const build = (k: number): Float32Array => {
-      const x = Float32Array.from(lo);
-      for (let j = 0; j < k; j++) x[order[j]!] = hi[order[j]!]!;
-      return x;
-    };
-    if (chromaNorm(build(0)) > len || chromaNorm(build(order.length)) < len) continue;
-    let a = 0;
-    let b = order.length;
-    while (a < b) {
-      const m = (a + b) >> 1;
-      if (chromaNorm(build(m)) < len) a = m + 1;
-      else b = m;
-    }
-    for (const k of [a, a - 1, a + 1, a - 2, a + 2]) {
-      if (k < 0 || k > order.length) continue;
-      const x = build(k);
-      if (chromaNorm(x) === len && equal(viewWith(x, len), target)) return x;
+    const multi: number[] = [];
+    for (let i = 0; i < n; i++) if (lo[i] !== hi[i]) multi.push(i);
+    // largest coordinates first (the norm then moves in the biggest steps), then seeded shuffles: float
+    // accumulation makes the norm a non-monotone step function of the choices
+    const byMagnitude = [...multi].sort((a, b) => hi[b]! * hi[b]! - hi[a]! * hi[a]!);
+    let seed = 0x9e3779b9;
+    for (let attempt = 0; attempt < 24; attempt++) {
+      seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+      const order = attempt === 0 ? byMagnitude : shuffle(byMagnitude, seed);
+      const x = searchOrder(lo, hi, order, len, target);
+      if (x) return x;
     }
   }
   return null;
+}
+
+function searchOrder(
+  lo: Float32Array,
+  hi: Float32Array,
+  order: readonly number[],
+  len: number,
+  target: Float32Array,
+): Float32Array | null {
+  const build = (k: number): Float32Array => {
+    const x = Float32Array.from(lo);
+    for (let j = 0; j < k; j++) x[order[j]!] = hi[order[j]!]!;
+    return x;
+  };
+  if (chromaNorm(build(0)) > len || chromaNorm(build(order.length)) < len) return null;
+  let a = 0;
+  let b = order.length;
+  while (a < b) {
+    const m = (a + b) >> 1;
+    if (chromaNorm(build(m)) < len) a = m + 1;
+    else b = m;
+  }
+  for (const k of [a, a - 1, a + 1, a - 2, a + 2, a - 3, a + 3]) {
+    if (k < 0 || k > order.length) continue;
+    const x = build(k);
+    if (chromaNorm(x) === len && equal(viewWith(x, len), target)) return x;
+  }
+  return null;
+}
+
+/** A deterministic Fisher–Yates shuffle (xorshift32 from `seed`). */
+function shuffle(items: readonly number[], seed: number): number[] {
+  const out = [...items];
+  let s = seed || 1;
+  for (let i = out.length - 1; i > 0; i--) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    const j = (s >>> 0) % (i + 1);
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
 }

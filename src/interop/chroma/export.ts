@@ -45,36 +45,61 @@ export interface ExportChromaReport {
   records: number;
   /** Cosine vectors for which no exact preimage was found (Chroma will serve them ±1 ulp). */
   drifted: number;
+  /** Records per request: the server's max_batch_size, or less where its request size limit (HTTP 413) required. */
   batchSize: number;
+  maxBatchSize: number;
   verification: { count: number; sampled: number; exact: number; foundByQuery: number; reconciled: boolean };
   timingsMs: { load: number; verify: number; total: number };
 }
 
 const SPACE_OF_METRIC: Readonly<Record<Metric, ChromaSpace>> = { cos: 'cosine', l2sq: 'l2', ip: 'ip' };
 
-export async function exportChroma(store: ObjectStore, collection: string, target: string, opts: ExportChromaOptions = {}): Promise<ExportChromaReport> {
+export async function exportChroma(
+  store: ObjectStore,
+  collection: string,
+  target: string,
+  opts: ExportChromaOptions = {},
+): Promise<ExportChromaReport> {
   const t0 = performance.now();
   const dir = resolve(target);
-  if (existsSync(dir) && readdirSync(dir).length > 0) throw new UsageError(`${dir} exists and is not empty; export needs a new directory`, { file: dir });
+  if (existsSync(dir) && readdirSync(dir).length > 0)
+    throw new UsageError(`${dir} exists and is not empty; export needs a new directory`, { file: dir });
   const config = await getCollection(store, collection);
-  const recorded = (config.extra?.chroma ?? {}) as { name?: string; tenant?: string; database?: string; metadata?: Record<string, unknown> };
+  const recorded = (config.extra?.chroma ?? {}) as {
+    name?: string;
+    tenant?: string;
+    database?: string;
+    metadata?: Record<string, unknown>;
+  };
   const name = opts.name ?? recorded.name ?? collection;
   const tenant = recorded.tenant ?? 'default_tenant';
   const database = recorded.database ?? 'default_database';
   const space = SPACE_OF_METRIC[config.metric];
-  const metadata = Object.fromEntries(Object.entries(recorded.metadata ?? {}).filter(([k]) => !k.startsWith('hnsw:')));
+  const metadata = Object.fromEntries(
+    Object.entries(recorded.metadata ?? {}).filter(([k]) => !k.startsWith('hnsw:')),
+  );
   const work = join(dirname(dir), `.${basename(dir)}.export-${randomUUID()}`);
   await mkdir(work, { recursive: true });
   try {
     await using seg = (await openCurrentSnapshot(store, collection)).segment;
     const reader = seg.reader;
     const total = reader.count;
-    const snapshot = { version: reader.manifest.snapshot?.version ?? 0, contentHash: reader.manifest.contentHash };
+    const snapshot = {
+      version: reader.manifest.snapshot?.version ?? 0,
+      contentHash: reader.manifest.contentHash,
+    };
     let drifted = 0;
     let batchSize = 0;
+    let maxBatchSize = 0;
     let version = '';
-    const samples: Array<{ id: string; embedding: Float32Array; document: string | null; metadata: Metadata | null }> = [];
-    const sampleEvery = Math.max(1, Math.floor(total / (opts.samples ?? 32)));
+    const samples: Array<{
+      id: string;
+      embedding: Float32Array;
+      document: string | null;
+      metadata: Metadata | null;
+    }> = [];
+    const wanted = opts.samples ?? 32;
+    const sampleEvery = Math.max(1, Math.floor(total / Math.max(1, wanted)));
 
     // 1. load through a private server, then stop it and wait for its exit
     const tLoad = performance.now();
@@ -82,7 +107,8 @@ export async function exportChroma(store: ObjectStore, collection: string, targe
     let ref: ChromaCollectionRef;
     try {
       version = await server.http.version();
-      batchSize = await server.http.maxBatchSize();
+      maxBatchSize = await server.http.maxBatchSize();
+      batchSize = maxBatchSize;
       ref = await server.http.createCollection({ name, tenant, database, space, metadata });
       let n = 0;
       let ids: string[] = [];
@@ -91,7 +117,7 @@ export async function exportChroma(store: ObjectStore, collection: string, targe
       let metadatas: Array<Metadata | null> = [];
       const flush = async () => {
         if (ids.length === 0) return;
-        await server.http.add(ref, { ids, embeddings, documents, metadatas });
+        batchSize = await server.http.addBatched(ref, { ids, embeddings, documents, metadatas }, batchSize);
         n += ids.length;
         opts.onProgress?.({ records: n, total });
         ids = [];
@@ -109,7 +135,13 @@ export async function exportChroma(store: ObjectStore, collection: string, targe
           if (pre) vec = pre;
           else drifted++;
         }
-        if (i++ % sampleEvery === 0) samples.push({ id: row.id, embedding: row.embedding, document: row.document ?? null, metadata: md });
+        if (i++ % sampleEvery === 0 && samples.length < wanted)
+          samples.push({
+            id: row.id,
+            embedding: row.embedding,
+            document: row.document ?? null,
+            metadata: md,
+          });
         ids.push(row.id);
         embeddings.push(vec);
         documents.push(row.document ?? null);
@@ -119,7 +151,11 @@ export async function exportChroma(store: ObjectStore, collection: string, targe
       await flush();
       const count = await server.http.count(ref);
       if (count !== total) {
-        throw new StrataError(ErrorCodes.CHROMA_EXPORT_VERIFY, `Chroma counts ${count} records after loading ${total}`, { collection, file: work });
+        throw new StrataError(
+          ErrorCodes.CHROMA_EXPORT_VERIFY,
+          `Chroma counts ${count} records after loading ${total}`,
+          { collection, file: work },
+        );
       }
     } finally {
       await server.stop();
@@ -132,10 +168,19 @@ export async function exportChroma(store: ObjectStore, collection: string, targe
     {
       using chroma = ChromaDirectory.open(work);
       const info = chroma.collections().find((c) => c.name === name);
-      if (!info) throw new StrataError(ErrorCodes.CHROMA_EXPORT_VERIFY, `the exported directory has no collection ${name}`, { collection, file: work });
+      if (!info)
+        throw new StrataError(
+          ErrorCodes.CHROMA_EXPORT_VERIFY,
+          `the exported directory has no collection ${name}`,
+          { collection, file: work },
+        );
       const plan = chroma.plan(info);
       if (plan.count !== total) {
-        throw new StrataError(ErrorCodes.CHROMA_EXPORT_VERIFY, `the exported directory holds ${plan.count} records, the snapshot ${total}`, { collection, file: work });
+        throw new StrataError(
+          ErrorCodes.CHROMA_EXPORT_VERIFY,
+          `the exported directory holds ${plan.count} records, the snapshot ${total}`,
+          { collection, file: work },
+        );
       }
     }
 
@@ -152,9 +197,11 @@ export async function exportChroma(store: ObjectStore, collection: string, targe
           const j = byId.get(s.id);
           if (j === undefined) continue;
           const e = got.embeddings?.[j];
-          const sameVector = !!e && e.length === s.embedding.length && e.every((x, k) => Math.fround(x) === s.embedding[k]);
+          const sameVector =
+            !!e && e.length === s.embedding.length && e.every((x, k) => Math.fround(x) === s.embedding[k]);
           const sameDoc = (got.documents?.[j] ?? null) === s.document;
-          const sameMeta = JSON.stringify(sortKeys(got.metadatas?.[j] ?? null)) === JSON.stringify(sortKeys(s.metadata));
+          const sameMeta =
+            JSON.stringify(sortKeys(got.metadatas?.[j] ?? null)) === JSON.stringify(sortKeys(s.metadata));
           if (sameVector && sameDoc && sameMeta) verification.exact++;
         }
         const q = await fresh.http.query(
@@ -170,7 +217,11 @@ export async function exportChroma(store: ObjectStore, collection: string, targe
       await fresh.stop();
     }
     assertNotInUse(work);
-    if (verification.count !== total || verification.exact !== samples.length || verification.foundByQuery < samples.length) {
+    if (
+      verification.count !== total ||
+      verification.exact !== samples.length ||
+      verification.foundByQuery < samples.length
+    ) {
       throw new StrataError(
         ErrorCodes.CHROMA_EXPORT_VERIFY,
         `the exported directory did not verify: count ${verification.count}/${total}, exact samples ${verification.exact}/${samples.length}, found by query ${verification.foundByQuery}/${samples.length}`,
@@ -192,8 +243,13 @@ export async function exportChroma(store: ObjectStore, collection: string, targe
       records: total,
       drifted,
       batchSize,
+      maxBatchSize,
       verification,
-      timingsMs: { load: Math.round(load), verify: Math.round(verify), total: Math.round(performance.now() - t0) },
+      timingsMs: {
+        load: Math.round(load),
+        verify: Math.round(verify),
+        total: Math.round(performance.now() - t0),
+      },
     };
   } catch (e) {
     await rm(work, { recursive: true, force: true });
@@ -208,7 +264,11 @@ function chromaMetadata(m: Metadata | null, collection: string, id: string): Met
   if (keys.length === 0) return null;
   for (const k of keys) {
     if (Array.isArray(m[k])) {
-      throw new InvalidInputError(ErrorCodes.METADATA_TYPE, `metadata "${k}" is an array, which Chroma 1.0 cannot store`, { collection, id });
+      throw new InvalidInputError(
+        ErrorCodes.METADATA_TYPE,
+        `metadata "${k}" is an array, which Chroma 1.0 cannot store`,
+        { collection, id },
+      );
     }
   }
   return m;

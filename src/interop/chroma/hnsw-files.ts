@@ -71,9 +71,13 @@ export function parseHeader(b: Buffer, file: string): HnswHeader {
   }
   const version = b.readInt32LE(0);
   if (version !== PERSISTENCE_VERSION) {
-    throw new StrataError(ErrorCodes.CHROMA_FORMAT, `hnsw persistence version ${version} is not supported (reads ${PERSISTENCE_VERSION})`, {
-      file,
-    });
+    throw new StrataError(
+      ErrorCodes.CHROMA_FORMAT,
+      `hnsw persistence version ${version} is not supported (reads ${PERSISTENCE_VERSION})`,
+      {
+        file,
+      },
+    );
   }
   return {
     version,
@@ -107,7 +111,14 @@ export class HnswSegmentFiles {
   #lengthFd: number | null;
   readonly #slot: Buffer;
 
-  private constructor(dir: string, header: HnswHeader, dimension: number, labelToId: Map<number, string>, dataFd: number, lengthFd: number) {
+  private constructor(
+    dir: string,
+    header: HnswHeader,
+    dimension: number,
+    labelToId: Map<number, string>,
+    dataFd: number,
+    lengthFd: number,
+  ) {
     this.dir = dir;
     this.header = header;
     this.dimension = dimension;
@@ -126,7 +137,12 @@ export class HnswSegmentFiles {
     const header = parseHeader(readFileSync(headerPath), headerPath);
     const linkBytes = 4 + header.maxM0 * 4;
     const expectSize = linkBytes + dimension * 4 + 8;
-    if (header.offsetLevel0 !== 0 || header.offsetData !== linkBytes || header.labelOffset !== linkBytes + dimension * 4 || header.sizeDataPerElement !== expectSize) {
+    if (
+      header.offsetLevel0 !== 0 ||
+      header.offsetData !== linkBytes ||
+      header.labelOffset !== linkBytes + dimension * 4 ||
+      header.sizeDataPerElement !== expectSize
+    ) {
       throw new StrataError(
         ErrorCodes.CHROMA_FORMAT,
         `hnsw header does not describe ${dimension}-d float32 elements (element ${header.sizeDataPerElement} bytes, data at ${header.offsetData}, label at ${header.labelOffset})`,
@@ -134,9 +150,13 @@ export class HnswSegmentFiles {
       );
     }
     if (header.count > header.maxElements) {
-      throw new StrataError(ErrorCodes.CHROMA_FORMAT, `hnsw header counts ${header.count} elements in room for ${header.maxElements}`, {
-        file: headerPath,
-      });
+      throw new StrataError(
+        ErrorCodes.CHROMA_FORMAT,
+        `hnsw header counts ${header.count} elements in room for ${header.maxElements}`,
+        {
+          file: headerPath,
+        },
+      );
     }
     const dataPath = join(dir, HNSW_FILES.data);
     const lengthPath = join(dir, HNSW_FILES.length);
@@ -147,16 +167,24 @@ export class HnswSegmentFiles {
       lengthFd = openSync(lengthPath, 'r');
       const dataSize = fstatSync(dataFd).size;
       if (dataSize < header.count * header.sizeDataPerElement) {
-        throw truncated(`data_level0.bin is ${dataSize} bytes, ${header.count} elements need ${header.count * header.sizeDataPerElement}`, dataPath, {
-          elements: header.count,
-        });
+        throw truncated(
+          `data_level0.bin is ${dataSize} bytes, ${header.count} elements need ${header.count * header.sizeDataPerElement}`,
+          dataPath,
+          {
+            elements: header.count,
+          },
+        );
       }
       const lengthSize = fstatSync(lengthFd).size;
       if (lengthSize < header.count * 4) {
-        throw truncated(`length.bin is ${lengthSize} bytes, ${header.count} elements need ${header.count * 4}`, lengthPath);
+        throw truncated(
+          `length.bin is ${lengthSize} bytes, ${header.count} elements need ${header.count * 4}`,
+          lengthPath,
+        );
       }
       checkLinkLists(readFileSync(linksPath), header, linksPath);
-      const labelToId = header.count > 0 ? readLabels(join(dir, HNSW_FILES.metadata)) : new Map<number, string>();
+      const labelToId =
+        header.count > 0 ? readLabels(join(dir, HNSW_FILES.metadata)) : new Map<number, string>();
       const files = new HnswSegmentFiles(dir, header, dimension, labelToId, dataFd, lengthFd);
       return files;
     } catch (e) {
@@ -229,13 +257,19 @@ function checkLinkLists(b: Buffer, h: HnswHeader, file: string): void {
   const per = 4 + h.maxM * 4;
   let pos = 0;
   for (let i = 0; i < h.count; i++) {
-    if (pos + 4 > b.length) throw truncated(`link_lists.bin ends at element ${i} of ${h.count}`, file, { elements: h.count });
+    if (pos + 4 > b.length)
+      throw truncated(`link_lists.bin ends at element ${i} of ${h.count}`, file, { elements: h.count });
     const size = b.readUInt32LE(pos);
     pos += 4;
     if (size % per !== 0) {
-      throw new StrataError(ErrorCodes.CHROMA_FORMAT, `link list of element ${i} has ${size} bytes, not a multiple of ${per}`, { file });
+      throw new StrataError(
+        ErrorCodes.CHROMA_FORMAT,
+        `link list of element ${i} has ${size} bytes, not a multiple of ${per}`,
+        { file },
+      );
     }
-    if (pos + size > b.length) throw truncated(`link_lists.bin ends inside element ${i}'s links`, file, { elements: h.count });
+    if (pos + size > b.length)
+      throw truncated(`link_lists.bin ends inside element ${i}'s links`, file, { elements: h.count });
     pos += size;
   }
 }
@@ -254,19 +288,31 @@ function readLabels(path: string): Map<number, string> {
   const map = root instanceof Map ? root.get('label_to_id') : undefined;
   const idToLabel = root instanceof Map ? root.get('id_to_label') : undefined;
   if (!(map instanceof Map) || !(idToLabel instanceof Map)) {
-    throw new StrataError(ErrorCodes.CHROMA_FORMAT, 'index_metadata.pickle has no label_to_id/id_to_label maps', { file: path });
+    throw new StrataError(
+      ErrorCodes.CHROMA_FORMAT,
+      'index_metadata.pickle has no label_to_id/id_to_label maps',
+      { file: path },
+    );
   }
   const out = new Map<number, string>();
   for (const [k, v] of map as Map<unknown, PickleValue>) {
     if (typeof k !== 'number' || typeof v !== 'string') {
-      throw new StrataError(ErrorCodes.CHROMA_FORMAT, 'index_metadata.pickle maps a non-integer label or a non-string id', { file: path });
+      throw new StrataError(
+        ErrorCodes.CHROMA_FORMAT,
+        'index_metadata.pickle maps a non-integer label or a non-string id',
+        { file: path },
+      );
     }
     out.set(k, v);
   }
   if (idToLabel.size !== out.size) {
-    throw new StrataError(ErrorCodes.CHROMA_COUNTS, `index_metadata.pickle maps ${idToLabel.size} ids to labels but ${out.size} labels to ids`, {
-      file: path,
-    });
+    throw new StrataError(
+      ErrorCodes.CHROMA_COUNTS,
+      `index_metadata.pickle maps ${idToLabel.size} ids to labels but ${out.size} labels to ids`,
+      {
+        file: path,
+      },
+    );
   }
   return out;
 }

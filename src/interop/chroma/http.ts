@@ -27,6 +27,22 @@ export interface ChromaQueryResult {
 
 export type ChromaWhere = Record<string, unknown>;
 
+export interface AddRecords {
+  ids: string[];
+  embeddings: Float32Array[];
+  documents?: Array<string | null>;
+  metadatas?: Array<Metadata | null>;
+}
+
+function sliceRecords(r: AddRecords, from: number, to: number): AddRecords {
+  return {
+    ids: r.ids.slice(from, to),
+    embeddings: r.embeddings.slice(from, to),
+    ...(r.documents ? { documents: r.documents.slice(from, to) } : {}),
+    ...(r.metadatas ? { metadatas: r.metadatas.slice(from, to) } : {}),
+  };
+}
+
 export class ChromaHttp {
   readonly url: string;
   constructor(url: string) {
@@ -42,11 +58,20 @@ export class ChromaHttp {
         body: body === undefined ? undefined : JSON.stringify(body),
       });
     } catch (e) {
-      throw new StrataError(ErrorCodes.CHROMA_SERVER, `${method} ${path} failed: ${(e as Error).message}`, { url: this.url }, { cause: e });
+      throw new StrataError(
+        ErrorCodes.CHROMA_SERVER,
+        `${method} ${path} failed: ${(e as Error).message}`,
+        { url: this.url },
+        { cause: e },
+      );
     }
     const text = await res.text();
     if (!res.ok) {
-      throw new StrataError(ErrorCodes.CHROMA_SERVER, `${method} ${path} answered ${res.status}: ${text.slice(0, 300)}`, { url: this.url, status: res.status });
+      throw new StrataError(
+        ErrorCodes.CHROMA_SERVER,
+        `${method} ${path} answered ${res.status}: ${text.slice(0, 300)}`,
+        { url: this.url, status: res.status },
+      );
     }
     return (text ? JSON.parse(text) : null) as T;
   }
@@ -93,17 +118,28 @@ export class ChromaHttp {
     const database = o.database ?? 'default_database';
     await this.ensureDatabase(tenant, database);
     const metadata = o.metadata && Object.keys(o.metadata).length > 0 ? o.metadata : null;
-    const r = await this.#call<{ id: string; name: string }>('POST', `/api/v2/tenants/${enc(tenant)}/databases/${enc(database)}/collections`, {
-      name: o.name,
-      metadata,
-      configuration: { hnsw: { space: o.space, ...o.hnsw } },
-      get_or_create: false,
-    });
+    const r = await this.#call<{ id: string; name: string }>(
+      'POST',
+      `/api/v2/tenants/${enc(tenant)}/databases/${enc(database)}/collections`,
+      {
+        name: o.name,
+        metadata,
+        configuration: { hnsw: { space: o.space, ...o.hnsw } },
+        get_or_create: false,
+      },
+    );
     return { id: r.id, name: r.name, tenant, database };
   }
 
-  async getCollection(name: string, tenant = 'default_tenant', database = 'default_database'): Promise<ChromaCollectionRef> {
-    const r = await this.#call<{ id: string; name: string }>('GET', `/api/v2/tenants/${enc(tenant)}/databases/${enc(database)}/collections/${enc(name)}`);
+  async getCollection(
+    name: string,
+    tenant = 'default_tenant',
+    database = 'default_database',
+  ): Promise<ChromaCollectionRef> {
+    const r = await this.#call<{ id: string; name: string }>(
+      'GET',
+      `/api/v2/tenants/${enc(tenant)}/databases/${enc(database)}/collections/${enc(name)}`,
+    );
     return { id: r.id, name: r.name, tenant, database };
   }
 
@@ -111,10 +147,7 @@ export class ChromaHttp {
     return `/api/v2/tenants/${enc(c.tenant)}/databases/${enc(c.database)}/collections/${c.id}`;
   }
 
-  async add(
-    c: ChromaCollectionRef,
-    records: { ids: string[]; embeddings: Float32Array[]; documents?: Array<string | null>; metadatas?: Array<Metadata | null> },
-  ): Promise<void> {
+  async add(c: ChromaCollectionRef, records: AddRecords): Promise<void> {
     await this.#call('POST', `${this.#col(c)}/add`, {
       ids: records.ids,
       embeddings: records.embeddings.map(base64Of),
@@ -123,11 +156,44 @@ export class ChromaHttp {
     });
   }
 
+  /**
+   * Adds records in batches of at most `batchSize` (normally the server's max_batch_size). A batch the
+   * server refuses as too large (HTTP 413: its request body limit is in bytes, max_batch_size in records)
+   * is split in halves, and later batches use the smaller size. Returns the batch size that was accepted.
+   */
+  async addBatched(
+    c: ChromaCollectionRef,
+    records: AddRecords,
+    batchSize: number,
+    onBatch?: (added: number) => void,
+  ): Promise<number> {
+    let size = Math.max(1, batchSize);
+    let at = 0;
+    while (at < records.ids.length) {
+      const end = Math.min(records.ids.length, at + size);
+      try {
+        await this.add(c, sliceRecords(records, at, end));
+      } catch (e) {
+        if (e instanceof StrataError && e.context.status === 413 && end - at > 1) {
+          size = Math.max(1, Math.floor((end - at) / 2));
+          continue;
+        }
+        throw e;
+      }
+      at = end;
+      onBatch?.(at);
+    }
+    return size;
+  }
+
   async count(c: ChromaCollectionRef): Promise<number> {
     return this.#call<number>('GET', `${this.#col(c)}/count`);
   }
 
-  async get(c: ChromaCollectionRef, o: { ids?: string[]; limit?: number; offset?: number; include?: string[] }): Promise<ChromaGetResult> {
+  async get(
+    c: ChromaCollectionRef,
+    o: { ids?: string[]; limit?: number; offset?: number; include?: string[] },
+  ): Promise<ChromaGetResult> {
     return this.#call<ChromaGetResult>('POST', `${this.#col(c)}/get`, {
       ids: o.ids ?? null,
       limit: o.limit ?? null,
@@ -136,7 +202,12 @@ export class ChromaHttp {
     });
   }
 
-  async query(c: ChromaCollectionRef, embeddings: Float32Array[], k: number, where?: ChromaWhere): Promise<ChromaQueryResult> {
+  async query(
+    c: ChromaCollectionRef,
+    embeddings: Float32Array[],
+    k: number,
+    where?: ChromaWhere,
+  ): Promise<ChromaQueryResult> {
     return this.#call<ChromaQueryResult>('POST', `${this.#col(c)}/query`, {
       query_embeddings: embeddings.map((e) => Array.from(e)),
       n_results: k,

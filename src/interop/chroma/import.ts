@@ -43,41 +43,63 @@ export interface ImportChromaReport {
   skipped: Array<{ name: string; reason: string }>;
 }
 
-export async function importChroma(store: ObjectStore, dir: string, opts: ImportChromaOptions = {}): Promise<ImportChromaReport> {
+export async function importChroma(
+  store: ObjectStore,
+  dir: string,
+  opts: ImportChromaOptions = {},
+): Promise<ImportChromaReport> {
   const batch = opts.batch ?? 10_000;
-  if (!Number.isInteger(batch) || batch < 1) throw new UsageError(`batch must be a positive integer, got ${batch}`);
+  if (!Number.isInteger(batch) || batch < 1)
+    throw new UsageError(`batch must be a positive integer, got ${batch}`);
   using chroma = ChromaDirectory.open(dir);
   let infos = chroma.collections();
   if (opts.collection !== undefined) {
     infos = infos.filter((c) => c.name === opts.collection);
     if (infos.length === 0) {
-      throw new StrataError(ErrorCodes.COLLECTION_NOT_FOUND, `${chroma.dir} has no Chroma collection ${opts.collection}`, {
-        collection: opts.collection,
-        file: chroma.dir,
-      });
+      throw new StrataError(
+        ErrorCodes.COLLECTION_NOT_FOUND,
+        `${chroma.dir} has no Chroma collection ${opts.collection}`,
+        {
+          collection: opts.collection,
+          file: chroma.dir,
+        },
+      );
     }
   }
   const skipped: ImportChromaReport['skipped'] = [];
   const selected: ChromaCollectionInfo[] = [];
   for (const c of infos) {
-    if (c.dimension === null) skipped.push({ name: c.name, reason: 'no vector was ever added (dimension unknown)' });
+    if (c.dimension === null)
+      skipped.push({ name: c.name, reason: 'no vector was ever added (dimension unknown)' });
     else selected.push(c);
   }
   const targets = new Map<string, ChromaCollectionInfo>();
   for (const c of selected) {
-    const target = validateName(opts.into ?? c.name, `Strata collection name for Chroma collection ${JSON.stringify(c.name)} (use --into)`);
+    const target = validateName(
+      opts.into ?? c.name,
+      `Strata collection name for Chroma collection ${JSON.stringify(c.name)} (use --into)`,
+    );
     const prior = targets.get(target);
     if (prior && opts.into === undefined) {
-      throw new UsageError(`Chroma collections ${prior.tenant}/${prior.database}/${prior.name} and ${c.tenant}/${c.database}/${c.name} would both become ${target}; import them one at a time with --collection and --into`);
+      throw new UsageError(
+        `Chroma collections ${prior.tenant}/${prior.database}/${prior.name} and ${c.tenant}/${c.database}/${c.name} would both become ${target}; import them one at a time with --collection and --into`,
+      );
     }
     if (prior && (prior.dimension !== c.dimension || prior.space !== c.space)) {
-      throw new UsageError(`Chroma collections ${prior.name} and ${c.name} differ in dimension or space and cannot both go into ${target}`);
+      throw new UsageError(
+        `Chroma collections ${prior.name} and ${c.name} differ in dimension or space and cannot both go into ${target}`,
+      );
     }
     targets.set(`${target}\u0000${c.id}`, c);
   }
 
   // read and validate everything first: never import half a directory
-  const loaded: Array<{ info: ChromaCollectionInfo; target: string; plan: ReturnType<ChromaDirectory['plan']>; batches: UpsertOp[][] }> = [];
+  const loaded: Array<{
+    info: ChromaCollectionInfo;
+    target: string;
+    plan: ReturnType<ChromaDirectory['plan']>;
+    batches: UpsertOp[][];
+  }> = [];
   for (const [key, info] of targets) {
     const plan = chroma.plan(info);
     const batches = [...chroma.records(plan, batch)];
@@ -94,17 +116,37 @@ export async function importChroma(store: ObjectStore, dir: string, opts: Import
       metric: METRIC_OF_SPACE[info.space],
       quantization: opts.quantization ?? 'f16',
       getOrCreate: true,
-      extra: { chroma: { id: info.id, name: info.name, tenant: info.tenant, database: info.database, space: info.space, metadata: info.metadata } },
+      extra: {
+        chroma: {
+          id: info.id,
+          name: info.name,
+          tenant: info.tenant,
+          database: info.database,
+          space: info.space,
+          metadata: info.metadata,
+        },
+      },
     });
     const deltas: DeltaDescriptor[] = [];
     let done = 0;
     for (const ops of batches) {
-      deltas.push(await acceptDelta(store, config, ops, { producer: opts.producer ?? 'strata-import-chroma', source: `chroma:${source}/${info.name}` }));
+      deltas.push(
+        await acceptDelta(store, config, ops, {
+          producer: opts.producer ?? 'strata-import-chroma',
+          source: `chroma:${source}/${info.name}`,
+        }),
+      );
       done += ops.length;
       opts.onProgress?.({ collection: target, records: done, total: plan.count });
     }
     collections.push({
-      chroma: { id: info.id, name: info.name, tenant: info.tenant, database: info.database, space: info.space },
+      chroma: {
+        id: info.id,
+        name: info.name,
+        tenant: info.tenant,
+        database: info.database,
+        space: info.space,
+      },
       collection: target,
       records: plan.count,
       fromIndex: plan.fromIndex,

@@ -38,11 +38,15 @@ export function inspectInUse(dir: string): InUseReport {
   const db = join(root, 'chroma.sqlite3');
   const reasons: string[] = [];
   for (const suffix of SIDE_FILES) {
-    if (existsSync(db + suffix)) reasons.push(`chroma.sqlite3${suffix} exists (a write in progress, an open WAL connection, or an unclean shutdown)`);
+    if (existsSync(db + suffix))
+      reasons.push(
+        `chroma.sqlite3${suffix} exists (a write in progress, an open WAL connection, or an unclean shutdown)`,
+      );
   }
   const { holders, unknown } = openHolders(root);
   for (const h of holders) reasons.push(`process ${h.pid} (${h.command}) has ${h.file} open`);
-  for (const l of locksOn(db)) reasons.push(`process ${l.pid} holds a ${l.type} ${l.mode} lock on chroma.sqlite3`);
+  for (const l of locksOn(db))
+    reasons.push(`process ${l.pid} holds a ${l.type} ${l.mode} lock on chroma.sqlite3`);
   return { inUse: reasons.length > 0, reasons, holders, unknown };
 }
 
@@ -97,7 +101,12 @@ function openHolders(root: string): { holders: Holder[]; unknown: number } {
 
 function commandOf(pid: string): string {
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).slice(0, 4).join(' ').slice(0, 120);
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+      .split('\0')
+      .filter(Boolean)
+      .slice(0, 4)
+      .join(' ')
+      .slice(0, 120);
   } catch {
     return '?';
   }
@@ -119,7 +128,12 @@ function locksOn(file: string): Array<{ pid: number; type: string; mode: string 
     // "1: POSIX  ADVISORY  WRITE 1234 fd:01:5678 0 EOF" (blocked waiters are prefixed with "->")
     const m = /^\d+:\s+(?:->\s+)?(\S+)\s+\S+\s+(\S+)\s+(-?\d+)\s+([0-9a-f]+):([0-9a-f]+):(\d+)\s/.exec(line);
     if (!m) continue;
-    if (Number(m[6]) !== st.ino || Number.parseInt(m[4]!, 16) !== major || Number.parseInt(m[5]!, 16) !== minor) continue;
+    if (
+      Number(m[6]) !== st.ino ||
+      Number.parseInt(m[4]!, 16) !== major ||
+      Number.parseInt(m[5]!, 16) !== minor
+    )
+      continue;
     const pid = Number(m[3]);
     if (pid === process.pid) continue;
     out.push({ pid, type: m[1]!, mode: m[2]! });

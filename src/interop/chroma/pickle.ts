@@ -6,7 +6,14 @@
  */
 import { ErrorCodes, StrataError } from '../../core/errors.js';
 
-export type PickleValue = null | boolean | number | bigint | string | PickleValue[] | Map<PickleKey, PickleValue>;
+export type PickleValue =
+  | null
+  | boolean
+  | number
+  | bigint
+  | string
+  | PickleValue[]
+  | Map<PickleKey, PickleValue>;
 export type PickleKey = string | number | bigint | boolean | null;
 
 const MARK = Symbol('mark');

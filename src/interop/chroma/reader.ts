@@ -91,7 +91,11 @@ export class ChromaDirectory implements Disposable {
     const root = resolve(dir);
     const dbPath = join(root, CHROMA_DB_FILE);
     if (!existsSync(dbPath)) {
-      throw new StrataError(ErrorCodes.CHROMA_FORMAT, `${root} is not a Chroma persistent directory (no ${CHROMA_DB_FILE})`, { file: root });
+      throw new StrataError(
+        ErrorCodes.CHROMA_FORMAT,
+        `${root} is not a Chroma persistent directory (no ${CHROMA_DB_FILE})`,
+        { file: root },
+      );
     }
     assertNotInUse(root);
     const stamps = fingerprint(root);
@@ -99,7 +103,8 @@ export class ChromaDirectory implements Disposable {
   }
 
   #live(): ChromaDb {
-    if (this.#db === null) throw new StrataError(ErrorCodes.CLOSED, 'chroma directory is closed', { file: this.dir });
+    if (this.#db === null)
+      throw new StrataError(ErrorCodes.CLOSED, 'chroma directory is closed', { file: this.dir });
     return this.#db;
   }
 
@@ -110,21 +115,35 @@ export class ChromaDirectory implements Disposable {
         `SELECT c.id, c.name, c.dimension, c.config_json_str AS config, d.name AS database, d.tenant_id AS tenant
          FROM collections c JOIN databases d ON d.id = c.database_id ORDER BY d.tenant_id, d.name, c.name`,
       )
-      .all() as Array<{ id: string; name: string; dimension: number | null; config: string | null; database: string; tenant: string }>;
+      .all() as Array<{
+      id: string;
+      name: string;
+      dimension: number | null;
+      config: string | null;
+      database: string;
+      tenant: string;
+    }>;
     const segStmt = db.prepare('SELECT id, scope FROM segments WHERE collection = ?');
-    const metaStmt = db.prepare('SELECT key, str_value, int_value, float_value, bool_value FROM collection_metadata WHERE collection_id = ?');
+    const metaStmt = db.prepare(
+      'SELECT key, str_value, int_value, float_value, bool_value FROM collection_metadata WHERE collection_id = ?',
+    );
     return rows.map((r) => {
       const segs = segStmt.all(r.id) as Array<{ id: string; scope: string }>;
       const vector = segs.find((s) => s.scope === 'VECTOR');
       const meta = segs.find((s) => s.scope === 'METADATA');
       if (!vector || !meta) {
-        throw new StrataError(ErrorCodes.CHROMA_FORMAT, `collection ${r.name} lacks a ${vector ? 'metadata' : 'vector'} segment`, {
-          collection: r.name,
-          file: join(this.dir, CHROMA_DB_FILE),
-        });
+        throw new StrataError(
+          ErrorCodes.CHROMA_FORMAT,
+          `collection ${r.name} lacks a ${vector ? 'metadata' : 'vector'} segment`,
+          {
+            collection: r.name,
+            file: join(this.dir, CHROMA_DB_FILE),
+          },
+        );
       }
       const metadata: Record<string, MetadataValue> = {};
-      for (const m of metaStmt.all(r.id) as MetaRow[]) metadata[m.key] = scalarOf(m.str_value, m.int_value, m.float_value, m.bool_value);
+      for (const m of metaStmt.all(r.id) as MetaRow[])
+        metadata[m.key] = scalarOf(m.str_value, m.int_value, m.float_value, m.bool_value);
       let configuration: unknown = null;
       try {
         configuration = r.config ? JSON.parse(r.config) : null;
@@ -147,7 +166,10 @@ export class ChromaDirectory implements Disposable {
   }
 
   #maxSeq(segment: string): number {
-    const v = this.#live().prepare('SELECT seq_id FROM max_seq_id WHERE segment_id = ?').pluck().get(segment) as unknown;
+    const v = this.#live()
+      .prepare('SELECT seq_id FROM max_seq_id WHERE segment_id = ?')
+      .pluck()
+      .get(segment) as unknown;
     return v === undefined || v === null ? 0 : seqOf(v);
   }
 
@@ -165,19 +187,30 @@ export class ChromaDirectory implements Disposable {
           if (el.deleted) continue;
           const id = files.labelToId.get(el.label);
           if (id === undefined) {
-            throw new StrataError(ErrorCodes.CHROMA_COUNTS, `index element ${el.internalId} has label ${el.label}, which index_metadata.pickle does not name`, {
+            throw new StrataError(
+              ErrorCodes.CHROMA_COUNTS,
+              `index element ${el.internalId} has label ${el.label}, which index_metadata.pickle does not name`,
+              {
+                ...ctx,
+                file: files.dir,
+              },
+            );
+          }
+          if (sources.has(id))
+            throw new StrataError(ErrorCodes.CHROMA_COUNTS, `id ${id} is live twice in the index`, {
               ...ctx,
+              id,
               file: files.dir,
             });
-          }
-          if (sources.has(id)) throw new StrataError(ErrorCodes.CHROMA_COUNTS, `id ${id} is live twice in the index`, { ...ctx, id, file: files.dir });
           sources.set(id, { kind: 'index', internalId: el.internalId });
         }
       }
     }
     // replay the log after the index's persisted seq
     const log = db
-      .prepare('SELECT seq_id AS seq, operation AS op, id, vector IS NOT NULL AS hasVector FROM embeddings_queue WHERE topic LIKE ? AND seq_id > ? ORDER BY seq_id')
+      .prepare(
+        'SELECT seq_id AS seq, operation AS op, id, vector IS NOT NULL AS hasVector FROM embeddings_queue WHERE topic LIKE ? AND seq_id > ? ORDER BY seq_id',
+      )
       .all(`%/${info.id}`, indexSeq) as Array<{ seq: number; op: number; id: string; hasVector: number }>;
     const logged = new Map<number, string>();
     let lastLogSeq = indexSeq;
@@ -185,7 +218,11 @@ export class ChromaDirectory implements Disposable {
       logged.set(e.seq, e.id);
       lastLogSeq = Math.max(lastLogSeq, e.seq);
       if ((e.op === OP.add || e.op === OP.upsert) && !e.hasVector) {
-        throw new StrataError(ErrorCodes.CHROMA_FORMAT, `log entry ${e.seq} adds ${e.id} without a vector`, { ...ctx, id: e.id, seq: e.seq });
+        throw new StrataError(ErrorCodes.CHROMA_FORMAT, `log entry ${e.seq} adds ${e.id} without a vector`, {
+          ...ctx,
+          id: e.id,
+          seq: e.seq,
+        });
       }
       switch (e.op) {
         case OP.add:
@@ -201,7 +238,11 @@ export class ChromaDirectory implements Disposable {
           sources.delete(e.id);
           break;
         default:
-          throw new StrataError(ErrorCodes.CHROMA_FORMAT, `log entry ${e.seq} has unknown operation ${e.op}`, { ...ctx, seq: e.seq });
+          throw new StrataError(
+            ErrorCodes.CHROMA_FORMAT,
+            `log entry ${e.seq} has unknown operation ${e.op}`,
+            { ...ctx, seq: e.seq },
+          );
       }
     }
     if (lastLogSeq > metadataSeq) {
@@ -219,7 +260,11 @@ export class ChromaDirectory implements Disposable {
       );
     }
     // every record of the metadata segment must have exactly one vector, and vice versa
-    const records = db.prepare('SELECT embedding_id AS id, seq_id AS seq FROM embeddings WHERE segment_id = ? ORDER BY embedding_id').all(info.metadataSegment) as Array<{
+    const records = db
+      .prepare(
+        'SELECT embedding_id AS id, seq_id AS seq FROM embeddings WHERE segment_id = ? ORDER BY embedding_id',
+      )
+      .all(info.metadataSegment) as Array<{
       id: string;
       seq: unknown;
     }>;
@@ -243,7 +288,13 @@ export class ChromaDirectory implements Disposable {
       throw new StrataError(
         ErrorCodes.CHROMA_COUNTS,
         `counts disagree: the metadata segment has ${records.length} records, index + log give ${sources.size} vectors (${noVector.length} record(s) without a vector, ${extra.length} vector(s) without a record)`,
-        { ...ctx, records: records.length, vectors: sources.size, withoutVector: noVector.slice(0, 10), withoutRecord: extra.slice(0, 10) },
+        {
+          ...ctx,
+          records: records.length,
+          vectors: sources.size,
+          withoutVector: noVector.slice(0, 10),
+          withoutRecord: extra.slice(0, 10),
+        },
       );
     }
     let fromIndex = 0;
@@ -264,10 +315,14 @@ export class ChromaDirectory implements Disposable {
     const dir = join(this.dir, info.vectorSegment);
     if (!existsSync(join(dir, HNSW_FILES.header))) {
       if (indexSeq > 0) {
-        throw new StrataError(ErrorCodes.CHROMA_INDEX_TRUNCATED, `the index is persisted up to seq ${indexSeq} but ${dir}/header.bin is missing`, {
-          collection: info.name,
-          file: dir,
-        });
+        throw new StrataError(
+          ErrorCodes.CHROMA_INDEX_TRUNCATED,
+          `the index is persisted up to seq ${indexSeq} but ${dir}/header.bin is missing`,
+          {
+            collection: info.name,
+            file: dir,
+          },
+        );
       }
       return null;
     }
@@ -300,12 +355,24 @@ export class ChromaDirectory implements Disposable {
         if (src.kind === 'index') embedding = files!.vector(src.internalId, cosine);
         else {
           const row = logStmt.get(src.seq) as { vector: Buffer | null; encoding: string | null } | undefined;
-          if (!row?.vector) throw new StrataError(ErrorCodes.CHROMA_LOG_MISSING, `log entry ${src.seq} disappeared`, { ...ctx, seq: src.seq });
+          if (!row?.vector)
+            throw new StrataError(ErrorCodes.CHROMA_LOG_MISSING, `log entry ${src.seq} disappeared`, {
+              ...ctx,
+              seq: src.seq,
+            });
           if (row.encoding !== null && row.encoding.toUpperCase() !== 'FLOAT32') {
-            throw new StrataError(ErrorCodes.CHROMA_FORMAT, `log entry ${src.seq} has unsupported vector encoding ${row.encoding}`, ctx);
+            throw new StrataError(
+              ErrorCodes.CHROMA_FORMAT,
+              `log entry ${src.seq} has unsupported vector encoding ${row.encoding}`,
+              ctx,
+            );
           }
           if (row.vector.byteLength !== dim * 4) {
-            throw new StrataError(ErrorCodes.DIMENSION_MISMATCH, `log entry ${src.seq} holds ${row.vector.byteLength / 4} dimensions, the collection ${dim}`, ctx);
+            throw new StrataError(
+              ErrorCodes.DIMENSION_MISMATCH,
+              `log entry ${src.seq} holds ${row.vector.byteLength / 4} dimensions, the collection ${dim}`,
+              ctx,
+            );
           }
           const raw = new Float32Array(dim);
           for (let j = 0; j < dim; j++) raw[j] = row.vector.readFloatLE(4 * j);
@@ -346,10 +413,14 @@ export class ChromaDirectory implements Disposable {
     }
     changed.push(...now.keys());
     if (changed.length > 0) {
-      throw new StrataError(ErrorCodes.CHROMA_CHANGED, `${this.dir} changed while it was read (${changed.length} file(s), first ${changed[0]}); nothing was kept`, {
-        file: this.dir,
-        changed: changed.slice(0, 10),
-      });
+      throw new StrataError(
+        ErrorCodes.CHROMA_CHANGED,
+        `${this.dir} changed while it was read (${changed.length} file(s), first ${changed[0]}); nothing was kept`,
+        {
+          file: this.dir,
+          changed: changed.slice(0, 10),
+        },
+      );
     }
   }
 
@@ -382,7 +453,11 @@ function scalarOf(
   if (i !== null) {
     if (typeof i === 'bigint') {
       if (i > BigInt(Number.MAX_SAFE_INTEGER) || i < BigInt(Number.MIN_SAFE_INTEGER)) {
-        throw new StrataError(ErrorCodes.METADATA_TYPE, `metadata integer ${i} is beyond ±2^53 and cannot be kept exactly`, ctx);
+        throw new StrataError(
+          ErrorCodes.METADATA_TYPE,
+          `metadata integer ${i} is beyond ±2^53 and cannot be kept exactly`,
+          ctx,
+        );
       }
       return Number(i);
     }
@@ -406,7 +481,10 @@ function seqOf(v: unknown): number {
 }
 
 function spaceOf(configuration: unknown, metadata: Record<string, MetadataValue>): ChromaSpace {
-  const c = configuration as { vector_index?: { hnsw?: { space?: unknown } }; hnsw?: { space?: unknown } } | null;
+  const c = configuration as {
+    vector_index?: { hnsw?: { space?: unknown } };
+    hnsw?: { space?: unknown };
+  } | null;
   const s = c?.vector_index?.hnsw?.space ?? c?.hnsw?.space ?? metadata['hnsw:space'] ?? 'l2';
   if (s === 'cosine' || s === 'l2' || s === 'ip') return s;
   throw new StrataError(ErrorCodes.CHROMA_FORMAT, `unsupported distance space ${String(s)}`);
@@ -421,7 +499,8 @@ function fingerprint(root: string): FileStamp[] {
   for (const e of readdirSync(root, { withFileTypes: true })) {
     const p = join(root, e.name);
     if (e.isFile()) add(p);
-    else if (e.isDirectory()) for (const f of readdirSync(p, { withFileTypes: true })) if (f.isFile()) add(join(p, f.name));
+    else if (e.isDirectory())
+      for (const f of readdirSync(p, { withFileTypes: true })) if (f.isFile()) add(join(p, f.name));
   }
   return out;
 }
@@ -443,6 +522,11 @@ export function chromaDirectoriesIn(path: string): string[] | null {
     .filter((e) => e.isDirectory() && isChromaDirectory(join(path, e.name)))
     .map((e) => join(path, e.name))
     .sort();
-  if (dirs.length === 0) throw new StrataError(ErrorCodes.USAGE, `${path} is a directory without Chroma persistent directories (no ${CHROMA_DB_FILE})`, { file: path });
+  if (dirs.length === 0)
+    throw new StrataError(
+      ErrorCodes.USAGE,
+      `${path} is a directory without Chroma persistent directories (no ${CHROMA_DB_FILE})`,
+      { file: path },
+    );
   return dirs;
 }

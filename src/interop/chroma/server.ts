@@ -31,10 +31,18 @@ function chromaCommand(): { command: string; args: string[] } {
   try {
     main = fileURLToPath(import.meta.resolve('chromadb'));
   } catch (e) {
-    throw new StrataError(ErrorCodes.CHROMA_SERVER, 'no Chroma server available: install chromadb@3.0.14 or set STRATA_CHROMA_BIN', {}, { cause: e });
+    throw new StrataError(
+      ErrorCodes.CHROMA_SERVER,
+      'no Chroma server available: install chromadb@3.0.14 or set STRATA_CHROMA_BIN',
+      {},
+      { cause: e },
+    );
   }
   const cli = join(dirname(main), 'cli.mjs');
-  if (!existsSync(cli)) throw new StrataError(ErrorCodes.CHROMA_SERVER, `the chromadb package has no CLI at ${cli}`, { file: cli });
+  if (!existsSync(cli))
+    throw new StrataError(ErrorCodes.CHROMA_SERVER, `the chromadb package has no CLI at ${cli}`, {
+      file: cli,
+    });
   return { command: process.execPath, args: [cli] };
 }
 
@@ -86,10 +94,14 @@ export class ChromaServer implements AsyncDisposable {
   static async start(o: ChromaServerOptions): Promise<ChromaServer> {
     const { command, args } = chromaCommand();
     const port = o.port ?? (await freePort());
-    const child = spawn(command, [...args, 'run', '--path', o.path, '--host', '127.0.0.1', '--port', String(port)], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, CHROMA_TELEMETRY: 'false', ANONYMIZED_TELEMETRY: 'False', NO_COLOR: '1' },
-    });
+    const child = spawn(
+      command,
+      [...args, 'run', '--path', o.path, '--host', '127.0.0.1', '--port', String(port)],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, CHROMA_TELEMETRY: 'false', ANONYMIZED_TELEMETRY: 'False', NO_COLOR: '1' },
+      },
+    );
     const server = new ChromaServer(o.path, port, child);
     try {
       await server.#ready(o.startTimeoutMs ?? 60_000);
@@ -105,12 +117,26 @@ export class ChromaServer implements AsyncDisposable {
     const deadline = Date.now() + timeoutMs;
     // 1. the server announces it is listening (or the process exits)
     await new Promise<void>((res, rej) => {
-      const timer = setTimeout(() => done(new StrataError(ErrorCodes.CHROMA_SERVER, `Chroma did not start within ${timeoutMs} ms`, { file: this.path, output: this.#output.slice(-500) })), timeoutMs);
+      const timer = setTimeout(
+        () =>
+          done(
+            new StrataError(ErrorCodes.CHROMA_SERVER, `Chroma did not start within ${timeoutMs} ms`, {
+              file: this.path,
+              output: this.#output.slice(-500),
+            }),
+          ),
+        timeoutMs,
+      );
       const onData = () => {
         if (/Connect to Chroma at|Listening on|Uvicorn running/i.test(this.#output)) done();
       };
       const onExit = (code: number | null) =>
-        done(new StrataError(ErrorCodes.CHROMA_SERVER, `Chroma exited with code ${code} before it was ready`, { file: this.path, output: this.#output.slice(-500) }));
+        done(
+          new StrataError(ErrorCodes.CHROMA_SERVER, `Chroma exited with code ${code} before it was ready`, {
+            file: this.path,
+            output: this.#output.slice(-500),
+          }),
+        );
       const done = (err?: Error) => {
         clearTimeout(timer);
         child.stdout?.off('data', onData);
@@ -132,7 +158,11 @@ export class ChromaServer implements AsyncDisposable {
         return;
       } catch (e) {
         if (Date.now() + delay > deadline || child.exitCode !== null) {
-          throw new StrataError(ErrorCodes.CHROMA_SERVER, `Chroma did not answer its heartbeat: ${(e as Error).message}`, { file: this.path, output: this.#output.slice(-500) });
+          throw new StrataError(
+            ErrorCodes.CHROMA_SERVER,
+            `Chroma did not answer its heartbeat: ${(e as Error).message}`,
+            { file: this.path, output: this.#output.slice(-500) },
+          );
         }
         await new Promise((r) => setTimeout(r, delay));
         delay = Math.min(delay * 2, 500);

@@ -22,13 +22,31 @@ export function openChromaSqlite(path: string): ChromaDb {
     try {
       db = new Database(readFileSync(path), { readonly: true });
     } catch (e) {
-      throw new StrataError(ErrorCodes.CHROMA_FORMAT, `cannot open ${path} as SQLite: ${(e as Error).message}`, { file: path }, { cause: e });
+      throw new StrataError(
+        ErrorCodes.CHROMA_FORMAT,
+        `cannot open ${path} as SQLite: ${(e as Error).message}`,
+        { file: path },
+        { cause: e },
+      );
     }
   }
   try {
-    const tables = new Set(db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all() as string[]);
-    for (const t of ['collections', 'segments', 'embeddings', 'embedding_metadata', 'embeddings_queue', 'max_seq_id', 'databases']) {
-      if (!tables.has(t)) throw new StrataError(ErrorCodes.CHROMA_FORMAT, `not a Chroma database: table ${t} is missing`, { file: path });
+    const tables = new Set(
+      db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all() as string[],
+    );
+    for (const t of [
+      'collections',
+      'segments',
+      'embeddings',
+      'embedding_metadata',
+      'embeddings_queue',
+      'max_seq_id',
+      'databases',
+    ]) {
+      if (!tables.has(t))
+        throw new StrataError(ErrorCodes.CHROMA_FORMAT, `not a Chroma database: table ${t} is missing`, {
+          file: path,
+        });
     }
     return db;
   } catch (e) {

@@ -16,7 +16,8 @@ export function redisOptions(url: string): RedisOptions {
     throw new UsageError(`not a Redis URL: ${url} (use redis://host:port or rediss://…)`, { redis: url });
   }
   const db = u.pathname.replace(/^\//, '');
-  if (db !== '' && !/^\d+$/.test(db)) throw new UsageError(`bad Redis database number in ${url}`, { redis: url });
+  if (db !== '' && !/^\d+$/.test(db))
+    throw new UsageError(`bad Redis database number in ${url}`, { redis: url });
   return {
     host: u.hostname || '127.0.0.1',
     port: u.port ? Number(u.port) : 6379,

@@ -20,6 +20,7 @@ import type { StepResult, StepTask } from '../../pipeline/steps.js';
 import { DEFAULT_RETRY, type RetryPolicy } from '../retry-policy.js';
 import { redactRedisUrl, redisOptions } from './connection.js';
 import { DEFAULT_QUEUE, decodeFailure, jobIdOf, PROTOCOL_VERSION, type StepJobData } from './protocol.js';
+import { withinQueueTimeout } from './within.js';
 
 export interface BullMQExecutorOptions {
   /** redis://host:port[/db] */
@@ -31,6 +32,8 @@ export interface BullMQExecutorOptions {
   retry?: Partial<RetryPolicy>;
   /** How long to wait for one step, all attempts and stalls included (default 30 min). */
   stepTimeoutMs?: number;
+  /** How long to wait for Redis to accept a submission before failing with E_QUEUE_UNAVAILABLE (default 10 s). */
+  connectTimeoutMs?: number;
   /** Informational: how many steps the worker fleet runs at once. */
   concurrency?: number;
   /** A job of this executor was found stalled (its worker died or froze) and handed to another worker. */
@@ -50,7 +53,9 @@ export class BullMQExecutor implements StepExecutor, AsyncDisposable {
   #opts: BullMQExecutorOptions;
   #policy: RetryPolicy;
   #queue: Queue<StepJobData, StepResult>;
-  #events: QueueEvents;
+  #connection: ReturnType<typeof redisOptions> & { connectionName: string };
+  /** Created once the queue connection works (a QueueEvents that never connected cannot be closed). */
+  #events: Promise<QueueEvents> | undefined;
   /** Jobs submitted and not yet finished, by id. */
   #inflight = new Map<string, { job: Job<StepJobData, StepResult>; task: StepTask }>();
   #closed = false;
@@ -62,15 +67,36 @@ export class BullMQExecutor implements StepExecutor, AsyncDisposable {
     this.concurrency = Math.max(1, opts.concurrency ?? 1);
     this.queueName = opts.queue ?? DEFAULT_QUEUE;
     // Named, so an operator (and the conformance suite) can see the submitter's connections in CLIENT LIST.
-    const connection = { ...redisOptions(opts.redis), connectionName: `strata-submit@${hostname()}:${process.pid}` };
+    const connection = {
+      ...redisOptions(opts.redis),
+      connectionName: `strata-submit@${hostname()}:${process.pid}`,
+    };
+    this.#connection = connection;
     this.#queue = new Queue<StepJobData, StepResult>(this.queueName, { connection });
-    this.#events = new QueueEvents(this.queueName, { connection });
     // Connection trouble is reported through the waiting run() calls (timeouts), not as an unhandled event.
     this.#queue.on('error', () => {});
-    this.#events.on('error', () => {});
-    this.#events.on('stalled', ({ jobId }) => {
-      const f = this.#inflight.get(jobId);
-      if (f) this.#opts.onStalled?.(f.task);
+    // Every step being awaited holds one 'closing' listener on the queue (Job.waitUntilFinished): a run
+    // with hundreds of chunks in flight is normal, not a leak.
+    this.#queue.setMaxListeners(0);
+  }
+
+  /** The queue connection answers, then the event stream is opened (once). Bounded by connectTimeoutMs. */
+  #connect(ctx: Record<string, unknown>): Promise<QueueEvents> {
+    const ms = this.#opts.connectTimeoutMs ?? 10_000;
+    this.#events ??= (async () => {
+      await withinQueueTimeout(this.#queue.waitUntilReady(), ms, 'cannot reach the step queue', ctx);
+      const events = new QueueEvents(this.queueName, { connection: this.#connection });
+      events.on('error', () => {});
+      events.on('stalled', ({ jobId }) => {
+        const f = this.#inflight.get(jobId);
+        if (f) this.#opts.onStalled?.(f.task);
+      });
+      await withinQueueTimeout(events.waitUntilReady(), ms, 'cannot open the step event stream', ctx);
+      return events;
+    })();
+    return this.#events.catch((e) => {
+      this.#events = undefined;
+      throw e;
     });
   }
 
@@ -80,29 +106,34 @@ export class BullMQExecutor implements StepExecutor, AsyncDisposable {
     const timeoutMs = this.#opts.stepTimeoutMs ?? 30 * 60_000;
     const data: StepJobData = { v: PROTOCOL_VERSION, store: this.#opts.storeUrl, task };
     const jobId = jobIdOf(task, randomUUID().slice(0, 8));
-    let job: Job<StepJobData, StepResult>;
-    try {
-      job = await this.#queue.add(task.kind, data, {
+    const events = await this.#connect(ctx);
+    const job = await withinQueueTimeout(
+      this.#queue.add(task.kind, data, {
         jobId,
         attempts: this.#policy.attempts,
         backoff: { type: 'exponential', delay: this.#policy.baseMs, jitter: 1 },
         removeOnComplete: { age: 3_600, count: 10_000 },
         removeOnFail: { age: 7 * 86_400 },
-      });
-    } catch (e) {
-      throw new StepError(ErrorCodes.STEP_FAILED, `could not submit the ${task.kind} step: ${(e as Error).message}`, ctx);
-    }
+      }),
+      this.#opts.connectTimeoutMs ?? 10_000,
+      `could not submit the ${task.kind} step`,
+      ctx,
+    );
     this.#inflight.set(jobId, { job, task });
     try {
-      return (await job.waitUntilFinished(this.#events, timeoutMs)) as StepResult;
+      return (await job.waitUntilFinished(events, timeoutMs)) as StepResult;
     } catch (e) {
       if (this.#closed) throw new ClosedError('the BullMQ executor', { ...ctx, job: jobId });
       const reason = (e as Error).message;
       if (reason.startsWith('Job wait') && reason.includes('timed out')) {
-        throw new StepError(ErrorCodes.STEP_TIMEOUT, `${task.kind} step did not finish within ${timeoutMs} ms`, {
-          ...ctx,
-          job: jobId,
-        });
+        throw new StepError(
+          ErrorCodes.STEP_TIMEOUT,
+          `${task.kind} step did not finish within ${timeoutMs} ms`,
+          {
+            ...ctx,
+            job: jobId,
+          },
+        );
       }
       throw this.#failure(reason, { ...ctx, job: jobId });
     } finally {
@@ -126,8 +157,9 @@ export class BullMQExecutor implements StepExecutor, AsyncDisposable {
         // Only waiting/delayed jobs can be removed; an active one is locked by its worker (that is fine).
         await job.remove().catch(() => undefined);
       }
+      const events = await this.#events?.catch(() => undefined);
       await this.#queue.close();
-      await this.#events.close();
+      await events?.close();
     })();
     return this.#closing;
   }

@@ -3,7 +3,13 @@
  * task (store keys and hashes, never data), the store it belongs to, and back a StepResult (keys again) or
  * an encoded StrataError. One place, so both sides agree.
  */
-import { deserializeError, ErrorCodes, type SerializedError, StepError, type StrataError } from '../../core/errors.js';
+import {
+  deserializeError,
+  ErrorCodes,
+  type SerializedError,
+  StepError,
+  type StrataError,
+} from '../../core/errors.js';
 import { stepName } from '../../pipeline/layout.js';
 import type { StepTask } from '../../pipeline/steps.js';
 
@@ -39,7 +45,11 @@ export function decodeFailure(reason: string, ctx: Record<string, unknown>): Str
     }
   }
   if (/stalled/i.test(reason)) {
-    return new StepError(ErrorCodes.WORKER_CRASHED, `the step's worker stopped responding too often: ${reason}`, ctx);
+    return new StepError(
+      ErrorCodes.WORKER_CRASHED,
+      `the step's worker stopped responding too often: ${reason}`,
+      ctx,
+    );
   }
   return new StepError(ErrorCodes.STEP_FAILED, reason, ctx);
 }

@@ -31,7 +31,12 @@ export class RedisServerProcess implements AsyncDisposable {
   #dir: string;
   #stopping: Promise<void> | undefined;
 
-  private constructor(readonly port: number, child: ChildProcess, exited: Promise<void>, dir: string) {
+  private constructor(
+    readonly port: number,
+    child: ChildProcess,
+    exited: Promise<void>,
+    dir: string,
+  ) {
     this.url = `redis://127.0.0.1:${port}`;
     this.#child = child;
     this.#exited = exited;
@@ -50,7 +55,20 @@ export class RedisServerProcess implements AsyncDisposable {
       const port = await freeLoopbackPort();
       const child = spawn(
         o.bin ?? 'redis-server',
-        ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--daemonize', 'no'],
+        [
+          '--port',
+          String(port),
+          '--bind',
+          '127.0.0.1',
+          '--dir',
+          dir,
+          '--save',
+          '',
+          '--appendonly',
+          'no',
+          '--daemonize',
+          'no',
+        ],
         { stdio: ['ignore', 'pipe', 'pipe'] },
       );
       let output = '';
@@ -82,13 +100,23 @@ export class RedisServerProcess implements AsyncDisposable {
       await server.stop();
       if (!/Address already in use/i.test(last)) break;
     }
-    throw new StrataError(ErrorCodes.INTERNAL, `cannot start redis-server (Debian package redis-server): ${last}`, {
-      bin: o.bin ?? 'redis-server',
-    });
+    throw new StrataError(
+      ErrorCodes.INTERNAL,
+      `cannot start redis-server (Debian package redis-server): ${last}`,
+      {
+        bin: o.bin ?? 'redis-server',
+      },
+    );
   }
 
   async #ping(): Promise<boolean> {
-    const c = new Redis({ host: '127.0.0.1', port: this.port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const c = new Redis({
+      host: '127.0.0.1',
+      port: this.port,
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
     c.on('error', () => {});
     try {
       await c.connect();

@@ -6,13 +6,14 @@
  */
 import { availableParallelism, hostname } from 'node:os';
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
-import { ErrorCodes, serializeError, StrataError, toStrataError, UsageError } from '../../core/errors.js';
+import { serializeError, toStrataError, UsageError } from '../../core/errors.js';
 import { runStep, type StepResult } from '../../pipeline/steps.js';
 import type { ObjectStore } from '../../store/object-store.js';
 import { isRetryableStepError } from '../retry-policy.js';
 import { StepEnvCache } from '../step-env.js';
-import { redisOptions } from './connection.js';
+import { redactRedisUrl, redisOptions } from './connection.js';
 import { DEFAULT_QUEUE, encodeError, PROTOCOL_VERSION, type StepJobData } from './protocol.js';
+import { withinQueueTimeout } from './within.js';
 
 export interface StepWorkerOptions {
   redis: string;
@@ -27,6 +28,8 @@ export interface StepWorkerOptions {
   lockDurationMs?: number;
   /** How often this worker looks for stalled jobs (default 30 s). */
   stalledIntervalMs?: number;
+  /** How long start() waits for Redis before failing with E_QUEUE_UNAVAILABLE (default 10 s). */
+  connectTimeoutMs?: number;
   /** How often one job may stall before it fails (default 2). */
   maxStalledCount?: number;
   onJob?: (e: { type: 'active' | 'completed' | 'failed'; job: string; kind: string; error?: string }) => void;
@@ -45,15 +48,19 @@ export class StepWorker implements AsyncDisposable {
     this.name = `strata-worker@${hostname()}:${process.pid}`;
     this.#store = opts.store;
     this.#envs = new StepEnvCache(opts.store, threads, this.name);
-    this.#worker = new Worker<StepJobData, StepResult>(opts.queue ?? DEFAULT_QUEUE, (job) => this.#process(job), {
-      connection: redisOptions(opts.redis),
-      concurrency,
-      name: this.name,
-      autorun: false,
-      lockDuration: opts.lockDurationMs ?? 30_000,
-      stalledInterval: opts.stalledIntervalMs ?? 30_000,
-      maxStalledCount: opts.maxStalledCount ?? 2,
-    });
+    this.#worker = new Worker<StepJobData, StepResult>(
+      opts.queue ?? DEFAULT_QUEUE,
+      (job) => this.#process(job),
+      {
+        connection: redisOptions(opts.redis),
+        concurrency,
+        name: this.name,
+        autorun: false,
+        lockDuration: opts.lockDurationMs ?? 30_000,
+        stalledInterval: opts.stalledIntervalMs ?? 30_000,
+        maxStalledCount: opts.maxStalledCount ?? 2,
+      },
+    );
     const onJob = opts.onJob;
     this.#worker.on('error', () => {
       /* connection trouble: ioredis reconnects; jobs are recovered by the stalled check */
@@ -61,20 +68,29 @@ export class StepWorker implements AsyncDisposable {
     if (onJob) {
       this.#worker.on('active', (j) => onJob({ type: 'active', job: j.id ?? '', kind: j.name }));
       this.#worker.on('completed', (j) => onJob({ type: 'completed', job: j.id ?? '', kind: j.name }));
-      this.#worker.on('failed', (j, e) => onJob({ type: 'failed', job: j?.id ?? '', kind: j?.name ?? '', error: e.message }));
+      this.#worker.on('failed', (j, e) =>
+        onJob({ type: 'failed', job: j?.id ?? '', kind: j?.name ?? '', error: e.message }),
+      );
     }
   }
 
   /** Connects and starts taking jobs; resolves once the worker is connected to Redis. */
   static async start(opts: StepWorkerOptions): Promise<StepWorker> {
     const w = new StepWorker(opts);
+    const queue = opts.queue ?? DEFAULT_QUEUE;
     try {
-      await w.#worker.waitUntilReady();
+      await withinQueueTimeout(
+        w.#worker.waitUntilReady(),
+        opts.connectTimeoutMs ?? 10_000,
+        'the worker cannot start',
+        {
+          queue,
+          redis: redactRedisUrl(opts.redis),
+        },
+      );
     } catch (e) {
-      await w.close();
-      throw new StrataError(ErrorCodes.STEP_FAILED, `cannot reach Redis: ${(e as Error).message}`, {
-        queue: opts.queue ?? DEFAULT_QUEUE,
-      });
+      await w.#worker.close(true).catch(() => undefined);
+      throw toStrataError(e);
     }
     w.#worker.run().catch(() => undefined);
     return w;
@@ -85,10 +101,14 @@ export class StepWorker implements AsyncDisposable {
     try {
       const { v, store, task } = job.data;
       if (v !== PROTOCOL_VERSION) {
-        throw new UsageError(`job speaks step protocol ${v}, this worker speaks ${PROTOCOL_VERSION}`, { job: job.id });
+        throw new UsageError(`job speaks step protocol ${v}, this worker speaks ${PROTOCOL_VERSION}`, {
+          job: job.id,
+        });
       }
       if (store !== this.#store.url) {
-        throw new UsageError(`job is for store ${store}, this worker serves ${this.#store.url}`, { job: job.id });
+        throw new UsageError(`job is for store ${store}, this worker serves ${this.#store.url}`, {
+          job: job.id,
+        });
       }
       return await runStep(await this.#envs.env(task.collection), task);
     } catch (e) {

@@ -4,7 +4,13 @@
  * (E_POINTER_CONFLICT, E_WORKER_CRASHED, …), or `Strata.Permanent` for errors no retry can fix; the
  * message carries the whole serialized error.
  */
-import { ErrorCodes, type SerializedError, serializeError, type StrataError, toStrataError } from '../../core/errors.js';
+import {
+  ErrorCodes,
+  type SerializedError,
+  type StrataError,
+  serializeError,
+  toStrataError,
+} from '../../core/errors.js';
 import { isRetryableStepError } from '../retry-policy.js';
 
 export const PERMANENT_ERROR = 'Strata.Permanent';

@@ -26,8 +26,8 @@ import { publishSnapshot } from '../../pipeline/publish.js';
 import { newRunId, type RunRecord, readRunRecord, writeRunRecord } from '../../pipeline/runs.js';
 import type { SegmentRef } from '../../pipeline/segments.js';
 import { type DeltaRef, runStep, type StepResult } from '../../pipeline/steps.js';
-import { openStore } from '../../store/open.js';
 import type { ObjectStore } from '../../store/object-store.js';
+import { openStore } from '../../store/open.js';
 import { StepEnvCache } from '../step-env.js';
 import { lambdaBoundary, parseCause } from './errors.js';
 import type {
@@ -56,7 +56,10 @@ async function withStore<T>(spec: string, fn: (store: ObjectStore) => Promise<T>
 }
 
 async function step(store: ObjectStore, task: Parameters<typeof runStep>[1]): Promise<StepResult> {
-  return runStep(await new StepEnvCache(store, undefined, `strata-lambda@${process.pid}`).env(task.collection), task);
+  return runStep(
+    await new StepEnvCache(store, undefined, `strata-lambda@${process.pid}`).env(task.collection),
+    task,
+  );
 }
 
 /**
@@ -66,13 +69,23 @@ async function step(store: ObjectStore, task: Parameters<typeof runStep>[1]): Pr
 async function resumeLease(store: ObjectStore, s: RunState): Promise<Lease> {
   const cur = await readLease(store, s.collection);
   const now = Date.now();
-  if (!cur || cur.owner !== s.lease.owner || cur.token < s.lease.token || cur.released || cur.expiresAt <= now) {
-    throw new LeaseError(ErrorCodes.LEASE_LOST, `execution ${s.run} no longer holds the lease on ${s.collection}`, {
-      collection: s.collection,
-      run: s.run,
-      owner: s.lease.owner,
-      token: s.lease.token,
-    });
+  if (
+    !cur ||
+    cur.owner !== s.lease.owner ||
+    cur.token < s.lease.token ||
+    cur.released ||
+    cur.expiresAt <= now
+  ) {
+    throw new LeaseError(
+      ErrorCodes.LEASE_LOST,
+      `execution ${s.run} no longer holds the lease on ${s.collection}`,
+      {
+        collection: s.collection,
+        run: s.run,
+        owner: s.lease.owner,
+        token: s.lease.token,
+      },
+    );
   }
   return Lease.acquire(store, s.collection, {
     owner: s.lease.owner,
@@ -111,7 +124,9 @@ export function plan(event: PlanEvent): Promise<PlanResult> {
           run,
           lease: { owner: lease.owner, token: lease.token },
           retain: event.retain ?? 4,
-          ...(event.incrementalThreshold !== undefined ? { incrementalThreshold: event.incrementalThreshold } : {}),
+          ...(event.incrementalThreshold !== undefined
+            ? { incrementalThreshold: event.incrementalThreshold }
+            : {}),
           finalAttempts: event.finalAttempts ?? 3,
           empty: pending.length === 0,
           deltas: pending.length,
@@ -166,8 +181,15 @@ export function group(event: GroupEvent): Promise<GroupOutcome> {
       const segment =
         inputs.length === 0
           ? null
-          : (await step(store, { kind: 'group', collection: event.collection, run: event.run, index: event.index, inputs }))
-              .segment;
+          : (
+              await step(store, {
+                kind: 'group',
+                collection: event.collection,
+                run: event.run,
+                index: event.index,
+                inputs,
+              })
+            ).segment;
       return { ok: true, index: event.index, segment, included, rejected };
     }),
   );
@@ -197,10 +219,14 @@ export function final(event: FinalEvent): Promise<FinalOutcome> {
       const inputs = usable.map((g) => g.segment).filter((s): s is SegmentRef => s !== null);
       if (promote.length === 0) {
         if (groupsFailed > 0) {
-          throw new StrataError(ErrorCodes.STEP_FAILED, `${groupsFailed} of ${groups.length} groups failed; nothing to publish`, {
-            ...ctx,
-            retryable: false,
-          });
+          throw new StrataError(
+            ErrorCodes.STEP_FAILED,
+            `${groupsFailed} of ${groups.length} groups failed; nothing to publish`,
+            {
+              ...ctx,
+              retryable: false,
+            },
+          );
         }
         return { attempt, base: null, result: null, promote, quarantine, groupsFailed };
       }
@@ -210,7 +236,13 @@ export function final(event: FinalEvent): Promise<FinalOutcome> {
         collection: event.collection,
         run: event.run,
         inputs,
-        base: base ? { version: base.value.version, snapshot: base.value.snapshot, manifestSha256: base.value.manifestSha256 } : null,
+        base: base
+          ? {
+              version: base.value.version,
+              snapshot: base.value.snapshot,
+              manifestSha256: base.value.manifestSha256,
+            }
+          : null,
         promote,
         incrementalThreshold: event.incrementalThreshold,
       });
@@ -230,10 +262,19 @@ export function publish(event: PublishEvent): Promise<PublishResult> {
       const lease = await resumeLease(store, event);
       const f = event.final;
       for (const r of f.quarantine) {
-        const q: QuarantineRecord = { seqStart: r.seqStart, key: r.key, run: event.run, chunk: r.chunk, error: r.error, at: new Date().toISOString() };
-        await writeJson(store, Keys.quarantine(event.collection, r.seqStart), q, { ifNoneMatch: '*' }).catch((e) => {
-          if (!(e instanceof PreconditionFailedError)) throw e;
-        });
+        const q: QuarantineRecord = {
+          seqStart: r.seqStart,
+          key: r.key,
+          run: event.run,
+          chunk: r.chunk,
+          error: r.error,
+          at: new Date().toISOString(),
+        };
+        await writeJson(store, Keys.quarantine(event.collection, r.seqStart), q, { ifNoneMatch: '*' }).catch(
+          (e) => {
+            if (!(e instanceof PreconditionFailedError)) throw e;
+          },
+        );
       }
       const out: PublishResult = {
         status: 'nothing-to-do',
@@ -263,7 +304,18 @@ export function publish(event: PublishEvent): Promise<PublishResult> {
         groupsFailed: f.groupsFailed,
         quarantined: out.quarantined,
         failures: event.groupResults.flatMap((g) =>
-          g.ok ? [] : [{ step: `group-${String(g.index).padStart(4, '0')}`, error: { name: 'StrataError', ...parseCause(g.error, g.cause), context: { group: g.index } } }],
+          g.ok
+            ? []
+            : [
+                {
+                  step: `group-${String(g.index).padStart(4, '0')}`,
+                  error: {
+                    name: 'StrataError',
+                    ...parseCause(g.error, g.cause),
+                    context: { group: g.index },
+                  },
+                },
+              ],
         ),
         ...(out.snapshot ? { snapshot: { ...out.snapshot, build: f.result?.build ?? 'full' } } : {}),
       });
@@ -276,13 +328,20 @@ export function publish(event: PublishEvent): Promise<PublishResult> {
 /** The run failed: record why, and give the lease back if this execution still holds it. */
 export function abort(event: AbortEvent): Promise<{ status: 'failed'; code: string; message: string }> {
   return lambdaBoundary(async () => {
-    const why = event.error ? parseCause(event.error.Error, event.error.Cause) : { code: ErrorCodes.STEP_FAILED, message: 'aborted' };
+    const why = event.error
+      ? parseCause(event.error.Error, event.error.Cause)
+      : { code: ErrorCodes.STEP_FAILED, message: 'aborted' };
     if (!event.store || !event.collection || !event.run || !event.lease) return { status: 'failed', ...why };
     const s = event as RunState;
     await withStore(s.store, async (store) => {
       await updateRunRecord(store, s, {
         status: 'failed',
-        error: { name: 'StrataError', code: why.code, message: why.message, context: { collection: s.collection, run: s.run } },
+        error: {
+          name: 'StrataError',
+          code: why.code,
+          message: why.message,
+          context: { collection: s.collection, run: s.run },
+        },
       });
       const lease = await resumeLease(store, s).catch(() => undefined);
       await lease?.release();

@@ -2,12 +2,22 @@
 export * from './errors.js';
 export type * from './events.js';
 export { abort, chunk, final, group, handlers, plan, publish, type StepName } from './handlers.js';
-export { type ExecutionResult, type InterpretOptions, runStateMachine, type TraceEntry } from './interpret.js';
-export { type AslDefinition, buildStateMachine, functionArn, type StateMachineOptions } from './state-machine.js';
+export {
+  type ExecutionResult,
+  type InterpretOptions,
+  runStateMachine,
+  type TraceEntry,
+} from './interpret.js';
+export {
+  type AslDefinition,
+  buildStateMachine,
+  functionArn,
+  type StateMachineOptions,
+} from './state-machine.js';
 
-import { functionArn, type StateMachineOptions } from './state-machine.js';
 import { handlers, type StepName } from './handlers.js';
 import type { ResourceHandler } from './interpret.js';
+import { functionArn, type StateMachineOptions } from './state-machine.js';
 
 /** The handlers keyed by the ARNs buildStateMachine(o) gives them (for runStateMachine). */
 export function localResources(o: StateMachineOptions = {}): Record<string, ResourceHandler> {

@@ -53,7 +53,9 @@ interface Context {
 }
 
 const unsupported = (what: string) =>
-  new StrataError(ErrorCodes.USAGE, `the local interpreter does not support ${what}`, { interpreter: 'asl-local' });
+  new StrataError(ErrorCodes.USAGE, `the local interpreter does not support ${what}`, {
+    interpreter: 'asl-local',
+  });
 
 function segmentsOf(path: string): Array<string | number> {
   const out: Array<string | number> = [];
@@ -95,7 +97,10 @@ function setPath(input: Json, path: string | null | undefined, value: Json): Jso
   if (path === undefined || path === '$') return value;
   if (!path.startsWith('$.')) throw unsupported(`the ResultPath ${path}`);
   const segs = segmentsOf(path.slice(1));
-  const root: Record<string, Json> = input !== null && typeof input === 'object' ? structuredClone(input as object) as Record<string, Json> : {};
+  const root: Record<string, Json> =
+    input !== null && typeof input === 'object'
+      ? (structuredClone(input as object) as Record<string, Json>)
+      : {};
   let cur: Record<string | number, Json> = root;
   for (const [i, seg] of segs.entries()) {
     if (i === segs.length - 1) cur[seg] = value;
@@ -122,8 +127,10 @@ function evalTemplate(t: Json, input: Json, ctx: Context): Json {
 }
 
 function choose(rule: Record<string, Json>, input: Json, ctx: Context): boolean {
-  if (Array.isArray(rule.And)) return (rule.And as Array<Record<string, Json>>).every((r) => choose(r, input, ctx));
-  if (Array.isArray(rule.Or)) return (rule.Or as Array<Record<string, Json>>).some((r) => choose(r, input, ctx));
+  if (Array.isArray(rule.And))
+    return (rule.And as Array<Record<string, Json>>).every((r) => choose(r, input, ctx));
+  if (Array.isArray(rule.Or))
+    return (rule.Or as Array<Record<string, Json>>).some((r) => choose(r, input, ctx));
   if (rule.Not) return !choose(rule.Not as Record<string, Json>, input, ctx);
   const variable = rule.Variable as string;
   let v: Json;
@@ -141,13 +148,19 @@ function choose(rule: Record<string, Json>, input: Json, ctx: Context): boolean 
 }
 
 const matches = (errorEquals: string[], name: string) =>
-  errorEquals.includes(name) || errorEquals.includes('States.ALL') || (errorEquals.includes('States.TaskFailed') && name !== 'States.Timeout');
+  errorEquals.includes(name) ||
+  errorEquals.includes('States.ALL') ||
+  (errorEquals.includes('States.TaskFailed') && name !== 'States.Timeout');
 
 class Execution {
   readonly trace: TraceEntry[] = [];
   constructor(readonly o: InterpretOptions) {}
 
-  async run(machine: { StartAt: string; States: Record<string, AslState> }, input: Json, ctx: Context): Promise<Json> {
+  async run(
+    machine: { StartAt: string; States: Record<string, AslState> },
+    input: Json,
+    ctx: Context,
+  ): Promise<Json> {
     let name = machine.StartAt;
     let data = input;
     for (;;) {
@@ -163,7 +176,8 @@ class Execution {
   async #state(name: string, s: AslState, raw: Json, ctx: Context): Promise<{ output: Json; next?: string }> {
     const type = s.Type as string;
     const next = s.End === true ? undefined : (s.Next as string | undefined);
-    const input = s.InputPath === undefined ? raw : s.InputPath === null ? {} : getPath(s.InputPath as string, raw, ctx);
+    const input =
+      s.InputPath === undefined ? raw : s.InputPath === null ? {} : getPath(s.InputPath as string, raw, ctx);
     const out = (result: Json) => {
       const merged = setPath(raw, s.ResultPath as string | null | undefined, result);
       return s.OutputPath === undefined ? merged : getPath(s.OutputPath as string, merged, ctx);
@@ -174,10 +188,18 @@ class Execution {
       case 'Fail': {
         const error = s.ErrorPath !== undefined ? getPath(s.ErrorPath as string, input, ctx) : s.Error;
         const cause = s.CausePath !== undefined ? getPath(s.CausePath as string, input, ctx) : s.Cause;
-        throw new StatesError(typeof error === 'string' ? error : 'States.Fail', typeof cause === 'string' ? cause : '');
+        throw new StatesError(
+          typeof error === 'string' ? error : 'States.Fail',
+          typeof cause === 'string' ? cause : '',
+        );
       }
       case 'Pass': {
-        const result = s.Parameters !== undefined ? evalTemplate(s.Parameters, input, ctx) : 'Result' in s ? s.Result : input;
+        const result =
+          s.Parameters !== undefined
+            ? evalTemplate(s.Parameters, input, ctx)
+            : 'Result' in s
+              ? s.Result
+              : input;
         return { output: out(result), next };
       }
       case 'Choice': {
@@ -190,14 +212,19 @@ class Execution {
       case 'Task':
       case 'Map':
         try {
-          const effective = type === 'Task' && s.Parameters !== undefined ? evalTemplate(s.Parameters, input, ctx) : input;
-          const result = type === 'Task' ? await this.#task(name, s, effective) : await this.#map(s, effective, ctx);
+          const effective =
+            type === 'Task' && s.Parameters !== undefined ? evalTemplate(s.Parameters, input, ctx) : input;
+          const result =
+            type === 'Task' ? await this.#task(name, s, effective) : await this.#map(s, effective, ctx);
           return { output: out(result), next };
         } catch (e) {
           if (!(e instanceof StatesError)) throw e;
           for (const c of (s.Catch as Array<Record<string, Json>>) ?? []) {
             if (matches(c.ErrorEquals as string[], e.errorName)) {
-              const caught = setPath(raw, (c.ResultPath as string | null | undefined) ?? '$', { Error: e.errorName, Cause: e.causeText });
+              const caught = setPath(raw, (c.ResultPath as string | null | undefined) ?? '$', {
+                Error: e.errorName,
+                Cause: e.causeText,
+              });
               return { output: caught, next: c.Next as string };
             }
           }
@@ -225,11 +252,19 @@ class Execution {
         const retrier = retriers.find((x) => matches(x.r.ErrorEquals as string[], errorName));
         const max = (retrier?.r.MaxAttempts as number | undefined) ?? 3;
         if (!retrier || retrier.used >= max) {
-          throw new StatesError(errorName, JSON.stringify({ errorType: errorName, errorMessage: err.message }));
+          throw new StatesError(
+            errorName,
+            JSON.stringify({ errorType: errorName, errorMessage: err.message }),
+          );
         }
         retrier.used++;
-        const interval = ((retrier.r.IntervalSeconds as number | undefined) ?? 1) * ((retrier.r.BackoffRate as number | undefined) ?? 2) ** (retrier.used - 1);
-        const capped = Math.min(interval, (retrier.r.MaxDelaySeconds as number | undefined) ?? Number.POSITIVE_INFINITY);
+        const interval =
+          ((retrier.r.IntervalSeconds as number | undefined) ?? 1) *
+          ((retrier.r.BackoffRate as number | undefined) ?? 2) ** (retrier.used - 1);
+        const capped = Math.min(
+          interval,
+          (retrier.r.MaxDelaySeconds as number | undefined) ?? Number.POSITIVE_INFINITY,
+        );
         const jittered = retrier.r.JitterStrategy === 'FULL' ? Math.random() * capped : capped;
         await delay(jittered * 1000 * (this.o.retryIntervalScale ?? 1));
       }
@@ -239,7 +274,9 @@ class Execution {
   async #map(s: AslState, input: Json, ctx: Context): Promise<Json[]> {
     const items = s.ItemsPath === undefined ? input : getPath(s.ItemsPath as string, input, ctx);
     if (!Array.isArray(items)) throw new StatesError('States.Runtime', 'ItemsPath did not select an array');
-    const processor = (s.ItemProcessor ?? s.Iterator) as { StartAt: string; States: Record<string, AslState> } | undefined;
+    const processor = (s.ItemProcessor ?? s.Iterator) as
+      | { StartAt: string; States: Record<string, AslState> }
+      | undefined;
     if (!processor) throw unsupported('a Map state without ItemProcessor');
     const limit = (s.MaxConcurrency as number | undefined) || (this.o.mapConcurrency ?? 4);
     const slots = new Semaphore(limit);
@@ -260,13 +297,18 @@ class Execution {
 }
 
 /** Runs a definition to its end, in-process. */
-export async function runStateMachine(definition: AslDefinition, input: Json, o: InterpretOptions): Promise<ExecutionResult> {
+export async function runStateMachine(
+  definition: AslDefinition,
+  input: Json,
+  o: InterpretOptions,
+): Promise<ExecutionResult> {
   const ex = new Execution(o);
   try {
     const output = await ex.run(definition, input, {});
     return { status: 'SUCCEEDED', output, trace: ex.trace };
   } catch (e) {
-    if (e instanceof StatesError) return { status: 'FAILED', error: e.errorName, cause: e.causeText, trace: ex.trace };
+    if (e instanceof StatesError)
+      return { status: 'FAILED', error: e.errorName, cause: e.causeText, trace: ex.trace };
     throw e;
   }
 }

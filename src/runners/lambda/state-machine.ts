@@ -60,7 +60,8 @@ export function buildStateMachine(o: StateMachineOptions = {}): AslDefinition {
   const maxConcurrency = o.maxConcurrency ?? 0;
 
   return {
-    Comment: 'Strata compaction: pending deltas → chunks → groups → final merge → fenced publish + ledger update',
+    Comment:
+      'Strata compaction: pending deltas → chunks → groups → final merge → fenced publish + ledger update',
     StartAt: 'Plan',
     States: {
       Plan: task('plan', {
@@ -124,7 +125,12 @@ export function buildStateMachine(o: StateMachineOptions = {}): AslDefinition {
             GroupFailed: {
               Type: 'Pass',
               Comment: 'a failed group defers itself and every later group; the run goes on',
-              Parameters: { ok: false, 'index.$': '$.group.index', 'error.$': '$.error.Error', 'cause.$': '$.error.Cause' },
+              Parameters: {
+                ok: false,
+                'index.$': '$.group.index',
+                'error.$': '$.error.Error',
+                'cause.$': '$.error.Cause',
+              },
               End: true,
             },
           },
@@ -140,7 +146,8 @@ export function buildStateMachine(o: StateMachineOptions = {}): AslDefinition {
         Next: 'Publish',
       }),
       Publish: task('publish', {
-        Comment: 'quarantine markers, fenced pointer swap (the ledger follows from it), run record, lease release',
+        Comment:
+          'quarantine markers, fenced pointer swap (the ledger follows from it), run record, lease release',
         Retry: retry(['E_POINTER_CONFLICT']),
         ResultPath: '$.published',
         Catch: [
@@ -156,7 +163,11 @@ export function buildStateMachine(o: StateMachineOptions = {}): AslDefinition {
         Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.abortError', Next: 'Failed' }],
         Next: 'Failed',
       }),
-      Failed: { Type: 'Fail', Error: 'Strata.RunFailed', Cause: 'the compaction run failed; see the run record' },
+      Failed: {
+        Type: 'Fail',
+        Error: 'Strata.RunFailed',
+        Cause: 'the compaction run failed; see the run record',
+      },
     },
   };
 }

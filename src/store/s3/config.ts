@@ -51,7 +51,14 @@ export interface S3Location {
 
 const MIB = 1 << 20;
 const BUCKET = /^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$/;
-const QUERY_KEYS = new Set(['endpoint', 'region', 'forcePathStyle', 'ifMatchQuoting', 'partSizeMiB', 'partConcurrency']);
+const QUERY_KEYS = new Set([
+  'endpoint',
+  'region',
+  'forcePathStyle',
+  'ifMatchQuoting',
+  'partSizeMiB',
+  'partConcurrency',
+]);
 
 function bool(v: string, what: string, spec: string): boolean {
   if (/^(1|true|yes|on)$/i.test(v)) return true;
@@ -61,13 +68,16 @@ function bool(v: string, what: string, spec: string): boolean {
 
 function positiveInt(v: string, what: string, spec: string): number {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${what} must be a positive integer, got ${v}`, { store: spec });
+  if (!Number.isInteger(n) || n < 1)
+    throw new UsageError(`${what} must be a positive integer, got ${v}`, { store: spec });
   return n;
 }
 
 function quoting(v: string, spec: string): IfMatchQuoting {
   if (v === 'quoted' || v === 'unquoted') return v;
-  throw new UsageError(`ifMatchQuoting must be "quoted" or "unquoted", got ${JSON.stringify(v)}`, { store: spec });
+  throw new UsageError(`ifMatchQuoting must be "quoted" or "unquoted", got ${JSON.stringify(v)}`, {
+    store: spec,
+  });
 }
 
 function endpointUrl(v: string, spec: string): string {
@@ -91,7 +101,8 @@ export function parseS3Spec(spec: string): S3Location & { query: S3ConnectionOpt
   const m = /^s3:\/\/([^/?#]*)([^?#]*)(\?[^#]*)?$/i.exec(spec);
   if (!m) throw new UsageError('not an S3 store URL (use s3://bucket/prefix)', { store: spec });
   const bucket = m[1]!;
-  if (!BUCKET.test(bucket)) throw new UsageError(`not a valid bucket name: ${JSON.stringify(bucket)}`, { store: spec });
+  if (!BUCKET.test(bucket))
+    throw new UsageError(`not a valid bucket name: ${JSON.stringify(bucket)}`, { store: spec });
   let prefix: string;
   try {
     prefix = decodeURIComponent(m[2]!).replace(/^\/+/, '').replace(/\/+$/, '');
@@ -108,9 +119,12 @@ export function parseS3Spec(spec: string): S3Location & { query: S3ConnectionOpt
   const query: S3ConnectionOptions = {};
   for (const [k, v] of new URLSearchParams(m[3] ?? '')) {
     if (!QUERY_KEYS.has(k)) {
-      throw new UsageError(`unknown S3 store option ${JSON.stringify(k)} (known: ${[...QUERY_KEYS].join(', ')})`, {
-        store: spec,
-      });
+      throw new UsageError(
+        `unknown S3 store option ${JSON.stringify(k)} (known: ${[...QUERY_KEYS].join(', ')})`,
+        {
+          store: spec,
+        },
+      );
     }
     if (k === 'endpoint') query.endpoint = endpointUrl(v, spec);
     else if (k === 'region') query.region = v;
@@ -127,8 +141,12 @@ export function s3OptionsFromEnv(env: NodeJS.ProcessEnv, spec: string): S3Connec
   const o: S3ConnectionOptions = {};
   if (env.STRATA_S3_ENDPOINT) o.endpoint = endpointUrl(env.STRATA_S3_ENDPOINT, spec);
   if (env.STRATA_S3_REGION) o.region = env.STRATA_S3_REGION;
-  if (env.STRATA_S3_FORCE_PATH_STYLE) o.forcePathStyle = bool(env.STRATA_S3_FORCE_PATH_STYLE, 'STRATA_S3_FORCE_PATH_STYLE', spec);
-  if (env.STRATA_S3_IFMATCH_UNQUOTED && bool(env.STRATA_S3_IFMATCH_UNQUOTED, 'STRATA_S3_IFMATCH_UNQUOTED', spec)) {
+  if (env.STRATA_S3_FORCE_PATH_STYLE)
+    o.forcePathStyle = bool(env.STRATA_S3_FORCE_PATH_STYLE, 'STRATA_S3_FORCE_PATH_STYLE', spec);
+  if (
+    env.STRATA_S3_IFMATCH_UNQUOTED &&
+    bool(env.STRATA_S3_IFMATCH_UNQUOTED, 'STRATA_S3_IFMATCH_UNQUOTED', spec)
+  ) {
     o.ifMatchQuoting = 'unquoted';
   }
   const id = env.STRATA_S3_ACCESS_KEY_ID;

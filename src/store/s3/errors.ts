@@ -77,7 +77,9 @@ export function isNotFoundS3(e: unknown): boolean {
 
 export function isPreconditionS3(e: unknown): boolean {
   const { status, code } = s3ErrorShape(e);
-  return status === 412 || code === 'PreconditionFailed' || code === 'ConditionalRequestConflict' || status === 409;
+  return (
+    status === 412 || code === 'PreconditionFailed' || code === 'ConditionalRequestConflict' || status === 409
+  );
 }
 
 /** A StoreError (transient or permanent) for anything the SDK threw; StrataErrors pass through. */

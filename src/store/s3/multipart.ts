@@ -8,15 +8,15 @@
  * - Before completing, the hash of what was sent must equal the SHA-256 recorded in the object's metadata
  *   (set at creation): a file that changed under the upload is never completed.
  * - On any failure the upload is aborted: no object appears, and no parts are left billed.
- * - The completion carries the caller's precondition (If-None-Match / If-Match), which AWS S3 honours on
- *   CompleteMultipartUpload.
+ * - Unconditional only: radosgw 16 ignores If-None-Match / If-Match on CompleteMultipartUpload, so the
+ *   store sends conditional puts of large files as one streamed PutObject instead.
  */
 import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import {
   AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
   type CompletedPart,
+  CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   type S3Client,
   UploadPartCommand,
@@ -42,7 +42,6 @@ export interface MultipartInput {
   contentType?: string;
   partSize: number;
   concurrency: number;
-  conditions: { IfNoneMatch?: string; IfMatch?: string };
   /** Wraps every request (retries, error mapping). */
   send<T>(what: string, fn: () => Promise<T>): Promise<T>;
 }
@@ -51,7 +50,7 @@ export function partSizeFor(size: number, wanted: number): number {
   return Math.max(MIN_PART_SIZE, wanted, Math.ceil(size / MAX_PARTS));
 }
 
-async function readFully(fh: FileHandle, buf: Buffer, position: number, key: string): Promise<void> {
+export async function readFully(fh: FileHandle, buf: Buffer, position: number, key: string): Promise<void> {
   let off = 0;
   while (off < buf.length) {
     const { bytesRead } = await fh.read(buf, off, buf.length - off, position + off);
@@ -62,8 +61,11 @@ async function readFully(fh: FileHandle, buf: Buffer, position: number, key: str
   }
 }
 
-/** Uploads the file; returns the completed object's ETag. Never leaves a half-visible object. */
-export async function uploadMultipart(m: MultipartInput): Promise<string> {
+/**
+ * Uploads the file; returns the completed object's ETag, or undefined when the server's completion
+ * response has none (radosgw 16 answers with an empty <ETag/>). Never leaves a half-visible object.
+ */
+export async function uploadMultipart(m: MultipartInput): Promise<string | undefined> {
   const created = await m.send('create multipart upload', () =>
     m.client.send(
       new CreateMultipartUploadCommand({
@@ -75,12 +77,13 @@ export async function uploadMultipart(m: MultipartInput): Promise<string> {
     ),
   );
   const uploadId = created.UploadId;
-  if (!uploadId) throw new StoreError('server returned no multipart upload id', { bucket: m.bucket, key: m.key });
+  if (!uploadId)
+    throw new StoreError('server returned no multipart upload id', { bucket: m.bucket, key: m.key });
+  const parts: CompletedPart[] = [];
   try {
     const partSize = partSizeFor(m.size, m.partSize);
     const hash = createHash('sha256');
     const slots = new Semaphore(Math.max(1, m.concurrency));
-    const parts: CompletedPart[] = [];
     const inflight: Array<Promise<void>> = [];
     let failed: { error: unknown } | undefined;
     for (let n = 1, pos = 0; pos < m.size && !failed; n++, pos += partSize) {
@@ -117,12 +120,11 @@ export async function uploadMultipart(m: MultipartInput): Promise<string> {
               }),
             ),
           )
-          .then(
-            (r) => {
-              if (!r.ETag) throw new StoreError('server returned no part ETag', { key: m.key, part: partNumber });
-              parts[partNumber - 1] = { PartNumber: partNumber, ETag: r.ETag };
-            },
-          )
+          .then((r) => {
+            if (!r.ETag)
+              throw new StoreError('server returned no part ETag', { key: m.key, part: partNumber });
+            parts[partNumber - 1] = { PartNumber: partNumber, ETag: r.ETag };
+          })
           .catch((e: unknown) => {
             failed ??= { error: e };
           })
@@ -133,32 +135,47 @@ export async function uploadMultipart(m: MultipartInput): Promise<string> {
     if (failed) throw failed.error;
     const sent = hash.digest('hex');
     if (sent !== m.sha256) {
-      throw new IntegrityError(ErrorCodes.STORE_INTEGRITY, 'the bytes uploaded do not match the SHA-256 recorded', {
-        bucket: m.bucket,
-        key: m.key,
-        expected: m.sha256,
-        actual: sent,
-      });
+      throw new IntegrityError(
+        ErrorCodes.STORE_INTEGRITY,
+        'the bytes uploaded do not match the SHA-256 recorded',
+        {
+          bucket: m.bucket,
+          key: m.key,
+          expected: m.sha256,
+          actual: sent,
+        },
+      );
     }
-    const done = await m.send('complete multipart upload', () =>
+  } catch (e) {
+    await abort(m, uploadId);
+    throw e;
+  }
+  let done: { ETag?: string };
+  try {
+    done = await m.send('complete multipart upload', () =>
       m.client.send(
         new CompleteMultipartUploadCommand({
           Bucket: m.bucket,
           Key: m.objectKey,
           UploadId: uploadId,
           MultipartUpload: { Parts: parts },
-          ...m.conditions,
         }),
       ),
     );
-    if (!done.ETag) throw new StoreError('server returned no ETag for the completed upload', { key: m.key });
-    return done.ETag;
   } catch (e) {
-    await m
-      .send('abort multipart upload', () =>
-        m.client.send(new AbortMultipartUploadCommand({ Bucket: m.bucket, Key: m.objectKey, UploadId: uploadId })),
-      )
-      .catch(() => undefined);
+    // failed: the upload is not an object; abort it (a no-op if it completed after all)
+    await abort(m, uploadId);
     throw e;
   }
+  return done.ETag || undefined;
+}
+
+async function abort(m: MultipartInput, uploadId: string): Promise<void> {
+  await m
+    .send('abort multipart upload', () =>
+      m.client.send(
+        new AbortMultipartUploadCommand({ Bucket: m.bucket, Key: m.objectKey, UploadId: uploadId }),
+      ),
+    )
+    .catch(() => undefined);
 }

@@ -1,0 +1,273 @@
+/**
+ * Issue-3 benchmark: the demo workload (28,454 × 1536, 120 deltas, chunks of 3, groups of 10) compacted by
+ * the local runner (process pool) vs the BullMQ runner with `workers` separate `strata worker` processes
+ * and a private redis-server, side by side in one run on one machine. Each runner compacts its own store
+ * holding the same ingested deltas; both must publish the same content hash. Goal: distributed ≤ 1.5× local.
+ * Each runner compacts `repeats` identical collections, in alternating order; the best time of each counts
+ * (this 2-core machine is shared, so single runs are noisy).
+ *
+ * The BullMQ side's store is a local directory unless `bullmqStore` names another (e.g. an s3:// URL whose
+ * server the caller started): workers receive it as `--store`.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { ErrorCodes, StrataError } from '../core/errors.js';
+import { createCollection } from '../pipeline/collections.js';
+import { type CompactReport, compact } from '../pipeline/compact.js';
+import { acceptDelta } from '../pipeline/deltas.js';
+import type { StepExecutor } from '../pipeline/executor.js';
+import { BullMQExecutor } from '../runners/bullmq/executor.js';
+import { RedisServerProcess } from '../runners/bullmq/redis-server.js';
+import { LocalPoolExecutor } from '../runners/local/pool.js';
+import type { ObjectStore } from '../store/object-store.js';
+import { openStore } from '../store/open.js';
+import { generateRecords } from '../workload/synthetic.js';
+import { type BenchRow, type BenchSection, round } from './stats.js';
+
+export interface DistributedBenchOptions {
+  records?: number;
+  dimension?: number;
+  deltas?: number;
+  chunkSize?: number;
+  groupSize?: number;
+  /** BullMQ worker processes, and the local pool's size (default 2). */
+  workers?: number;
+  /** Compactions per runner, in alternating order (local first, then BullMQ first, …) to cancel drift (default 2). */
+  repeats?: number;
+  /** Use this Redis instead of starting a private redis-server. */
+  redisUrl?: string;
+  /** Store spec for the BullMQ side (default: a temp directory). */
+  bullmqStore?: string;
+  /** Environment for the worker processes (e.g. S3 credentials). */
+  workerEnv?: NodeJS.ProcessEnv;
+  log?: (msg: string) => void;
+}
+
+const fmtS = (ms: number) => `${round(ms / 1000, 2)} s`;
+
+/** The CLI entry the workers run: the TypeScript source under tsx, or the built JavaScript. */
+function cliEntry(): string[] {
+  const here = fileURLToPath(import.meta.url);
+  return here.endsWith('.ts')
+    ? ['--import', 'tsx', here.replace(/bench[\\/]distributed\.ts$/, 'cli/bin.ts')]
+    : [here.replace(/bench[\\/]distributed\.js$/, 'cli/bin.js')];
+}
+
+/** A `strata worker` process; resolves once it printed its ready line. */
+async function startWorker(
+  redis: string,
+  storeSpec: string,
+  queue: string,
+  env: NodeJS.ProcessEnv,
+): Promise<ChildProcess> {
+  const child = spawn(
+    process.execPath,
+    [...cliEntry(), '--json', '--store', storeSpec, 'worker', '--redis', redis, '--queue', queue],
+    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } },
+  );
+  const lines = createInterface({ input: child.stdout! });
+  let text = '';
+  const ready = new Promise<void>((resolve, reject) => {
+    lines.on('line', (l) => {
+      text += l;
+      if (/"ready": true/.test(text)) resolve();
+    });
+    child.once('exit', (code, sig) =>
+      reject(
+        new StrataError(
+          ErrorCodes.WORKER_CRASHED,
+          `strata worker exited before it was ready (code ${code}, signal ${sig})`,
+          {},
+        ),
+      ),
+    );
+  });
+  try {
+    await ready;
+  } catch (e) {
+    lines.close();
+    throw e;
+  }
+  return child;
+}
+
+async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  await exited;
+}
+
+async function ingestDemo(
+  store: ObjectStore,
+  name: string,
+  o: Required<Pick<DistributedBenchOptions, 'records' | 'dimension' | 'deltas'>>,
+): Promise<void> {
+  const config = await createCollection(store, {
+    name,
+    dimension: o.dimension,
+    metric: 'cos',
+    quantization: 'f16',
+  });
+  const per = Math.ceil(o.records / o.deltas);
+  let batch = [];
+  for (const r of generateRecords({ seed: 42, count: o.records, dimension: o.dimension })) {
+    batch.push({
+      op: 'upsert' as const,
+      id: r.id,
+      embedding: r.embedding,
+      document: r.document ?? null,
+      metadata: r.metadata ?? null,
+    });
+    if (batch.length === per) {
+      await acceptDelta(store, config, batch, { producer: 'strata-bench' });
+      batch = [];
+    }
+  }
+  if (batch.length > 0) await acceptDelta(store, config, batch, { producer: 'strata-bench' });
+}
+
+async function timed(
+  store: ObjectStore,
+  name: string,
+  executor: StepExecutor,
+  o: { chunkSize: number; groupSize: number },
+) {
+  const t = performance.now();
+  try {
+    const report: CompactReport = await compact(store, name, { executor, ...o });
+    return { ms: performance.now() - t, report };
+  } finally {
+    await executor.close();
+  }
+}
+
+export async function benchDistributed(opts: DistributedBenchOptions = {}): Promise<BenchSection> {
+  const o = {
+    records: opts.records ?? 28_454,
+    dimension: opts.dimension ?? 1536,
+    deltas: opts.deltas ?? 120,
+    chunkSize: opts.chunkSize ?? 3,
+    groupSize: opts.groupSize ?? 10,
+    workers: opts.workers ?? 2,
+    repeats: opts.repeats ?? 2,
+  };
+  const log = opts.log ?? (() => {});
+  const root = await mkdtemp(join(tmpdir(), 'strata-bench-dist-'));
+  const localDir = join(root, 'local');
+  const bullmqSpec = opts.bullmqStore ?? join(root, 'bullmq');
+  const redis = opts.redisUrl ? undefined : await RedisServerProcess.start();
+  const redisUrl = opts.redisUrl ?? redis!.url;
+  const workers: ChildProcess[] = [];
+  try {
+    const localStore = await openStore(localDir);
+    const remoteStore = await openStore(bullmqSpec);
+    try {
+      const names = Array.from({ length: o.repeats }, (_, i) => `lines-${i}`);
+      log(
+        `ingesting ${o.repeats} × ${o.records} × ${o.dimension} as ${o.deltas} deltas each into both stores`,
+      );
+      for (const name of names) {
+        await ingestDemo(localStore, name, o);
+        await ingestDemo(remoteStore, name, o);
+      }
+      const queue = `strata-bench-${process.pid}`;
+      for (let i = 0; i < o.workers; i++) {
+        workers.push(await startWorker(redisUrl, bullmqSpec, queue, opts.workerEnv ?? {}));
+      }
+      const runLocal = (name: string) =>
+        timed(localStore, name, new LocalPoolExecutor({ store: localDir, concurrency: o.workers }), o);
+      const runDist = (name: string) =>
+        timed(
+          remoteStore,
+          name,
+          new BullMQExecutor({ redis: redisUrl, storeUrl: remoteStore.url, queue, concurrency: o.workers }),
+          o,
+        );
+      const locals: Array<Awaited<ReturnType<typeof timed>>> = [];
+      const dists: Array<Awaited<ReturnType<typeof timed>>> = [];
+      for (const [i, name] of names.entries()) {
+        const order = i % 2 === 0 ? (['local', 'bullmq'] as const) : (['bullmq', 'local'] as const);
+        for (const which of order) {
+          log(`${name}: ${which} runner, ${o.workers} worker processes`);
+          if (which === 'local') locals.push(await runLocal(name));
+          else dists.push(await runDist(name));
+        }
+      }
+      const best = (xs: typeof locals) => xs.reduce((a, b) => (b.ms < a.ms ? b : a));
+      const local = best(locals);
+      const dist = best(dists);
+
+      const hashes = new Set([...locals, ...dists].map((r) => r.report.snapshot?.contentHash));
+      const same = hashes.size === 1 && !hashes.has(undefined);
+      if (!same) {
+        throw new StrataError(ErrorCodes.VERIFY_FAILED, 'the two runners published different content', {
+          hashes: [...hashes],
+        });
+      }
+      const ratio = dist.ms / local.ms;
+      const label = `demo compaction (${o.records.toLocaleString('en-US')} × ${o.dimension}, ${o.deltas} deltas)`;
+      const stage = (name: string): BenchRow => {
+        const a = local.report.timingsMs[name] ?? 0;
+        const b = dist.report.timingsMs[name] ?? 0;
+        return {
+          bench: label,
+          metric: `${name} stage`,
+          strata: `${fmtS(b)} (BullMQ)`,
+          baseline: `${fmtS(a)} (local)`,
+          ratio: a > 0 ? `${round(b / a, 2)}×` : '-',
+          goal: '-',
+          met: null,
+        };
+      };
+      const rows: BenchRow[] = [
+        {
+          bench: label,
+          metric: `wall time (best of ${o.repeats}), BullMQ (${o.workers} workers, ${remoteStore.kind} store) vs local runner (${o.workers} processes, local store)`,
+          strata: fmtS(dist.ms),
+          baseline: fmtS(local.ms),
+          ratio: `${round(ratio, 2)}×`,
+          goal: '≤ 1.5×',
+          met: ratio <= 1.5,
+        },
+        stage('chunks'),
+        stage('groups'),
+        stage('final'),
+      ];
+      return {
+        name: 'distributed',
+        rows,
+        data: {
+          ...o,
+          cores: availableParallelism(),
+          redis: opts.redisUrl ? 'external' : 'private redis-server',
+          bullmqStore: remoteStore.kind,
+          local: {
+            bestWallMs: Math.round(local.ms),
+            wallMs: locals.map((r) => Math.round(r.ms)),
+            timingsMs: local.report.timingsMs,
+          },
+          bullmq: {
+            bestWallMs: Math.round(dist.ms),
+            wallMs: dists.map((r) => Math.round(r.ms)),
+            timingsMs: dist.report.timingsMs,
+          },
+          ratio: round(ratio, 3),
+          contentHash: dist.report.snapshot?.contentHash,
+        },
+      };
+    } finally {
+      await localStore.close();
+      await remoteStore.close();
+    }
+  } finally {
+    await Promise.all(workers.map(stopProcess));
+    await redis?.stop();
+    await rm(root, { recursive: true, force: true });
+  }
+}

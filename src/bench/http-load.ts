@@ -1,0 +1,102 @@
+/**
+ * An HTTP load generator in a child process, so the client's own work (serializing, parsing) runs beside
+ * the server instead of on its event loop. runHttpLoad() posts `total` requests with `concurrency` in
+ * flight and returns per-request latencies (ms) and the wall time.
+ */
+import { fork } from 'node:child_process';
+import { Agent, request } from 'node:http';
+import { fileURLToPath } from 'node:url';
+
+const CHILD_FLAG = '--strata-http-load';
+
+export interface HttpLoadJob {
+  url: string;
+  bodies: string[];
+  concurrency: number;
+  total: number;
+  headers?: Record<string, string>;
+}
+
+export interface HttpLoadResult {
+  latencies: number[];
+  wallMs: number;
+  errors: string[];
+}
+
+/** One POST on a keep-alive connection (node:http: a lighter client than fetch, so it measures the server). */
+function post(
+  agent: Agent,
+  url: URL,
+  body: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      {
+        method: 'POST',
+        agent,
+        headers: {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+          ...headers,
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
+        );
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function run(job: HttpLoadJob): Promise<HttpLoadResult> {
+  const latencies: number[] = [];
+  const errors: string[] = [];
+  const url = new URL(job.url);
+  const agent = new Agent({ keepAlive: true, maxSockets: job.concurrency });
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: job.concurrency }, async () => {
+      while (next < job.total) {
+        const i = next++;
+        const t = performance.now();
+        const res = await post(agent, url, job.bodies[i % job.bodies.length]!, job.headers ?? {});
+        latencies.push(performance.now() - t);
+        if (res.status !== 200) errors.push(`${res.status} ${res.text.slice(0, 200)}`);
+      }
+    }),
+  );
+  agent.destroy();
+  return { latencies, wallMs: performance.now() - t0, errors };
+}
+
+export function runHttpLoad(job: HttpLoadJob): Promise<HttpLoadResult> {
+  const here = fileURLToPath(import.meta.url);
+  const child = fork(here, [CHILD_FLAG], { execArgv: here.endsWith('.ts') ? ['--import', 'tsx'] : [] });
+  return new Promise((resolve, reject) => {
+    let result: HttpLoadResult | undefined;
+    child.once('message', (r: HttpLoadResult) => {
+      result = r;
+    });
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      if (result && code === 0) resolve(result);
+      else reject(new Error(`HTTP load process exited with code ${code}`));
+    });
+    child.send(job);
+  });
+}
+
+if (process.argv.includes(CHILD_FLAG) && process.send) {
+  process.once('message', (job: HttpLoadJob) => {
+    void run(job).then((r) => process.send!(r, () => process.disconnect()));
+  });
+}
