@@ -65,6 +65,18 @@ export {
   parseOpenAIBatch,
   readProducerFile,
 } from './ingest/index.js';
+// interop: Chroma persistent directories (read without Chroma, import as deltas, export through Chroma)
+export {
+  assertNotInUse as assertChromaNotInUse,
+  ChromaDirectory,
+  type ExportChromaOptions,
+  type ExportChromaReport,
+  exportChroma,
+  type ImportChromaOptions,
+  type ImportChromaReport,
+  importChroma,
+  inspectInUse as inspectChromaInUse,
+} from './interop/chroma/index.js';
 // pipeline
 export {
   type CreateCollectionOptions,
@@ -90,10 +102,9 @@ export { type SnapshotVerification, verifyCollection } from './pipeline/verify.j
 export { type SearchOptions, searchSnapshot } from './query/search.js';
 export { matchesWhere, matchesWhereDocument, type Where, type WhereDocument } from './query/where.js';
 // runners
-export { InlineExecutor } from './runners/inline.js';
-export { LocalPoolExecutor, type LocalPoolOptions } from './runners/local/pool.js';
 export { BullMQExecutor, type BullMQExecutorOptions } from './runners/bullmq/executor.js';
 export { StepWorker, type StepWorkerOptions } from './runners/bullmq/worker.js';
+export { InlineExecutor } from './runners/inline.js';
 export {
   type AslDefinition,
   buildStateMachine,
@@ -102,6 +113,7 @@ export {
   runStateMachine,
   type StateMachineOptions,
 } from './runners/lambda/index.js';
+export { LocalPoolExecutor, type LocalPoolOptions } from './runners/local/pool.js';
 export { FaultyStore, type FaultyStoreOptions } from './store/faulty-store.js';
 export { LocalStore, type LocalStoreOptions } from './store/local-store.js';
 // storage
@@ -110,16 +122,3 @@ export { openStore } from './store/open.js';
 
 // workload (synthetic data for demos, tests and benchmarks)
 export { generateChanges, generateRecords } from './workload/synthetic.js';
-
-// interop: Chroma persistent directories (read without Chroma, import as deltas, export through Chroma)
-export {
-  assertNotInUse as assertChromaNotInUse,
-  ChromaDirectory,
-  type ExportChromaOptions,
-  type ExportChromaReport,
-  exportChroma,
-  type ImportChromaOptions,
-  type ImportChromaReport,
-  importChroma,
-  inspectInUse as inspectChromaInUse,
-} from './interop/chroma/index.js';

@@ -423,6 +423,9 @@ export async function benchPeers(o: PeersOptions = {}): Promise<BenchSection & {
     goals.push(
       `| ${r.bench.replace('peers ', '')} | ${r.metric} | ${r.strata} | ${r.baseline} | ${r.ratio} | ${r.goal} | ${r.met ? 'yes' : 'no'} |`,
     );
-  const markdown = `${table.join('\n')}\n\n${goals.join('\n')}\n`;
+  const notes = Object.entries(results).flatMap(([w, rs]) =>
+    rs.map((r) => `- ${w}, ${r.system}: ${r.notes}`),
+  );
+  const markdown = `${table.join('\n')}\n\n${goals.join('\n')}\n\n${notes.join('\n')}\n`;
   return { name: 'peers', rows, data: { queries, results }, markdown };
 }

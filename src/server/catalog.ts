@@ -94,10 +94,13 @@ export function chromaSpace(metric: Metric): string {
   return CHROMA_SPACE[metric];
 }
 
-function derivedId(name: string, createdAt: string): string {
-  const h = createHash('sha256').update(`strata-collection\n${name}\n${createdAt}`).digest('hex');
+/** A UUID-shaped id derived from text (stable across restarts; version nibble 5, RFC 4122 variant). */
+export function uuidFrom(text: string): string {
+  const h = createHash('sha256').update(text).digest('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((Number.parseInt(h[16]!, 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
+
+const derivedId = (name: string, createdAt: string) => uuidFrom(`strata-collection\n${name}\n${createdAt}`);
 
 function identityOf(config: CollectionConfig): ChromaIdentity {
   const c = config.extra?.chroma as ChromaIdentity | undefined;

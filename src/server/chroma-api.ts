@@ -8,12 +8,11 @@
  * visible to reads only after the next compaction publishes them (header x-strata-visibility:
  * after-compaction): Strata ingests, then compacts; it is not a transactional database.
  */
-import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ErrorCodes, InvalidInputError, UsageError } from '../core/errors.js';
 import type { Operation } from '../core/types.js';
 import type { DeltaDescriptor } from '../pipeline/deltas.js';
-import { type CatalogEntry, DEFAULT_DATABASE, DEFAULT_TENANT, validateTenant } from './catalog.js';
+import { type CatalogEntry, DEFAULT_DATABASE, DEFAULT_TENANT, uuidFrom, validateTenant } from './catalog.js';
 import {
   asBody,
   firstDimension,
@@ -340,7 +339,4 @@ function emptyRows(include: readonly string[]) {
 }
 
 /** Databases are implicit; their ids are derived from the names (Chroma clients only display them). */
-function databaseId(tenant: string, name: string): string {
-  const h = createHash('sha256').update(`strata-database\n${tenant}\n${name}`).digest('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
-}
+const databaseId = (tenant: string, name: string) => uuidFrom(`strata-database\n${tenant}\n${name}`);

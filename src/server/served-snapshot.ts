@@ -82,8 +82,12 @@ export class ServedSnapshot {
     this.#refs--;
     if (this.#refs > 0) return;
     this.#isClosed = true;
-    // A close error (already reported by the reader) must not leave waiters hanging.
-    void this.segment.close().then(this.#onClosed, this.#onClosed);
+    // A close error must not leave waiters hanging.
+    try {
+      this.view.close();
+    } finally {
+      void this.segment.close().then(this.#onClosed, this.#onClosed);
+    }
   }
 
   /** Drops the server's reference; resolves once the segment is closed (after the last query released). */

@@ -11,11 +11,14 @@ export interface CampaignOptions {
   only?: number[];
   parallel: number;
   profile: RunProfile;
+  /** Extra command-line flags a replay needs (profile, episodes), printed with the seed. */
+  replayFlags?: string;
   onRun?: (r: RunResult, done: number, total: number) => void;
 }
 
 export interface CampaignSummary {
   seed: number;
+  replayFlags: string;
   runs: number;
   completed: number;
   /** completed / runs. */
@@ -44,16 +47,17 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignSummary> 
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(o.parallel, indices.length)) }, worker));
-  return summarize(o.seed, results, Date.now() - t0);
+  return summarize(o.seed, results, Date.now() - t0, o.replayFlags ?? '');
 }
 
 function add<K extends string>(into: Partial<Record<K, number>>, from: Partial<Record<K, number>>): void {
   for (const [k, v] of Object.entries(from) as Array<[K, number]>) into[k] = (into[k] ?? 0) + v;
 }
 
-export function summarize(seed: number, results: RunResult[], ms: number): CampaignSummary {
+export function summarize(seed: number, results: RunResult[], ms: number, replayFlags = ''): CampaignSummary {
   const s: CampaignSummary = {
     seed,
+    replayFlags,
     runs: results.length,
     completed: results.filter((r) => r.completed).length,
     completionRate: 0,

@@ -85,6 +85,15 @@ export async function checkState(store: ObjectStore, t: TrackedCollection): Prom
       add('promoted-exactly-once', `${name}: promoted ranges overlap: ${JSON.stringify(ranges[i - 1])} and ${JSON.stringify(ranges[i])}`);
     }
   }
+  // promotion follows sequence order: a later delta never lands in an earlier version than an earlier one
+  for (let i = 1; i < ranges.length; i++) {
+    if (ranges[i]![2] < ranges[i - 1]![2]) {
+      add(
+        'promoted-in-sequence-order',
+        `${name}: deltas ${ranges[i]![0]}..${ranges[i]![1]} landed in v${ranges[i]![2]}, after deltas ${ranges[i - 1]![0]}..${ranges[i - 1]![1]} in v${ranges[i - 1]![2]}`,
+      );
+    }
+  }
   const promoted = ledger.entries.filter((e) => e.state === 'promoted');
   for (const e of promoted) {
     const inside = ranges.filter((r) => r[0] <= e.seqStart && e.seqEnd <= r[1]);

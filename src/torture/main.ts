@@ -5,6 +5,7 @@
 import { availableParallelism } from 'node:os';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { runCampaign } from './campaign.js';
+import { FAULT_KINDS, type FaultKind } from '../store/faulty-store.js';
 import { EPISODE_KINDS, type EpisodeKind } from './episodes.js';
 import { CampaignProgress, formatSummary } from './report.js';
 import { PROFILES } from './run.js';
@@ -27,6 +28,16 @@ function episodes(v: string): EpisodeKind[] {
   return list as EpisodeKind[];
 }
 
+function faultKinds(v: string): FaultKind[] {
+  const list = v.split(',').map((s) => s.trim());
+  for (const k of list) {
+    if (!(FAULT_KINDS as readonly string[]).includes(k)) {
+      throw new InvalidArgumentError(`unknown store fault ${k} (one of ${FAULT_KINDS.join(', ')})`);
+    }
+  }
+  return list as FaultKind[];
+}
+
 export async function main(argv: string[]): Promise<number> {
   const program = new Command()
     .name('torture')
@@ -37,6 +48,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--parallel <n>', 'runs at once', int('--parallel', 1), Math.max(2, availableParallelism() * 2))
     .option('--profile <name>', 'workload size: full | ci', 'full')
     .option('--episodes <list>', `only these episodes (${EPISODE_KINDS.join(', ')})`, episodes)
+    .option('--exclude-faults <list>', `never inject these store faults (${FAULT_KINDS.join(', ')})`, faultKinds)
     .option('--json', 'print the summary as JSON')
     .exitOverride();
   try {
@@ -52,6 +64,7 @@ export async function main(argv: string[]): Promise<number> {
     parallel: number;
     profile: string;
     episodes?: EpisodeKind[];
+    excludeFaults?: FaultKind[];
     json?: boolean;
   }>();
   if (!(o.profile in PROFILES)) {
@@ -60,7 +73,11 @@ export async function main(argv: string[]): Promise<number> {
   }
   const seed = o.seed ?? Math.floor(Math.random() * 2 ** 31);
   const only = o.run?.flatMap((s) => s.split(',')).map((s) => int('--run', 0)(s));
-  const profile = { ...PROFILES[o.profile as keyof typeof PROFILES], ...(o.episodes ? { episodes: o.episodes } : {}) };
+  const profile = {
+    ...PROFILES[o.profile as keyof typeof PROFILES],
+    ...(o.episodes ? { episodes: o.episodes } : {}),
+    ...(o.excludeFaults ? { excludeFaults: o.excludeFaults } : {}),
+  };
   process.stderr.write(
     `torture: seed ${seed}, ${only ? `runs ${only.join(', ')}` : `${o.runs} runs`}, ${o.parallel} at a time, profile ${o.profile}\n`,
   );
@@ -71,6 +88,13 @@ export async function main(argv: string[]): Promise<number> {
     ...(only ? { only } : {}),
     parallel: o.parallel,
     profile,
+    replayFlags: [
+      o.profile !== 'full' ? `--profile ${o.profile}` : '',
+      o.episodes ? `--episodes ${o.episodes.join(',')}` : '',
+      o.excludeFaults ? `--exclude-faults ${o.excludeFaults.join(',')}` : '',
+    ]
+      .filter(Boolean)
+      .join(' '),
     onRun: (r, done, total) => progress.run(r, done, total),
   });
   process.stdout.write(o.json ? `${JSON.stringify(summary, null, 2)}\n` : `${formatSummary(summary)}\n`);

@@ -19,6 +19,8 @@ export interface ReaderProblem {
 
 export class ReaderLoop {
   readonly problems: ReaderProblem[] = [];
+  /** One report per (invariant, snapshot): a reader sees the same bad snapshot many times. */
+  #reported = new Set<string>();
   opens = 0;
   #stop = false;
   #done: Promise<void>;
@@ -39,22 +41,29 @@ export class ReaderLoop {
     }
   }
 
+  #report(p: ReaderProblem, key: string): void {
+    const k = `${p.invariant} ${key}`;
+    if (this.#reported.has(k)) return;
+    this.#reported.add(k);
+    this.problems.push(p);
+  }
+
   async #once(): Promise<void> {
     const name = this.tracked.name;
     let pointer: Awaited<ReturnType<typeof readPointer>>;
     try {
       pointer = await readPointer(this.store, name);
     } catch (e) {
-      this.problems.push({ invariant: 'reader-open-failed', detail: `pointer unreadable: ${describe(e)}` });
+      this.#report({ invariant: 'reader-open-failed', detail: `pointer unreadable: ${describe(e)}` }, 'pointer');
       return;
     }
     if (!pointer) return;
     const p = pointer.value;
     if (p.version < this.#lastVersion) {
-      this.problems.push({
-        invariant: 'pointer-went-backwards',
-        detail: `${name}: pointer version ${p.version} after ${this.#lastVersion}`,
-      });
+      this.#report(
+        { invariant: 'pointer-went-backwards', detail: `${name}: pointer version ${p.version} after ${this.#lastVersion}` },
+        p.snapshot,
+      );
     }
     this.#lastVersion = Math.max(this.#lastVersion, p.version);
     try {
@@ -62,21 +71,27 @@ export class ReaderLoop {
       this.opens++;
       const { contentHash } = computeSegmentContent(seg.reader.database);
       if (contentHash !== p.contentHash) {
-        this.problems.push({
-          invariant: 'reader-saw-mix',
-          detail: `${name} v${p.version}: records hash ${contentHash}, the pointer says ${p.contentHash}`,
-        });
+        this.#report(
+          {
+            invariant: 'reader-saw-mix',
+            detail: `${name} v${p.version}: records hash ${contentHash}, the pointer says ${p.contentHash}`,
+          },
+          p.snapshot,
+        );
       } else if (!this.tracked.legitHashes.has(contentHash)) {
-        this.problems.push({
-          invariant: 'reader-saw-mix',
-          detail: `${name} v${p.version} (${p.snapshot}): its record set equals no prefix of the good deltas`,
-        });
+        this.#report(
+          {
+            invariant: 'reader-saw-mix',
+            detail: `${name} v${p.version} (${p.snapshot}): its record set equals no prefix of the good deltas`,
+          },
+          p.snapshot,
+        );
       }
     } catch (e) {
-      this.problems.push({
-        invariant: 'reader-open-failed',
-        detail: `${name} v${p.version} (${p.snapshot}): ${describe(e)}`,
-      });
+      this.#report(
+        { invariant: 'reader-open-failed', detail: `${name} v${p.version} (${p.snapshot}): ${describe(e)}` },
+        p.snapshot,
+      );
     }
   }
 

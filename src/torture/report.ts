@@ -4,8 +4,8 @@ import type { RunResult } from './run.js';
 
 const fmtMs = (ms: number) => (ms < 120_000 ? `${(ms / 1000).toFixed(1)} s` : `${(ms / 60_000).toFixed(1)} min`);
 
-export function reproduceCommand(seed: number, run: number): string {
-  return `npm run torture -- --seed ${seed} --run ${run}`;
+export function reproduceCommand(seed: number, run: number, flags = ''): string {
+  return `npm run torture -- --seed ${seed} --run ${run}${flags ? ` ${flags}` : ''}`;
 }
 
 export function formatSummary(s: CampaignSummary): string {
@@ -34,7 +34,7 @@ export function formatSummary(s: CampaignSummary): string {
     lines.push('', 'reproduce:');
     for (const run of [...new Set(s.violations.map((v) => v.run))].slice(0, 10)) {
       const first = s.violations.find((v) => v.run === run)!;
-      lines.push(`  ${reproduceCommand(s.seed, run)}    # first violation at step "${first.step}"`);
+      lines.push(`  ${reproduceCommand(s.seed, run, s.replayFlags)}    # first violation at step "${first.step}"`);
     }
   }
   return lines.join('\n');

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { createCollection } from '../pipeline/collections.js';
 import { acceptDelta } from '../pipeline/deltas.js';
 import { InlineExecutor } from '../runners/inline.js';
-import { FaultyStore } from '../store/faulty-store.js';
+import { type FaultKind, FaultyStore } from '../store/faulty-store.js';
 import { LocalStore } from '../store/local-store.js';
 import { hashSeed, type Rng, rng } from '../workload/random.js';
 import { BAD_DELTA_CLASSES, writeBadDelta } from './bad-inputs.js';
@@ -34,6 +34,8 @@ export interface RunProfile {
   convergeAttempts: number;
   /** Restrict the episodes (default: all). */
   episodes?: readonly EpisodeKind[];
+  /** Store fault kinds never injected. */
+  excludeFaults?: readonly FaultKind[];
   /** A run that takes longer is a violation (a hang is a bug). */
   runTimeoutMs: number;
 }
@@ -117,7 +119,14 @@ export async function runOne(seed: number, run: number, profile: RunProfile): Pr
   const dir = await mkdtemp(join(tmpdir(), `strata-torture-${run}-`));
   const storeDir = join(dir, 'store');
   const base = await LocalStore.open(storeDir);
-  const faulty = new FaultyStore(base, { seed: fr.uint32(), enabled: false, slowMs: 5, timeoutMs: 30 });
+  const faulty = new FaultyStore(base, {
+    seed: fr.uint32(),
+    enabled: false,
+    slowMs: 5,
+    timeoutMs: 30,
+    // every delta of the run counts as just written: a listing may miss any of them
+    listMissWindowMs: 3_600_000,
+  });
   const processes: CompactorProcess[] = [];
   const body = async () => {
     const tracked: TrackedCollection[] = [];
@@ -165,6 +174,7 @@ export async function runOne(seed: number, run: number, profile: RunProfile): Pr
             chunkSize: 1 + erng.int(4),
             groupSize: 1 + erng.int(3),
             tmp: dir,
+            excludeFaults: profile.excludeFaults ?? [],
             count,
             problems: [],
             own: (p) => processes.push(p),

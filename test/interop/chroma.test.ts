@@ -7,13 +7,13 @@ import { cp, mkdir, readdir, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ErrorCodes, StrataError } from '../../src/core/errors.js';
 import { main } from '../../src/cli/main.js';
+import { ErrorCodes, StrataError } from '../../src/core/errors.js';
+import { exportChroma, importChroma } from '../../src/interop/chroma/index.js';
+import { ChromaDirectory } from '../../src/interop/chroma/reader.js';
 import { getCollection, listCollections } from '../../src/pipeline/collections.js';
 import { openCurrentSnapshot } from '../../src/pipeline/current.js';
 import { listDeltas } from '../../src/pipeline/deltas.js';
-import { exportChroma, importChroma } from '../../src/interop/chroma/index.js';
-import { ChromaDirectory } from '../../src/interop/chroma/reader.js';
 import type { ObjectStore } from '../../src/store/object-store.js';
 import { openStore } from '../../src/store/open.js';
 import { compactInline } from '../helpers/pipeline.js';
@@ -146,7 +146,20 @@ describe('export through the CLI', () => {
     await compactInline(t.store, 'plain');
     const out = join(work.dir, 'cli-export');
     const before = process.exitCode;
-    await main(['node', 'strata', '--dir', t.dir, '--quiet', 'export', 'chroma', out, '--collection', 'plain', '--samples', '8']);
+    await main([
+      'node',
+      'strata',
+      '--dir',
+      t.dir,
+      '--quiet',
+      'export',
+      'chroma',
+      out,
+      '--collection',
+      'plain',
+      '--samples',
+      '8',
+    ]);
     const code = process.exitCode;
     process.exitCode = before;
     expect(code ?? 0).toBe(0);

@@ -2,8 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../../src/cli/main.js';
 import { ErrorCodes, StrataError } from '../../src/core/errors.js';
 import { compact } from '../../src/pipeline/compact.js';
+import { readPointer } from '../../src/pipeline/pointer.js';
 import type { StepTask } from '../../src/pipeline/steps.js';
 import { verifyCollection } from '../../src/pipeline/verify.js';
 import { BullMQExecutor } from '../../src/runners/bullmq/executor.js';
@@ -104,10 +106,50 @@ describe('BullMQ runner: Redis out of reach', () => {
     expect((e as StrataError).context).toMatchObject({ collection: 'lines', chunk: 0, redis });
     await executor.close();
 
-    const w = await StepWorker.start({ redis, store: t.store, connectTimeoutMs: 300 }).then(
+    const w = await StepWorker.start({ redis, store: t.store, storeSpec: t.dir, connectTimeoutMs: 300 }).then(
       () => undefined,
       (x: unknown) => x,
     );
     expect((w as StrataError).code).toBe(ErrorCodes.QUEUE_UNAVAILABLE);
+  });
+});
+
+describe('CLI: strata compact --runner bullmq', () => {
+  it('submits the run to `strata worker` processes and publishes; without --redis it is a usage error', async () => {
+    await using t = await tempStore();
+    const config = await smallCollection(t.store);
+    const ops = upserts(51, 90, 8);
+    await ingestBatches(t.store, config, ops, 30);
+    const queue = `strata-cli-${randomUUID().slice(0, 8)}`;
+    const workers = await startWorkers(server(), { storeDir: t.dir, queue, count: 1 });
+    const exitCode = process.exitCode;
+    try {
+      await main([
+        'node',
+        'strata',
+        '--quiet',
+        '--dir',
+        t.dir,
+        'compact',
+        '--runner',
+        'bullmq',
+        '--redis',
+        server().url,
+        '--queue',
+        queue,
+      ]);
+      expect(process.exitCode ?? 0).toBe(0);
+      const p = await readPointer(t.store, 'lines');
+      expect(p?.value).toMatchObject({
+        version: 1,
+        contentHash: new ReferenceModel().applyAll(ops).contentHash(),
+      });
+
+      await main(['node', 'strata', '--quiet', '--dir', t.dir, 'compact', '--runner', 'bullmq']);
+      expect(process.exitCode).toBe(2);
+    } finally {
+      process.exitCode = exitCode;
+      await Promise.all(workers.map((w) => w.proc.stop()));
+    }
   });
 });

@@ -14,7 +14,10 @@ describe('background compaction', () => {
   });
 
   it('compacts pending deltas on its own and the server swaps the new snapshot in', async () => {
-    const res = await t.call('POST', `${DB}/collections`, { name: 'bg-compact', configuration: { hnsw: { space: 'ip' } } });
+    const res = await t.call('POST', `${DB}/collections`, {
+      name: 'bg-compact',
+      configuration: { hnsw: { space: 'ip' } },
+    });
     expect(res.status).toBe(200);
     const { id } = (await res.json()) as { id: string };
     const add = await t.call('POST', `${DB}/collections/${id}/add`, {
@@ -37,13 +40,19 @@ describe('background compaction', () => {
       if (count !== 3) await new Promise((resolve) => setImmediate(resolve));
     }
     expect(count).toBe(3);
-    const q = await t.call('POST', `${DB}/collections/${id}/query`, { query_embeddings: [[0, 1, 0]], n_results: 1 });
+    const q = await t.call('POST', `${DB}/collections/${id}/query`, {
+      query_embeddings: [[0, 1, 0]],
+      n_results: 1,
+    });
     const body = (await q.json()) as { ids: string[][]; distances: number[][] };
     expect(body.ids).toEqual([['b']]);
     expect(body.distances[0]![0]).toBeCloseTo(0, 6); // ip distance = 1 - dot
     const snaps = (await (await t.call('GET', '/strata/v1/snapshots')).json()) as {
       collections: Array<{ collection: string; served: number; current: { version: number } }>;
     };
-    expect(snaps.collections.find((c) => c.collection === 'bg-compact')).toMatchObject({ served: 1, current: { version: 1 } });
+    expect(snaps.collections.find((c) => c.collection === 'bg-compact')).toMatchObject({
+      served: 1,
+      current: { version: 1 },
+    });
   });
 });

@@ -87,7 +87,12 @@ export function registerData(program: Command, ctx: Ctx): void {
             const chromaDirs = chromaDirectoriesIn(file);
             if (chromaDirs) {
               for (const dir of chromaDirs) {
-                const r = await importChroma(store, dir, { into: o.collection, batch: o.batch, quantization: o.quantization, producer: 'strata-cli' });
+                const r = await importChroma(store, dir, {
+                  into: o.collection,
+                  batch: o.batch,
+                  quantization: o.quantization,
+                  producer: 'strata-cli',
+                });
                 for (const col of r.collections) accepted.push(...col.deltas);
               }
               config ??= await findCollection(store, o.collection);

@@ -37,6 +37,7 @@ export function registerWorker(program: Command, ctx: () => CliContext): void {
           const worker = await StepWorker.start({
             redis: o.redis,
             store,
+            storeSpec: c.storeSpec,
             queue: o.queue,
             concurrency: o.concurrency,
             threads: o.threads,

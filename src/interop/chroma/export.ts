@@ -23,7 +23,7 @@ import { fsyncDir } from '../../engine/index.js';
 import { getCollection } from '../../pipeline/collections.js';
 import { openCurrentSnapshot } from '../../pipeline/current.js';
 import type { ObjectStore } from '../../store/object-store.js';
-import { chromaPreimage } from './cosine.js';
+import { chromaPreimage, chromaView } from './cosine.js';
 import type { ChromaCollectionRef } from './http.js';
 import { assertNotInUse } from './in-use.js';
 import { ChromaDirectory, type ChromaSpace } from './reader.js';
@@ -130,15 +130,20 @@ export async function exportChroma(
         if (row.kind !== 'put' || !row.embedding) continue;
         const md = chromaMetadata(row.metadata as Metadata | null, collection, row.id);
         let vec = row.embedding;
+        // what Chroma will serve for this record: the snapshot's vector, unless no exact preimage exists
+        let served = row.embedding;
         if (space === 'cosine') {
           const pre = chromaPreimage(vec);
           if (pre) vec = pre;
-          else drifted++;
+          else {
+            drifted++;
+            served = chromaView(vec);
+          }
         }
         if (i++ % sampleEvery === 0 && samples.length < wanted)
           samples.push({
             id: row.id,
-            embedding: row.embedding,
+            embedding: served,
             document: row.document ?? null,
             metadata: md,
           });

@@ -28,7 +28,7 @@ export interface BullMQExecutorOptions {
   /** The store the steps read and write (its ObjectStore.url); workers must serve the same store. */
   storeUrl: string;
   queue?: string;
-  /** Attempts per step (BullMQ `attempts`), exponential backoff from `baseMs` with jitter. */
+  /** Attempts per step (BullMQ `attempts`); exponential backoff from `baseMs`, full jitter, no cap. */
   retry?: Partial<RetryPolicy>;
   /** How long to wait for one step, all attempts and stalls included (default 30 min). */
   stepTimeoutMs?: number;
@@ -107,6 +107,7 @@ export class BullMQExecutor implements StepExecutor, AsyncDisposable {
     const data: StepJobData = { v: PROTOCOL_VERSION, store: this.#opts.storeUrl, task };
     const jobId = jobIdOf(task, randomUUID().slice(0, 8));
     const events = await this.#connect(ctx);
+    if (this.#closed) throw new ClosedError('the BullMQ executor', ctx);
     const job = await withinQueueTimeout(
       this.#queue.add(task.kind, data, {
         jobId,

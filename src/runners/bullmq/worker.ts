@@ -1,24 +1,33 @@
 /**
- * A step worker: takes step jobs from the queue and runs them against its store with the same runStep
- * every runner uses. Any number of them, on any machines, may serve one queue. If one dies (SIGKILL, OOM,
- * a pulled plug), its job's lock expires and another worker's stalled-job check hands the job over; steps
- * are idempotent (DESIGN.md invariant 4), so running one twice is harmless.
+ * A step worker: takes step jobs from the queue and runs them against its store. Any number of them, on
+ * any machines, may serve one queue. If one dies (SIGKILL, OOM, a pulled plug), its job's lock expires and
+ * another worker's stalled-job check hands the job over; steps are idempotent (DESIGN.md invariant 4), so
+ * running one twice is harmless.
+ *
+ * The step itself runs in a child process of the local pool (the same code the local runner uses), never
+ * on this process's event loop: merges and index builds are long synchronous native calls, and a blocked
+ * event loop cannot renew the job's lock — BullMQ would declare a healthy worker dead after lockDuration
+ * and hand its job to another one. Here the lock keeps being renewed while the child works, so a short
+ * lockDuration (fast takeover after a real crash) is safe.
  */
 import { availableParallelism, hostname } from 'node:os';
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import { serializeError, toStrataError, UsageError } from '../../core/errors.js';
-import { runStep, type StepResult } from '../../pipeline/steps.js';
+import { failpoint } from '../../core/failpoints.js';
+import type { StepResult } from '../../pipeline/steps.js';
 import type { ObjectStore } from '../../store/object-store.js';
+import { LocalPoolExecutor } from '../local/pool.js';
 import { isRetryableStepError } from '../retry-policy.js';
-import { StepEnvCache } from '../step-env.js';
 import { redactRedisUrl, redisOptions } from './connection.js';
 import { DEFAULT_QUEUE, encodeError, PROTOCOL_VERSION, type StepJobData } from './protocol.js';
 import { withinQueueTimeout } from './within.js';
 
 export interface StepWorkerOptions {
   redis: string;
-  /** The store this worker serves; the worker does not own it (the caller closes it after close()). */
+  /** The store this worker serves (its url identifies it to submitters); not owned: the caller closes it. */
   store: ObjectStore;
+  /** How the step processes open that same store (a path or URL, as given to openStore). */
+  storeSpec: string;
   queue?: string;
   /** Steps run at once in this process (default 1). */
   concurrency?: number;
@@ -32,13 +41,15 @@ export interface StepWorkerOptions {
   connectTimeoutMs?: number;
   /** How often one job may stall before it fails (default 2). */
   maxStalledCount?: number;
+  /** A step process that runs longer than this is killed and the attempt fails (default 30 min). */
+  stepTimeoutMs?: number;
   onJob?: (e: { type: 'active' | 'completed' | 'failed'; job: string; kind: string; error?: string }) => void;
 }
 
 export class StepWorker implements AsyncDisposable {
   readonly name: string;
   #worker: Worker<StepJobData, StepResult>;
-  #envs: StepEnvCache;
+  #pool: LocalPoolExecutor;
   #store: ObjectStore;
   #closing: Promise<void> | undefined;
 
@@ -47,7 +58,14 @@ export class StepWorker implements AsyncDisposable {
     const threads = opts.threads ?? Math.max(1, Math.floor(availableParallelism() / concurrency));
     this.name = `strata-worker@${hostname()}:${process.pid}`;
     this.#store = opts.store;
-    this.#envs = new StepEnvCache(opts.store, threads, this.name);
+    // One attempt per job here: BullMQ owns the retries (attempts, backoff, stalled recovery).
+    this.#pool = new LocalPoolExecutor({
+      store: opts.storeSpec,
+      concurrency,
+      threads,
+      retry: { attempts: 1 },
+      ...(opts.stepTimeoutMs ? { stepTimeoutMs: opts.stepTimeoutMs } : {}),
+    });
     this.#worker = new Worker<StepJobData, StepResult>(
       opts.queue ?? DEFAULT_QUEUE,
       (job) => this.#process(job),
@@ -90,6 +108,7 @@ export class StepWorker implements AsyncDisposable {
       );
     } catch (e) {
       await w.#worker.close(true).catch(() => undefined);
+      await w.#pool.close();
       throw toStrataError(e);
     }
     w.#worker.run().catch(() => undefined);
@@ -110,7 +129,9 @@ export class StepWorker implements AsyncDisposable {
           job: job.id,
         });
       }
-      return await runStep(await this.#envs.env(task.collection), task);
+      // A test hook at the job's start, in this process (the step's own failpoints fire in its child).
+      failpoint(`step.${task.kind}`);
+      return await this.#pool.run(task);
     } catch (e) {
       const err = toStrataError(e).withContext({ attempts: attempt, worker: this.name });
       const reason = encodeError(serializeError(err));
@@ -119,9 +140,15 @@ export class StepWorker implements AsyncDisposable {
     }
   }
 
-  /** Stops taking jobs, lets running steps finish, and closes the Redis connections. */
+  /** Stops taking jobs, lets running steps finish, closes the Redis connections and the step processes. */
   close(): Promise<void> {
-    this.#closing ??= this.#worker.close();
+    this.#closing ??= (async () => {
+      try {
+        await this.#worker.close();
+      } finally {
+        await this.#pool.close();
+      }
+    })();
     return this.#closing;
   }
 
