@@ -382,7 +382,7 @@ function normSq(v: Float32Array): number {
 export async function verifySegment(
   dir: string,
   manifest: SegmentManifest,
-  opts: { full?: boolean } = {},
+  opts: { full?: boolean; /** the caller already checked every file's SHA-256 (e.g. at open) */ checksumsVerified?: boolean } = {},
 ): Promise<VerifyReport> {
   const problems: string[] = [];
   const records = manifest.files.filter((f) => f.role === 'records');
@@ -411,11 +411,13 @@ export async function verifySegment(
       problems.push(`${f.name}: missing`);
       continue;
     }
+    if (opts.checksumsVerified) continue;
     const { sha256, size } = await sha256File(path);
     if (size !== f.size) problems.push(`${f.name}: size ${size}, manifest says ${f.size}`);
     if (sha256 !== f.sha256) problems.push(`${f.name}: sha256 ${sha256}, manifest says ${f.sha256}`);
   }
-  if (!opts.full) {
+  // Never open (memory-map) files that already failed their checksums: a damaged index is not parsed.
+  if (!opts.full || problems.length > 0) {
     return {
       ok: problems.length === 0,
       problems,

@@ -32,10 +32,11 @@ export async function verifyCollection(
   const problems: string[] = [];
   let manifest: SegmentManifest | undefined;
   try {
+    // Checksums first (at open, before anything is parsed or mapped), then the deep checks.
     await using seg = await openStoredSegment(store, p.snapshot, p.manifestSha256, { verify: 'checksums' });
     const m = seg.reader.manifest;
     manifest = m;
-    const report = await verifySegment(seg.reader.dir, m, { full: true });
+    const report = await verifySegment(seg.reader.dir, m, { full: true, checksumsVerified: true });
     problems.push(...report.problems);
     if (report.contentHash !== p.contentHash)
       problems.push(`content hash ${report.contentHash} ≠ pointer's ${p.contentHash}`);
