@@ -7,7 +7,6 @@
 import { performance } from 'node:perf_hooks';
 import {
   ErrorCodes,
-  PreconditionFailedError,
   type SerializedError,
   StrataError,
   serializeError,
@@ -16,10 +15,10 @@ import {
 import type { ObjectStore } from '../store/object-store.js';
 import { getCollection } from './collections.js';
 import type { StepExecutor } from './executor.js';
-import { writeJson } from './json-object.js';
-import { Keys, stepName } from './layout.js';
+import { stepName } from './layout.js';
 import { Lease, type LeaseOptions } from './lease.js';
-import { type QuarantineRecord, readLedger } from './ledger.js';
+import { readLedger } from './ledger.js';
+import { type GroupResult, promotion, writeQuarantine } from './outcome.js';
 import { planTree } from './plan.js';
 import { type Pointer, readPointer } from './pointer.js';
 import { publishSnapshot } from './publish.js';
@@ -185,7 +184,7 @@ export async function compact(
         ),
     );
     let groupStart = 0;
-    const groupOutcomes = plan.groups.map(async (chunkIdx, index) => {
+    const groupOutcomes = plan.groups.map(async (chunkIdx, index): Promise<GroupResult> => {
       const settled = await Promise.allSettled(chunkIdx.map((i) => chunkResults[i]!));
       const failed = settled.find((s) => s.status === 'rejected');
       if (failed) {
@@ -197,7 +196,7 @@ export async function compact(
           done: ++groupsDone,
           total: plan.groups.length,
         });
-        return { ok: false as const, index };
+        return { ok: false, index };
       }
       if (groupStart === 0) groupStart = performance.now();
       const results = settled.map((s) => (s as PromiseFulfilledResult<StepResult>).value);
@@ -217,7 +216,7 @@ export async function compact(
           done: ++groupsDone,
           total: plan.groups.length,
         });
-        return { ok: true as const, index, segment, included, rejected };
+        return { ok: true, index, segment, included, rejected };
       } catch (e) {
         const err = toStrataError(e, { collection, run, group: index });
         report.failures.push({ step: stepName('group', index), error: serializeError(err) });
@@ -230,45 +229,24 @@ export async function compact(
           total: plan.groups.length,
           error: serializeError(err),
         });
-        return { ok: false as const, index };
+        return { ok: false, index };
       }
     });
     await Promise.allSettled(chunkResults);
     mark('chunks', tTree);
     const groups = await Promise.all(groupOutcomes);
     timings.groups = groupStart ? Math.round(performance.now() - groupStart) : 0;
-    report.groupsSucceeded = groups.filter((g) => g.ok).length;
-    report.groupsFailed = groups.length - report.groupsSucceeded;
 
-    // --- quarantine: bad deltas, refused alone, recorded with their coded error ---------------------------
-    for (const g of groups) {
-      if (!g.ok) continue;
-      for (const r of g.rejected) {
-        const q: QuarantineRecord = {
-          seqStart: r.seqStart,
-          key: r.key,
-          run,
-          chunk: r.chunk,
-          error: r.error,
-          at: new Date().toISOString(),
-        };
-        await writeJson(store, Keys.quarantine(collection, r.seqStart), q, { ifNoneMatch: '*' }).catch(
-          (e) => {
-            if (!(e instanceof PreconditionFailedError)) throw e;
-          },
-        );
-        report.quarantined.push({ seqStart: r.seqStart, key: r.key, error: r.error });
-        emit({ type: 'quarantined', seqStart: r.seqStart, error: r.error });
-      }
+    // --- quarantine bad deltas (refused alone, with their coded error); promote the longest prefix of
+    // --- succeeded groups (sequence order is never broken) ------------------------------------------------
+    const { inputs, promote, quarantine, groupsSucceeded, groupsFailed } = promotion(groups);
+    report.groupsSucceeded = groupsSucceeded;
+    report.groupsFailed = groupsFailed;
+    await writeQuarantine(store, collection, run, quarantine);
+    for (const r of quarantine) {
+      report.quarantined.push({ seqStart: r.seqStart, key: r.key, error: r.error });
+      emit({ type: 'quarantined', seqStart: r.seqStart, error: r.error });
     }
-
-    // --- promote the longest prefix of succeeded groups (sequence order is never broken) ------------------
-    const firstFailed = groups.findIndex((g) => !g.ok);
-    const usable = (firstFailed === -1 ? groups : groups.slice(0, firstFailed)) as Array<
-      Extract<(typeof groups)[number], { ok: true }>
-    >;
-    const inputs = usable.map((g) => g.segment).filter((s): s is SegmentRef => s !== null);
-    const promote = usable.flatMap((g) => g.included);
     if (promote.length === 0) {
       report.status = report.groupsFailed > 0 ? 'failed' : 'nothing-to-do';
       if (report.groupsFailed > 0) {

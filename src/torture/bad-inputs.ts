@@ -160,7 +160,9 @@ export const BAD_DELTA_CLASSES: readonly BadDeltaClass[] = [
     rows: 3,
     make: (ctx) =>
       rowsDelta(ctx, 3, (r) => {
-        r.embedding![ctx.rng.int(ctx.config.dimension)] = ctx.rng.chance(0.5) ? Number.NaN : Number.POSITIVE_INFINITY;
+        r.embedding![ctx.rng.int(ctx.config.dimension)] = ctx.rng.chance(0.5)
+          ? Number.NaN
+          : Number.POSITIVE_INFINITY;
         return r;
       }),
   },
@@ -224,7 +226,8 @@ export const BAD_DELTA_CLASSES: readonly BadDeltaClass[] = [
     code: ErrorCodes.METADATA_TOO_LARGE,
     description: 'metadata larger than 64 KiB (one huge string value)',
     rows: 2,
-    make: (ctx) => rowsDelta(ctx, 2, (r) => ({ ...r, metadata: JSON.stringify({ blob: 'm'.repeat(70_000) }) })),
+    make: (ctx) =>
+      rowsDelta(ctx, 2, (r) => ({ ...r, metadata: JSON.stringify({ blob: 'm'.repeat(70_000) }) })),
   },
   {
     stage: 'delta',
@@ -390,10 +393,14 @@ export const BAD_PRODUCER_CLASSES: readonly BadProducerClass[] = [
     stage: 'producer',
     name: 'conflicting-duplicate-id',
     code: ErrorCodes.DUPLICATE_ID,
-    description: 'the same id twice with the same producer sequence number (NDJSON), or twice in a batch output',
+    description:
+      'the same id twice with the same producer sequence number (NDJSON), or twice in a batch output',
     refuse: (dimension) => {
       const v = JSON.stringify(Array.from({ length: dimension }, () => 0.5));
-      return parseNdjson(`{"id":"a","seq":1,"embedding":${v}}\n{"id":"a","seq":1,"embedding":${v}}\n`, dimension);
+      return parseNdjson(
+        `{"id":"a","seq":1,"embedding":${v}}\n{"id":"a","seq":1,"embedding":${v}}\n`,
+        dimension,
+      );
     },
   },
   {
@@ -415,7 +422,10 @@ export const BAD_PRODUCER_CLASSES: readonly BadProducerClass[] = [
     description: 'a documents line with no embedding in the OpenAI batch output it is joined to',
     refuse: (dimension) => {
       const embedding = Array.from({ length: dimension }, () => 0.5);
-      const out = { custom_id: 'a', response: { status_code: 200, body: { data: [{ index: 0, embedding }] } } };
+      const out = {
+        custom_id: 'a',
+        response: { status_code: 200, body: { data: [{ index: 0, embedding }] } },
+      };
       return parseOpenAIBatch(
         `${JSON.stringify(out)}\n`,
         `${JSON.stringify({ custom_id: 'b', document: 'orphan' })}\n`,

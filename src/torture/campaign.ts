@@ -1,6 +1,7 @@
 /**
  * A campaign: runs 0..N-1 of a seed (or a chosen few), `parallel` at a time, aggregated into one summary.
  */
+import { LocalBackend, type StoreBackend } from './backend.js';
 import type { EpisodeKind } from './episodes.js';
 import { type RunProfile, type RunResult, runOne, type Violation } from './run.js';
 
@@ -11,9 +12,13 @@ export interface CampaignOptions {
   only?: number[];
   parallel: number;
   profile: RunProfile;
+  /** Where runs keep their stores (default: a temp directory per run). */
+  backend?: StoreBackend;
   /** Extra command-line flags a replay needs (profile, episodes), printed with the seed. */
   replayFlags?: string;
   onRun?: (r: RunResult, done: number, total: number) => void;
+  /** Stop starting runs (the runs in flight finish; the summary covers the finished ones). */
+  signal?: AbortSignal;
 }
 
 export interface CampaignSummary {
@@ -37,11 +42,12 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignSummary> 
   const t0 = Date.now();
   const indices = o.only ?? Array.from({ length: o.runs }, (_, i) => i);
   const results: RunResult[] = [];
+  const backend = o.backend ?? new LocalBackend();
   let next = 0;
   const worker = async () => {
-    while (next < indices.length) {
+    while (next < indices.length && !o.signal?.aborted) {
       const i = indices[next++]!;
-      const r = await runOne(o.seed, i, o.profile);
+      const r = await runOne(o.seed, i, o.profile, backend);
       results.push(r);
       o.onRun?.(r, results.length, indices.length);
     }

@@ -23,9 +23,10 @@ export interface CompactorJob {
 
 export interface CompactorOutcome {
   ok: boolean;
-  report?: Pick<CompactReport, 'run' | 'status' | 'deltas' | 'promoted' | 'snapshot'> & { quarantined: number };
+  report?: Pick<CompactReport, 'run' | 'status' | 'deltas' | 'promoted' | 'snapshot'> & {
+    quarantined: number;
+  };
   error?: SerializedError;
   faults?: FaultStats;
   retries: number;
 }
-

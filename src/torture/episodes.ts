@@ -13,7 +13,12 @@ import type { StepExecutor } from '../pipeline/executor.js';
 import { readLease } from '../pipeline/lease.js';
 import { InlineExecutor } from '../runners/inline.js';
 import { LocalPoolExecutor } from '../runners/local/pool.js';
-import { FAULT_KINDS, type FaultKind, type FaultProbabilities, type FaultyStore } from '../store/faulty-store.js';
+import {
+  FAULT_KINDS,
+  type FaultKind,
+  type FaultProbabilities,
+  type FaultyStore,
+} from '../store/faulty-store.js';
 import type { ObjectStore } from '../store/object-store.js';
 import type { Rng } from '../workload/random.js';
 import type { CompactorJob } from './child-protocol.js';
@@ -128,7 +133,12 @@ function randomProbabilities(ctx: EpisodeContext): FaultProbabilities {
   return p;
 }
 
-function job(ctx: EpisodeContext, owner: string, executor: 'inline' | 'local', withFaults: boolean): CompactorJob {
+function job(
+  ctx: EpisodeContext,
+  owner: string,
+  executor: 'inline' | 'local',
+  withFaults: boolean,
+): CompactorJob {
   return {
     store: ctx.storeDir,
     collection: ctx.t.name,
@@ -140,7 +150,14 @@ function job(ctx: EpisodeContext, owner: string, executor: 'inline' | 'local', w
     owner,
     leaseWaitMs: leaseWaitMs(ctx),
     ...(withFaults
-      ? { faults: { seed: ctx.rng.uint32(), probabilities: randomProbabilities(ctx), slowMs: 5, timeoutMs: 30 } }
+      ? {
+          faults: {
+            seed: ctx.rng.uint32(),
+            probabilities: randomProbabilities(ctx),
+            slowMs: 5,
+            timeoutMs: 30,
+          },
+        }
       : {}),
   };
 }
@@ -157,7 +174,12 @@ function checkExit(ctx: EpisodeContext, label: string, e: CompactorExit, killedB
   }
 }
 
-async function inProcess(ctx: EpisodeContext, store: ObjectStore, executor: StepExecutor, attempts: number): Promise<void> {
+async function inProcess(
+  ctx: EpisodeContext,
+  store: ObjectStore,
+  executor: StepExecutor,
+  attempts: number,
+): Promise<void> {
   try {
     for (let a = 0; a < attempts; a++) {
       try {
@@ -222,7 +244,12 @@ async function killWorkerAtFailpoint(ctx: EpisodeContext): Promise<void> {
   const fp = ctx.rng.pick(WORKER_POINTS);
   const dir = join(ctx.tmp, `fp-${ctx.rng.uint32()}`);
   await mkdir(dir, { recursive: true });
-  await inProcess(ctx, ctx.base, pool(ctx, { STRATA_FAILPOINTS: `${fp}=crash-once`, STRATA_FAILPOINT_DIR: dir }), 2);
+  await inProcess(
+    ctx,
+    ctx.base,
+    pool(ctx, { STRATA_FAILPOINTS: `${fp}=crash-once`, STRATA_FAILPOINT_DIR: dir }),
+    2,
+  );
   if (existsSync(join(dir, `fired-${fp}`))) ctx.count(FAULT_NAMES.killWorkerFailpoint);
 }
 
@@ -280,7 +307,9 @@ async function raceFrozen(ctx: EpisodeContext): Promise<void> {
   ctx.count(FAULT_NAMES.racers, n + 1);
   const others: CompactorProcess[] = [];
   for (let i = 0; i < n; i++) {
-    const p = spawnCompactor(job(ctx, `racer-${i}-${rng.uint32()}`, rng.pick(['inline', 'local'] as const), false));
+    const p = spawnCompactor(
+      job(ctx, `racer-${i}-${rng.uint32()}`, rng.pick(['inline', 'local'] as const), false),
+    );
     ctx.own(p);
     others.push(p);
   }
@@ -297,11 +326,18 @@ async function raceFrozen(ctx: EpisodeContext): Promise<void> {
     debug(`${ctx.t.name}: SIGCONT ${frozen.pid} (lease expired ${Date.now() - expiresAt} ms ago)`);
     frozen.kill('SIGCONT');
   }
-  others.forEach((o, i) => void o.exited.then((e) => debug(`${ctx.t.name}: racer ${i} exited after ${e.ms} ms: ${JSON.stringify(e.outcome?.report ?? e.outcome?.error?.code)}`)));
+  others.forEach(
+    (o, i) =>
+      void o.exited.then((e) =>
+        debug(
+          `${ctx.t.name}: racer ${i} exited after ${e.ms} ms: ${JSON.stringify(e.outcome?.report ?? e.outcome?.error?.code)}`,
+        ),
+      ),
+  );
   const [fe, ...oe] = await Promise.all([frozen.exited, ...others.map((o) => o.exited)]);
   debug(`${ctx.t.name}: frozen exited: ${JSON.stringify(fe!.outcome?.report ?? fe!.outcome?.error?.code)}`);
   checkExit(ctx, `frozen compactor (${stop.fp}=stop)`, fe!, false);
-  oe.forEach((e, i) => checkExit(ctx, `racing compactor ${i}`, e, false));
+  for (const [i, e] of oe.entries()) checkExit(ctx, `racing compactor ${i}`, e, false);
   if (frozenPastLease && fe!.outcome?.report?.status === 'published') {
     ctx.problems.push({
       invariant: 'frozen-compactor-never-publishes',

@@ -63,26 +63,40 @@ export async function checkState(store: ObjectStore, t: TrackedCollection): Prom
     }
     if (d.kind === 'good') {
       if (e.state === 'quarantined') {
-        add('good-delta-not-quarantined', `${name}: good delta ${d.seqStart} quarantined with ${e.error?.code}: ${e.error?.message}`);
+        add(
+          'good-delta-not-quarantined',
+          `${name}: good delta ${d.seqStart} quarantined with ${e.error?.code}: ${e.error?.message}`,
+        );
       }
       if (e.state !== 'promoted') complete = false;
     } else {
-      if (e.state === 'promoted') add('bad-delta-never-promoted', `${name}: bad delta ${d.seqStart} (${d.cls.name}) was promoted in v${e.version}`);
+      if (e.state === 'promoted')
+        add(
+          'bad-delta-never-promoted',
+          `${name}: bad delta ${d.seqStart} (${d.cls.name}) was promoted in v${e.version}`,
+        );
       if (e.state === 'quarantined' && e.error?.code !== d.cls.code) {
-        add('quarantined-with-its-code', `${name}: delta ${d.seqStart} (${d.cls.name}) quarantined with ${e.error?.code}, expected ${d.cls.code}`);
+        add(
+          'quarantined-with-its-code',
+          `${name}: delta ${d.seqStart} (${d.cls.name}) quarantined with ${e.error?.code}, expected ${d.cls.code}`,
+        );
       }
       if (e.state !== 'quarantined') complete = false;
     }
   }
   for (const e of ledger.entries) {
-    if (!t.byStart(e.seqStart)) add('only-accepted-deltas', `${name}: the ledger lists delta ${e.seqStart} that was never accepted`);
+    if (!t.byStart(e.seqStart))
+      add('only-accepted-deltas', `${name}: the ledger lists delta ${e.seqStart} that was never accepted`);
   }
 
   // --- promoted exactly once: ranges disjoint, each promoted delta inside exactly one of them -------------
   const ranges = ledger.manifest?.snapshot?.promoted ?? [];
   for (let i = 1; i < ranges.length; i++) {
     if (ranges[i]![0] <= ranges[i - 1]![1]) {
-      add('promoted-exactly-once', `${name}: promoted ranges overlap: ${JSON.stringify(ranges[i - 1])} and ${JSON.stringify(ranges[i])}`);
+      add(
+        'promoted-exactly-once',
+        `${name}: promoted ranges overlap: ${JSON.stringify(ranges[i - 1])} and ${JSON.stringify(ranges[i])}`,
+      );
     }
   }
   // promotion follows sequence order: a later delta never lands in an earlier version than an earlier one
@@ -97,14 +111,24 @@ export async function checkState(store: ObjectStore, t: TrackedCollection): Prom
   const promoted = ledger.entries.filter((e) => e.state === 'promoted');
   for (const e of promoted) {
     const inside = ranges.filter((r) => r[0] <= e.seqStart && e.seqEnd <= r[1]);
-    if (inside.length !== 1) add('promoted-exactly-once', `${name}: delta ${e.seqStart}..${e.seqEnd} lies in ${inside.length} promoted ranges`);
+    if (inside.length !== 1)
+      add(
+        'promoted-exactly-once',
+        `${name}: delta ${e.seqStart}..${e.seqEnd} lies in ${inside.length} promoted ranges`,
+      );
     if (e.version !== undefined && ledger.pointer && e.version > ledger.pointer.value.version) {
-      add('promoted-exactly-once', `${name}: delta ${e.seqStart} landed in v${e.version}, after the current v${ledger.pointer.value.version}`);
+      add(
+        'promoted-exactly-once',
+        `${name}: delta ${e.seqStart} landed in v${e.version}, after the current v${ledger.pointer.value.version}`,
+      );
     }
   }
   const claimed = ledger.manifest?.snapshot?.promotedDeltas ?? 0;
   if (claimed !== promoted.length) {
-    add('promoted-exactly-once', `${name}: the manifest counts ${claimed} promoted deltas, the ledger shows ${promoted.length}`);
+    add(
+      'promoted-exactly-once',
+      `${name}: the manifest counts ${claimed} promoted deltas, the ledger shows ${promoted.length}`,
+    );
   }
 
   // --- the record set is the model of exactly the promoted deltas, in sequence order ---------------
@@ -113,7 +137,10 @@ export async function checkState(store: ObjectStore, t: TrackedCollection): Prom
     const p = ledger.pointer.value;
     const want = model.contentHash();
     if (p.contentHash !== want || (v.contentHash !== null && v.contentHash !== want)) {
-      add('records-equal-model', `${name} v${p.version}: ${await diffAgainstModel(store, p.snapshot, model)}`);
+      add(
+        'records-equal-model',
+        `${name} v${p.version}: ${await diffAgainstModel(store, p.snapshot, model)}`,
+      );
     }
     // no deleted id is returned
     const absent = [...t.everUpserted].filter((id) => !model.records.has(id));
@@ -121,7 +148,11 @@ export async function checkState(store: ObjectStore, t: TrackedCollection): Prom
       try {
         await using seg = await openStoredSegment(store, p.snapshot, p.manifestSha256);
         const back = [...seg.reader.getRows(absent).keys()];
-        if (back.length > 0) add('deleted-ids-gone', `${name} v${p.version}: deleted ids returned: ${back.slice(0, 5).join(', ')}`);
+        if (back.length > 0)
+          add(
+            'deleted-ids-gone',
+            `${name} v${p.version}: deleted ids returned: ${back.slice(0, 5).join(', ')}`,
+          );
       } catch (e) {
         add('snapshot-opens', `${name} v${p.version}: ${describe(e)}`);
       }
@@ -142,7 +173,8 @@ async function diffAgainstModel(
   try {
     await using seg = await openStoredSegment(store, prefix);
     const have = new Map<string, string>();
-    for (const r of seg.reader.scan()) have.set(r.id, JSON.stringify([r.document ?? null, r.metadata ?? null]));
+    for (const r of seg.reader.scan())
+      have.set(r.id, JSON.stringify([r.document ?? null, r.metadata ?? null]));
     const missing = model.sortedIds().filter((id) => !have.has(id));
     const extra = [...have.keys()].filter((id) => !model.records.has(id)).sort(compareIds);
     const changed = model
@@ -180,7 +212,11 @@ export async function gcAndCheckRetained(
   }
   if (after) {
     const keep = [
-      { version: after.value.version, snapshot: after.value.snapshot, sha: after.value.manifestSha256 as string | undefined },
+      {
+        version: after.value.version,
+        snapshot: after.value.snapshot,
+        sha: after.value.manifestSha256 as string | undefined,
+      },
       ...after.value.retained.map((r) => ({ version: r.version, snapshot: r.snapshot, sha: undefined })),
     ];
     for (const k of keep) {

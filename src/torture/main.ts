@@ -13,7 +13,8 @@ import { PROFILES } from './run.js';
 function int(name: string, min: number) {
   return (v: string): number => {
     const n = Number(v);
-    if (!Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer ≥ ${min}`);
+    if (!Number.isSafeInteger(n) || n < min)
+      throw new InvalidArgumentError(`${name} must be an integer ≥ ${min}`);
     return n;
   };
 }
@@ -48,7 +49,11 @@ export async function main(argv: string[]): Promise<number> {
     .option('--parallel <n>', 'runs at once', int('--parallel', 1), Math.max(2, availableParallelism() * 2))
     .option('--profile <name>', 'workload size: full | ci', 'full')
     .option('--episodes <list>', `only these episodes (${EPISODE_KINDS.join(', ')})`, episodes)
-    .option('--exclude-faults <list>', `never inject these store faults (${FAULT_KINDS.join(', ')})`, faultKinds)
+    .option(
+      '--exclude-faults <list>',
+      `never inject these store faults (${FAULT_KINDS.join(', ')})`,
+      faultKinds,
+    )
     .option('--json', 'print the summary as JSON')
     .exitOverride();
   try {
@@ -82,7 +87,15 @@ export async function main(argv: string[]): Promise<number> {
     `torture: seed ${seed}, ${only ? `runs ${only.join(', ')}` : `${o.runs} runs`}, ${o.parallel} at a time, profile ${o.profile}\n`,
   );
   const progress = new CampaignProgress();
+  // Ctrl-C (or SIGTERM): finish the runs in flight, then print the table of the finished runs.
+  const stop = new AbortController();
+  const onSignal = () => {
+    process.stderr.write('\ntorture: stopping after the runs in flight\n');
+    stop.abort();
+  };
+  process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
   const summary = await runCampaign({
+    signal: stop.signal,
     seed,
     runs: o.runs,
     ...(only ? { only } : {}),

@@ -11,7 +11,11 @@ export class ReferenceModel {
   apply(op: Operation): void {
     switch (op.op) {
       case 'upsert':
-        this.records.set(op.id, { embedding: op.embedding, document: op.document ?? null, metadata: op.metadata ?? null });
+        this.records.set(op.id, {
+          embedding: op.embedding,
+          document: op.document ?? null,
+          metadata: op.metadata ?? null,
+        });
         break;
       case 'delete':
         this.records.delete(op.id);

@@ -29,7 +29,7 @@ export class ReaderLoop {
   constructor(
     private readonly store: ObjectStore,
     private readonly tracked: TrackedCollection,
-    private readonly pauseMs = 15,
+    private readonly pauseMs = 40,
   ) {
     this.#done = this.#loop();
   }
@@ -54,20 +54,28 @@ export class ReaderLoop {
     try {
       pointer = await readPointer(this.store, name);
     } catch (e) {
-      this.#report({ invariant: 'reader-open-failed', detail: `pointer unreadable: ${describe(e)}` }, 'pointer');
+      this.#report(
+        { invariant: 'reader-open-failed', detail: `pointer unreadable: ${describe(e)}` },
+        'pointer',
+      );
       return;
     }
     if (!pointer) return;
     const p = pointer.value;
     if (p.version < this.#lastVersion) {
       this.#report(
-        { invariant: 'pointer-went-backwards', detail: `${name}: pointer version ${p.version} after ${this.#lastVersion}` },
+        {
+          invariant: 'pointer-went-backwards',
+          detail: `${name}: pointer version ${p.version} after ${this.#lastVersion}`,
+        },
         p.snapshot,
       );
     }
     this.#lastVersion = Math.max(this.#lastVersion, p.version);
     try {
-      await using seg = await openStoredSegment(this.store, p.snapshot, p.manifestSha256, { verify: 'checksums' });
+      await using seg = await openStoredSegment(this.store, p.snapshot, p.manifestSha256, {
+        verify: 'checksums',
+      });
       this.opens++;
       const { contentHash } = computeSegmentContent(seg.reader.database);
       if (contentHash !== p.contentHash) {

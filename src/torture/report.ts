@@ -2,7 +2,8 @@
 import type { CampaignSummary } from './campaign.js';
 import type { RunResult } from './run.js';
 
-const fmtMs = (ms: number) => (ms < 120_000 ? `${(ms / 1000).toFixed(1)} s` : `${(ms / 60_000).toFixed(1)} min`);
+const fmtMs = (ms: number) =>
+  ms < 120_000 ? `${(ms / 1000).toFixed(1)} s` : `${(ms / 60_000).toFixed(1)} min`;
 
 export function reproduceCommand(seed: number, run: number, flags = ''): string {
   return `npm run torture -- --seed ${seed} --run ${run}${flags ? ` ${flags}` : ''}`;
@@ -16,7 +17,9 @@ export function formatSummary(s: CampaignSummary): string {
   lines.push(`| completion rate | ${(s.completionRate * 100).toFixed(1)}% (${s.completed}/${s.runs}) |`);
   lines.push(`| invariant violations | ${s.violations.length} |`);
   lines.push(`| snapshots opened by concurrent readers | ${s.readerOpens} |`);
-  lines.push(`| time | ${fmtMs(s.ms)} (slowest runs: ${s.slowest.map(([r, ms]) => `#${r} ${fmtMs(ms)}`).join(', ')}) |`);
+  lines.push(
+    `| time | ${fmtMs(s.ms)} (slowest runs: ${s.slowest.map(([r, ms]) => `#${r} ${fmtMs(ms)}`).join(', ')}) |`,
+  );
   lines.push('', '| episode | runs |', '| --- | ---: |');
   for (const [k, v] of Object.entries(s.episodes).sort()) lines.push(`| ${k} | ${v} |`);
   lines.push('', '| fault injected | count |', '| --- | ---: |');
@@ -28,13 +31,17 @@ export function formatSummary(s: CampaignSummary): string {
   if (s.violations.length > 0) {
     lines.push('', '| run | step | invariant | detail |', '| ---: | --- | --- | --- |');
     for (const v of s.violations.slice(0, 50)) {
-      lines.push(`| ${v.run} | ${v.step} | ${v.invariant} | ${v.detail.replaceAll('|', '\\|').replaceAll('\n', ' ')} |`);
+      lines.push(
+        `| ${v.run} | ${v.step} | ${v.invariant} | ${v.detail.replaceAll('|', '\\|').replaceAll('\n', ' ')} |`,
+      );
     }
     if (s.violations.length > 50) lines.push(`| … | | | ${s.violations.length - 50} more |`);
     lines.push('', 'reproduce:');
     for (const run of [...new Set(s.violations.map((v) => v.run))].slice(0, 10)) {
       const first = s.violations.find((v) => v.run === run)!;
-      lines.push(`  ${reproduceCommand(s.seed, run, s.replayFlags)}    # first violation at step "${first.step}"`);
+      lines.push(
+        `  ${reproduceCommand(s.seed, run, s.replayFlags)}    # first violation at step "${first.step}"`,
+      );
     }
   }
   return lines.join('\n');

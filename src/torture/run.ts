@@ -3,15 +3,12 @@
  * rounds of { write good and bad deltas → one fault episode per collection with readers watching →
  * compact until done (bounded) → check every invariant → gc with grace 0 → check retained snapshots }.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createCollection } from '../pipeline/collections.js';
 import { acceptDelta } from '../pipeline/deltas.js';
 import { InlineExecutor } from '../runners/inline.js';
 import { type FaultKind, FaultyStore } from '../store/faulty-store.js';
-import { LocalStore } from '../store/local-store.js';
 import { hashSeed, type Rng, rng } from '../workload/random.js';
+import type { StoreBackend } from './backend.js';
 import { BAD_DELTA_CLASSES, writeBadDelta } from './bad-inputs.js';
 import { compactWaitingForLease } from './compact-waiting.js';
 import { EPISODE_KINDS, type EpisodeContext, type EpisodeKind, FAULT_NAMES, runEpisode } from './episodes.js';
@@ -43,8 +40,8 @@ export interface RunProfile {
 export const PROFILES = {
   full: {
     collections: [1, 2],
-    rounds: [1, 3],
-    deltasPerRound: [2, 9],
+    rounds: [1, 2],
+    deltasPerRound: [2, 8],
     opsPerDelta: [1, 40],
     badDeltaChance: 0.15,
     leaseTtlMs: 3_600,
@@ -53,9 +50,9 @@ export const PROFILES = {
   },
   ci: {
     collections: [1, 2],
-    rounds: [1, 2],
-    deltasPerRound: [2, 6],
-    opsPerDelta: [1, 20],
+    rounds: [1, 1],
+    deltasPerRound: [2, 5],
+    opsPerDelta: [1, 15],
     badDeltaChance: 0.15,
     leaseTtlMs: 3_600,
     convergeAttempts: 6,
@@ -90,7 +87,12 @@ export function runSeed(seed: number, run: number): number {
   return hashSeed(seed, run);
 }
 
-export async function runOne(seed: number, run: number, profile: RunProfile): Promise<RunResult> {
+export async function runOne(
+  seed: number,
+  run: number,
+  profile: RunProfile,
+  backend: StoreBackend,
+): Promise<RunResult> {
   const t0 = Date.now();
   const result: RunResult = {
     seed,
@@ -116,9 +118,8 @@ export async function runOne(seed: number, run: number, profile: RunProfile): Pr
     if (n > 0) result.faults[fault] = (result.faults[fault] ?? 0) + n;
   };
 
-  const dir = await mkdtemp(join(tmpdir(), `strata-torture-${run}-`));
-  const storeDir = join(dir, 'store');
-  const base = await LocalStore.open(storeDir);
+  const rs = await backend.open(String(run));
+  const { spec: storeDir, store: base, tmp: dir } = rs;
   const faulty = new FaultyStore(base, {
     seed: fr.uint32(),
     enabled: false,
@@ -202,7 +203,10 @@ export async function runOne(seed: number, run: number, profile: RunProfile): Pr
               );
             } catch (e) {
               if (a === profile.convergeAttempts - 1) {
-                violate({ invariant: 'compaction-completes', detail: `${t.name}: last attempt failed: ${describe(e)}` });
+                violate({
+                  invariant: 'compaction-completes',
+                  detail: `${t.name}: last attempt failed: ${describe(e)}`,
+                });
               }
             }
             settled = await isSettled(base, t);
@@ -226,7 +230,10 @@ export async function runOne(seed: number, run: number, profile: RunProfile): Pr
         if (!c.complete) {
           result.completed = false;
           if (c.problems.length === 0) {
-            violate({ invariant: 'compaction-completes', detail: `${t.name}: ${c.pending} deltas still pending` });
+            violate({
+              invariant: 'compaction-completes',
+              detail: `${t.name}: ${c.pending} deltas still pending`,
+            });
           }
         }
         setStep(`round ${round}, ${t.name}: gc`);
@@ -259,8 +266,7 @@ export async function runOne(seed: number, run: number, profile: RunProfile): Pr
         await p.exited;
       }
     }
-    await faulty.close();
-    await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    await rs.close();
   }
   result.ms = Date.now() - t0;
   return result;

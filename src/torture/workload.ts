@@ -83,7 +83,9 @@ export class OpGenerator {
   }
 
   #someId(): string {
-    return this.#ids.length === 0 || this.rng.chance(0.05) ? `ghost-${this.rng.int(1000)}` : this.rng.pick(this.#ids);
+    return this.#ids.length === 0 || this.rng.chance(0.05)
+      ? `ghost-${this.rng.int(1000)}`
+      : this.rng.pick(this.#ids);
   }
 
   op(): Operation {

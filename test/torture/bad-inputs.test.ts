@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { isStrataError } from '../../src/core/errors.js';
 import { readLedger } from '../../src/pipeline/ledger.js';
-import { BAD_DELTA_CLASSES, BAD_INPUT_CLASSES, BAD_PRODUCER_CLASSES, writeBadDelta } from '../../src/torture/bad-inputs.js';
+import {
+  BAD_DELTA_CLASSES,
+  BAD_INPUT_CLASSES,
+  BAD_PRODUCER_CLASSES,
+  writeBadDelta,
+} from '../../src/torture/bad-inputs.js';
 import { ReferenceModel } from '../../src/torture/model.js';
 import { rng } from '../../src/workload/random.js';
 import { compactInline, ingestBatches, smallCollection, upserts } from '../helpers/pipeline.js';
@@ -27,8 +32,13 @@ describe('bad input classes', () => {
       const r = await compactInline(t.store, 'bad');
       expect(r.status).toBe('published');
       expect(r.quarantined.map((q) => [q.seqStart, q.error.code])).toEqual([[bad.seqStart, cls.code]]);
-      expect(r.quarantined[0]!.error.context).toMatchObject({ collection: 'bad', delta: String(bad.seqStart) });
-      expect(r.snapshot?.contentHash).toBe(new ReferenceModel().applyAll(before).applyAll(after).contentHash());
+      expect(r.quarantined[0]!.error.context).toMatchObject({
+        collection: 'bad',
+        delta: String(bad.seqStart),
+      });
+      expect(r.snapshot?.contentHash).toBe(
+        new ReferenceModel().applyAll(before).applyAll(after).contentHash(),
+      );
 
       const ledger = await readLedger(t.store, 'bad');
       expect(ledger.counts).toEqual({ pending: 0, compacting: 0, promoted: 4, quarantined: 1 });
@@ -39,13 +49,16 @@ describe('bad input classes', () => {
     });
   });
 
-  it.each(BAD_PRODUCER_CLASSES.map((c) => [c.name, c] as const))('producer file: %s is refused with its code', (_name, cls) => {
-    let thrown: unknown;
-    try {
-      cls.refuse(8);
-    } catch (e) {
-      thrown = e;
-    }
-    expect(isStrataError(thrown) ? thrown.code : thrown).toBe(cls.code);
-  });
+  it.each(BAD_PRODUCER_CLASSES.map((c) => [c.name, c] as const))(
+    'producer file: %s is refused with its code',
+    (_name, cls) => {
+      let thrown: unknown;
+      try {
+        cls.refuse(8);
+      } catch (e) {
+        thrown = e;
+      }
+      expect(isStrataError(thrown) ? thrown.code : thrown).toBe(cls.code);
+    },
+  );
 });

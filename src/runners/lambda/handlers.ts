@@ -14,12 +14,11 @@
  * owner still holds it unexpired.
  */
 import { randomUUID } from 'node:crypto';
-import { ErrorCodes, LeaseError, PreconditionFailedError, StrataError } from '../../core/errors.js';
+import { ErrorCodes, LeaseError, StrataError } from '../../core/errors.js';
 import { getCollection } from '../../pipeline/collections.js';
-import { writeJson } from '../../pipeline/json-object.js';
-import { Keys } from '../../pipeline/layout.js';
 import { Lease, readLease } from '../../pipeline/lease.js';
-import { type QuarantineRecord, readLedger } from '../../pipeline/ledger.js';
+import { readLedger } from '../../pipeline/ledger.js';
+import { promotion, writeQuarantine } from '../../pipeline/outcome.js';
 import { planTree } from '../../pipeline/plan.js';
 import { readPointer } from '../../pipeline/pointer.js';
 import { publishSnapshot } from '../../pipeline/publish.js';
@@ -208,15 +207,8 @@ export function final(event: FinalEvent): Promise<FinalOutcome> {
           { ...ctx, retryable: false, reason: event.conflict?.Error },
         );
       }
-      const groups = [...event.groupResults].sort((a, b) => a.index - b.index);
-      const firstFailed = groups.findIndex((g) => !g.ok);
-      const usable = (firstFailed === -1 ? groups : groups.slice(0, firstFailed)).filter(
-        (g): g is Extract<GroupOutcome, { ok: true }> => g.ok,
-      );
-      const groupsFailed = groups.filter((g) => !g.ok).length;
-      const quarantine = groups.flatMap((g) => (g.ok ? g.rejected : []));
-      const promote = usable.flatMap((g) => g.included);
-      const inputs = usable.map((g) => g.segment).filter((s): s is SegmentRef => s !== null);
+      const groups = event.groupResults;
+      const { inputs, promote, quarantine, groupsFailed } = promotion(groups);
       if (promote.length === 0) {
         if (groupsFailed > 0) {
           throw new StrataError(
@@ -261,21 +253,7 @@ export function publish(event: PublishEvent): Promise<PublishResult> {
     withStore(event.store, async (store) => {
       const lease = await resumeLease(store, event);
       const f = event.final;
-      for (const r of f.quarantine) {
-        const q: QuarantineRecord = {
-          seqStart: r.seqStart,
-          key: r.key,
-          run: event.run,
-          chunk: r.chunk,
-          error: r.error,
-          at: new Date().toISOString(),
-        };
-        await writeJson(store, Keys.quarantine(event.collection, r.seqStart), q, { ifNoneMatch: '*' }).catch(
-          (e) => {
-            if (!(e instanceof PreconditionFailedError)) throw e;
-          },
-        );
-      }
+      await writeQuarantine(store, event.collection, event.run, f.quarantine);
       const out: PublishResult = {
         status: 'nothing-to-do',
         snapshot: null,

@@ -1,0 +1,85 @@
+import { describe, expect, it } from 'vitest';
+import { compact } from '../../src/pipeline/compact.js';
+import { acceptDelta } from '../../src/pipeline/deltas.js';
+import { InlineExecutor } from '../../src/runners/inline.js';
+import { FaultyStore } from '../../src/store/faulty-store.js';
+import { runCampaign } from '../../src/torture/campaign.js';
+import { EPISODE_KINDS } from '../../src/torture/episodes.js';
+import { checkState } from '../../src/torture/invariants.js';
+import { formatSummary } from '../../src/torture/report.js';
+import { PROFILES } from '../../src/torture/run.js';
+import { TrackedCollection } from '../../src/torture/tracked.js';
+import { OpGenerator } from '../../src/torture/workload.js';
+import { rng } from '../../src/workload/random.js';
+import { smallCollection } from '../helpers/pipeline.js';
+import { tempStore } from '../helpers/tmp.js';
+
+describe('torture campaign (CI variant)', () => {
+  it('50 runs of crashes, store faults and racing compactors: no invariant is violated, every run completes', async () => {
+    const summary = await runCampaign({
+      seed: 20261127,
+      runs: 50,
+      parallel: 3,
+      // listMiss is excluded until the pipeline bug the next test shows is fixed
+      profile: { ...PROFILES.ci, excludeFaults: ['listMiss'] },
+      replayFlags: '--profile ci --exclude-faults listMiss',
+    });
+    const table = formatSummary(summary);
+    expect(summary.violations, table).toEqual([]);
+    expect(summary.completionRate, table).toBe(1);
+    for (const kind of EPISODE_KINDS)
+      expect(summary.episodes[kind] ?? 0, `${kind} never ran\n${table}`).toBeGreaterThan(0);
+    expect(summary.readerOpens).toBeGreaterThan(0);
+  }, 600_000);
+
+  // Known bug (reported to the lead): compact() plans from a listing of delta descriptors. A listing that
+  // misses one (FaultyStore listMiss; on S3 the same happens when a slow producer's descriptor lands after
+  // a later producer's) lets later deltas be promoted first; the missed delta is promoted in a later
+  // version and its operations are applied AFTER newer ones. `it.fails` keeps the reproduction running:
+  // when the pipeline is fixed this test starts failing — then turn it into a plain `it`.
+  it.fails('a listing that misses a delta never lets a later delta be promoted before it', async () => {
+    await using t = await tempStore('strata-listmiss');
+    const config = await smallCollection(t.store, 'lm', 8);
+    const tracked = new TrackedCollection(config, new OpGenerator(rng(1), 8));
+    const faulty = new FaultyStore(t.store, {
+      seed: 3,
+      probabilities: { listMiss: 1 },
+      listMissWindowMs: 3_600_000,
+      keyPattern: /\/deltas\//,
+    });
+    // delta 1 is written through the wrapper (the only "recent" key a listing may miss), the rest directly
+    const first = [
+      {
+        op: 'upsert' as const,
+        id: 'x',
+        embedding: new Float32Array(8).fill(1),
+        document: 'old',
+        metadata: null,
+      },
+    ];
+    const d1 = await acceptDelta(faulty, config, first);
+    tracked.addGood(d1.seqStart, d1.seqEnd, first);
+    const second = [
+      {
+        op: 'upsert' as const,
+        id: 'x',
+        embedding: new Float32Array(8).fill(2),
+        document: 'new',
+        metadata: null,
+      },
+    ];
+    const d2 = await acceptDelta(t.store, config, second);
+    tracked.addGood(d2.seqStart, d2.seqEnd, second);
+
+    const executor = new InlineExecutor(t.store);
+    try {
+      // the listing misses delta 1's descriptor or its data object (the seed decides; both are "recent")
+      for (let i = 0; i < 4; i++) await compact(faulty, 'lm', { executor });
+      faulty.enable(false);
+      await compact(t.store, 'lm', { executor });
+    } finally {
+      await executor.close();
+    }
+    expect((await checkState(t.store, tracked)).problems).toEqual([]);
+  });
+});
