@@ -15,12 +15,15 @@ export interface HttpLoadJob {
   concurrency: number;
   total: number;
   headers?: Record<string, string>;
+  /** Return each response body, by request index. */
+  keepBodies?: boolean;
 }
 
 export interface HttpLoadResult {
   latencies: number[];
   wallMs: number;
   errors: string[];
+  bodies?: string[];
 }
 
 /** One POST on a keep-alive connection (node:http: a lighter client than fetch, so it measures the server). */
@@ -59,6 +62,7 @@ function post(
 async function run(job: HttpLoadJob): Promise<HttpLoadResult> {
   const latencies: number[] = [];
   const errors: string[] = [];
+  const bodies: string[] = [];
   const url = new URL(job.url);
   const agent = new Agent({ keepAlive: true, maxSockets: job.concurrency });
   let next = 0;
@@ -70,12 +74,13 @@ async function run(job: HttpLoadJob): Promise<HttpLoadResult> {
         const t = performance.now();
         const res = await post(agent, url, job.bodies[i % job.bodies.length]!, job.headers ?? {});
         latencies.push(performance.now() - t);
+        if (job.keepBodies) bodies[i] = res.text;
         if (res.status !== 200) errors.push(`${res.status} ${res.text.slice(0, 200)}`);
       }
     }),
   );
   agent.destroy();
-  return { latencies, wallMs: performance.now() - t0, errors };
+  return { latencies, wallMs: performance.now() - t0, errors, ...(job.keepBodies ? { bodies } : {}) };
 }
 
 export function runHttpLoad(job: HttpLoadJob): Promise<HttpLoadResult> {

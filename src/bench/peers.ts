@@ -39,6 +39,8 @@ export interface PeersOptions {
   /** Filter selectivity in per mille of `bucket` (default 100 = 10%). */
   selectivityPerMille?: number;
   peers?: Array<'chroma' | 'lancedb' | 'strata'>;
+  /** HNSW search breadth for Strata's queries (default 128; Chroma's default ef_search is 100). */
+  strataEf?: number;
   log?: (m: string) => void;
 }
 
@@ -283,7 +285,12 @@ async function benchLance(w: PeerWorkload, data: Data, log: (m: string) => void)
   }
 }
 
-async function benchStrata(w: PeerWorkload, data: Data, log: (m: string) => void): Promise<PeerResult> {
+async function benchStrata(
+  w: PeerWorkload,
+  data: Data,
+  log: (m: string) => void,
+  ef: number,
+): Promise<PeerResult> {
   const dir = await mkdtemp(join(tmpdir(), 'strata-peer-strata-'));
   const store = await LocalStore.open(dir);
   try {
@@ -326,10 +333,10 @@ async function benchStrata(w: PeerWorkload, data: Data, log: (m: string) => void
     const reader = seg.reader;
     const where = { bucket: { $lt: data.bound } };
     const plain = await timeQueries(data.queries.length, (i) =>
-      searchSnapshot(reader, data.queries[i]!, K).hits.map((h) => h.id),
+      searchSnapshot(reader, data.queries[i]!, K, { ef }).hits.map((h) => h.id),
     );
     const filtered = await timeQueries(data.queries.length, (i) =>
-      searchSnapshot(reader, data.queries[i]!, K, { where }).hits.map((h) => h.id),
+      searchSnapshot(reader, data.queries[i]!, K, { where, ef }).hits.map((h) => h.id),
     );
     return {
       system: 'Strata (in process)',
@@ -341,7 +348,7 @@ async function benchStrata(w: PeerWorkload, data: Data, log: (m: string) => void
       filteredP50Ms: percentile(filtered.times, 50),
       filteredP99Ms: percentile(filtered.times, 99),
       filteredRecallAt10: recall(filtered.results, data.filteredTruth),
-      notes: `${deltas} deltas, ${availableParallelism()} worker processes, f16 index + f32 re-rank`,
+      notes: `${deltas} deltas, ${availableParallelism()} worker processes, f16 index + f32 re-rank, ef ${ef}; filtered search is src/query/search.ts (a scan of every record's metadata per query)`,
     };
   } finally {
     await store.close();
@@ -368,9 +375,9 @@ export async function benchPeers(o: PeersOptions = {}): Promise<BenchSection & {
     const out: PeerResult[] = [];
     for (const p of peers) {
       log(`${w.name}: ${p}`);
-      out.push(
-        await (p === 'chroma' ? benchChroma : p === 'lancedb' ? benchLance : benchStrata)(w, data, log),
-      );
+      if (p === 'chroma') out.push(await benchChroma(w, data, log));
+      else if (p === 'lancedb') out.push(await benchLance(w, data, log));
+      else out.push(await benchStrata(w, data, log, o.strataEf ?? 128));
     }
     results[w.name] = out;
     for (const r of out) {

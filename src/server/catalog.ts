@@ -191,11 +191,6 @@ export class Catalog {
     return e;
   }
 
-  /** A collection by id alone (the record endpoints address collections by id). */
-  async resolveId(tenant: string, database: string, id: string): Promise<CatalogEntry> {
-    return this.resolve(tenant, database, id);
-  }
-
   list(tenant: string, database: string): CatalogEntry[] {
     return this.entries()
       .filter((e) => e.chroma.tenant === tenant && e.chroma.database === database)

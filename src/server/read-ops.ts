@@ -16,22 +16,24 @@ export interface RowsPayload {
   uris: null[] | null;
 }
 
-/** The requested fields of these rows. */
+/** The requested fields of these rows, from memory (documents load once per snapshot; vectors if cached). */
 export function rowsPayload(snap: ServedSnapshot, rows: number[], include: readonly Include[]): RowsPayload {
   const view = snap.view;
   const ids = rows.map((r) => view.ids[r]!);
-  const wantDocs = include.includes('documents');
-  const wantEmb = include.includes('embeddings');
-  let documents: Array<string | null> | null = null;
   let embeddings: number[][] | null = null;
-  if (wantDocs || wantEmb) {
-    const got = snap.segment.reader.getRows(ids);
-    if (wantDocs) documents = ids.map((id) => got.get(id)?.document ?? null);
-    if (wantEmb) embeddings = ids.map((id) => Array.from(got.get(id)?.embedding ?? []));
+  if (include.includes('embeddings')) {
+    const d = view.dimension;
+    const vectors = view.vectors;
+    if (vectors) embeddings = rows.map((r) => Array.from(vectors.subarray(r * d, r * d + d)));
+    else {
+      const got = snap.segment.reader.getRows(ids);
+      embeddings = ids.map((id) => Array.from(got.get(id)?.embedding ?? []));
+    }
   }
+  const docs = include.includes('documents') ? view.documents() : null;
   return {
     ids,
-    documents,
+    documents: docs ? rows.map((r) => docs[r] ?? null) : null,
     metadatas: include.includes('metadatas') ? rows.map((r) => view.metadata[r] ?? null) : null,
     embeddings,
     uris: include.includes('uris') ? rows.map(() => null) : null,

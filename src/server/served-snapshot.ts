@@ -60,10 +60,6 @@ export class ServedSnapshot {
     return this.pointer.version;
   }
 
-  get references(): number {
-    return this.#refs;
-  }
-
   /** True once the last reference was released (the segment is closing or closed). */
   get isClosed(): boolean {
     return this.#isClosed;
@@ -90,7 +86,7 @@ export class ServedSnapshot {
     }
   }
 
-  /** Drops the server's reference; resolves once the segment is closed (after the last query released). */
+  /** Drops the server's reference: the segment closes when the last in-flight query releases it. */
   retire(): void {
     this.release();
   }
@@ -98,15 +94,5 @@ export class ServedSnapshot {
   /** Resolves once the segment has been closed (after the last reference was released). */
   closed(): Promise<void> {
     return this.#closed;
-  }
-
-  /** Runs fn under a reference. */
-  use<T>(fn: (s: this) => T): T {
-    this.acquire();
-    try {
-      return fn(this);
-    } finally {
-      this.release();
-    }
   }
 }

@@ -1,6 +1,6 @@
 /**
  * What the query server keeps for one opened (and verified) snapshot, next to its SegmentReader: the put
- * rows in key order (ids, keys, parsed metadata), lazily built metadata columns and documents for the
+ * rows in key order (ids, keys, parsed metadata, documents), lazily built metadata columns for the
  * filters, within a memory budget the f32 vectors in the same row order (exact search over a filtered
  * subset is a memcpy of its rows and one SIMD scan, never SQLite reads), and a key-only mapping of the
  * snapshot's index file. The reader's own search resolves every hit's id in SQLite (about 3 µs each, 1 ms
@@ -49,7 +49,7 @@ export class SnapshotView {
   readonly #rowOfId: Map<string, number>;
   readonly #columns = new Map<string, Column>();
   readonly #reader: SegmentReader;
-  #documents: Array<string | null> | null = null;
+  readonly #documents: Array<string | null>;
 
   private constructor(reader: SegmentReader, opts: ViewOptions) {
     this.#reader = reader;
@@ -63,18 +63,20 @@ export class SnapshotView {
     this.keys = new Float64Array(n);
     this.metadata = new Array<Metadata | null>(n);
     this.#rowOfId = new Map();
-    const sql = `SELECT key, id, metadata, ${keepVectors ? 'embedding' : 'NULL'} FROM records WHERE kind = 0 ORDER BY key`;
+    this.#documents = new Array<string | null>(n);
+    const sql = `SELECT key, id, metadata, document, ${keepVectors ? 'embedding' : 'NULL'} FROM records WHERE kind = 0 ORDER BY key`;
     let row = 0;
     let maxKey = 0;
     for (const r of reader.database.prepare(sql).raw(true).iterate() as Iterable<
-      [number, string, string | null, Buffer | null]
+      [number, string, string | null, string | null, Buffer | null]
     >) {
       if (row >= n) break;
       this.keys[row] = r[0];
       this.ids[row] = r[1];
       this.#rowOfId.set(r[1], row);
       this.metadata[row] = r[2] === null ? null : (JSON.parse(r[2]) as Metadata);
-      if (this.vectors !== null && r[3] !== null) this.vectors.set(blobToF32(r[3]), row * d);
+      this.#documents[row] = r[3];
+      if (this.vectors !== null && r[4] !== null) this.vectors.set(blobToF32(r[4]), row * d);
       if (r[0] > maxKey) maxKey = r[0];
       row++;
     }
@@ -151,15 +153,8 @@ export class SnapshotView {
     return c;
   }
 
-  /** Every row's document (null when none), loaded on the first document filter. */
+  /** Every row's document (null when none), in row order. */
   documents(): ReadonlyArray<string | null> {
-    if (this.#documents === null) {
-      const docs = this.#reader.database
-        .prepare('SELECT document FROM records WHERE kind = 0 ORDER BY key')
-        .pluck(true)
-        .all() as Array<string | null>;
-      this.#documents = docs.slice(0, this.size);
-    }
     return this.#documents;
   }
 

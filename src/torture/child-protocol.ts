@@ -6,6 +6,7 @@ import type { FaultProbabilities, FaultStats } from '../store/faulty-store.js';
 export const RESULT_PREFIX = '@@torture-result ';
 
 export interface CompactorJob {
+  mode?: 'compact';
   store: string;
   collection: string;
   executor: 'inline' | 'local';
@@ -21,8 +22,18 @@ export interface CompactorJob {
   workerEnv?: Record<string, string>;
 }
 
+/** A producer: accepts one delta of the operations in `opsFile` (JSON, embeddings as number arrays). */
+export interface ProducerJob {
+  mode: 'ingest';
+  store: string;
+  collection: string;
+  opsFile: string;
+}
+
 export interface CompactorOutcome {
   ok: boolean;
+  /** Producer jobs: the accepted delta. */
+  accepted?: { seqStart: number; seqEnd: number };
   report?: Pick<CompactReport, 'run' | 'status' | 'deltas' | 'promoted' | 'snapshot'> & {
     quarantined: number;
   };

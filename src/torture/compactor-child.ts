@@ -4,18 +4,50 @@
  * line `@@torture-result <json>` on stdout. The campaign kills it (SIGKILL), freezes it (SIGSTOP through
  * the `stop` failpoint action) and races several of them on one collection.
  */
+import { readFile } from 'node:fs/promises';
 import { serializeError } from '../core/errors.js';
+import type { Operation } from '../core/types.js';
+import { getCollection } from '../pipeline/collections.js';
+import { acceptDelta } from '../pipeline/deltas.js';
 import type { StepExecutor } from '../pipeline/executor.js';
 import { InlineExecutor } from '../runners/inline.js';
 import { LocalPoolExecutor } from '../runners/local/pool.js';
 import { FaultyStore } from '../store/faulty-store.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { openStore } from '../store/open.js';
-import { type CompactorJob, type CompactorOutcome, RESULT_PREFIX } from './child-protocol.js';
+import {
+  type CompactorJob,
+  type CompactorOutcome,
+  type ProducerJob,
+  RESULT_PREFIX,
+} from './child-protocol.js';
 import { compactWaitingForLease } from './compact-waiting.js';
 
+function report(outcome: CompactorOutcome): void {
+  process.stdout.write(`\n${RESULT_PREFIX}${JSON.stringify(outcome)}\n`);
+}
+
+async function ingest(job: ProducerJob): Promise<void> {
+  const store = await openStore(job.store);
+  try {
+    const raw = JSON.parse(await readFile(job.opsFile, 'utf8')) as Array<
+      Operation & { embedding?: number[] }
+    >;
+    const ops = raw.map((o) => (o.op === 'upsert' ? { ...o, embedding: Float32Array.from(o.embedding) } : o));
+    const d = await acceptDelta(store, await getCollection(store, job.collection), ops as Operation[], {
+      producer: 'torture-producer',
+    });
+    report({ ok: true, accepted: { seqStart: d.seqStart, seqEnd: d.seqEnd }, retries: 0 });
+  } catch (e) {
+    report({ ok: false, error: serializeError(e), retries: 0 });
+  } finally {
+    await store.close();
+  }
+}
+
 async function main(): Promise<void> {
-  const job = JSON.parse(process.argv[2] ?? '') as CompactorJob;
+  const job = JSON.parse(process.argv[2] ?? '') as CompactorJob | ProducerJob;
+  if (job.mode === 'ingest') return ingest(job);
   const base = await openStore(job.store);
   const faulty = job.faults
     ? new FaultyStore(base, {
@@ -73,7 +105,7 @@ async function main(): Promise<void> {
   }
   if (faulty) outcome.faults = faulty.stats();
   await store.close();
-  process.stdout.write(`\n${RESULT_PREFIX}${JSON.stringify(outcome)}\n`);
+  report(outcome);
 }
 
 main().catch((e) => {

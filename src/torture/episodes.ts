@@ -23,10 +23,10 @@ import type { ObjectStore } from '../store/object-store.js';
 import type { Rng } from '../workload/random.js';
 import type { CompactorJob } from './child-protocol.js';
 import { compactWaitingForLease } from './compact-waiting.js';
+import { debug } from './debug.js';
 import type { Problem } from './invariants.js';
 import { type CompactorExit, type CompactorProcess, spawnCompactor, waitStoppedOrExit } from './processes.js';
 import type { TrackedCollection } from './tracked.js';
-import { debug } from './debug.js';
 
 export const EPISODE_KINDS = [
   'store-faults',
@@ -45,6 +45,7 @@ export const FAULT_NAMES = {
   killWorkerFailpoint: 'SIGKILL worker at failpoint',
   killWorkerInstant: 'SIGKILL worker at random instant',
   frozen: 'SIGSTOP compactor past its lease',
+  killProducer: 'SIGKILL producer between data and descriptor',
   racers: 'racing compactors',
   store: (k: string) => `store ${k}`,
   badDelta: 'bad delta written raw',

@@ -4,8 +4,8 @@
  */
 import { availableParallelism } from 'node:os';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { runCampaign } from './campaign.js';
 import { FAULT_KINDS, type FaultKind } from '../store/faulty-store.js';
+import { runCampaign } from './campaign.js';
 import { EPISODE_KINDS, type EpisodeKind } from './episodes.js';
 import { CampaignProgress, formatSummary } from './report.js';
 import { PROFILES } from './run.js';

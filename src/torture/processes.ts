@@ -6,7 +6,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { type CompactorJob, type CompactorOutcome, RESULT_PREFIX } from './child-protocol.js';
+import {
+  type CompactorJob,
+  type CompactorOutcome,
+  type ProducerJob,
+  RESULT_PREFIX,
+} from './child-protocol.js';
 
 export interface CompactorExit {
   code: number | null;
@@ -35,7 +40,10 @@ const childScript = (): { path: string; execArgv: string[] } => {
 
 const TAIL = 8 << 10;
 
-export function spawnCompactor(job: CompactorJob, env: Record<string, string> = {}): CompactorProcess {
+export function spawnCompactor(
+  job: CompactorJob | ProducerJob,
+  env: Record<string, string> = {},
+): CompactorProcess {
   const { path, execArgv } = childScript();
   const t0 = Date.now();
   const child = spawn(process.execPath, [...execArgv, path, JSON.stringify(job)], {

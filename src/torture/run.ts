@@ -3,6 +3,9 @@
  * rounds of { write good and bad deltas → one fault episode per collection with readers watching →
  * compact until done (bounded) → check every invariant → gc with grace 0 → check retained snapshots }.
  */
+
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { createCollection } from '../pipeline/collections.js';
 import { acceptDelta } from '../pipeline/deltas.js';
 import { InlineExecutor } from '../runners/inline.js';
@@ -11,11 +14,11 @@ import { hashSeed, type Rng, rng } from '../workload/random.js';
 import type { StoreBackend } from './backend.js';
 import { BAD_DELTA_CLASSES, writeBadDelta } from './bad-inputs.js';
 import { compactWaitingForLease } from './compact-waiting.js';
+import { debug } from './debug.js';
 import { EPISODE_KINDS, type EpisodeContext, type EpisodeKind, FAULT_NAMES, runEpisode } from './episodes.js';
 import { checkState, gcAndCheckRetained, isSettled, type Problem } from './invariants.js';
-import type { CompactorProcess } from './processes.js';
+import { type CompactorProcess, spawnCompactor } from './processes.js';
 import { describe, ReaderLoop } from './readers.js';
-import { debug } from './debug.js';
 import { TrackedCollection } from './tracked.js';
 import { OpGenerator, randomShape } from './workload.js';
 
@@ -26,6 +29,8 @@ export interface RunProfile {
   opsPerDelta: [min: number, max: number];
   /** Chance that a delta is a bad one (written raw). */
   badDeltaChance: number;
+  /** Chance that a delta's producer is killed between writing its data and its descriptor. */
+  producerCrashChance: number;
   leaseTtlMs: number;
   /** Compactions after the episode before a run counts as not completed. */
   convergeAttempts: number;
@@ -44,6 +49,7 @@ export const PROFILES = {
     deltasPerRound: [2, 8],
     opsPerDelta: [1, 40],
     badDeltaChance: 0.15,
+    producerCrashChance: 0.05,
     leaseTtlMs: 3_600,
     convergeAttempts: 6,
     runTimeoutMs: 180_000,
@@ -54,6 +60,7 @@ export const PROFILES = {
     deltasPerRound: [2, 5],
     opsPerDelta: [1, 15],
     badDeltaChance: 0.15,
+    producerCrashChance: 0.05,
     leaseTtlMs: 3_600,
     convergeAttempts: 6,
     runTimeoutMs: 120_000,
@@ -151,6 +158,28 @@ export async function runOne(
             t.addBad(d.seqStart, d.seqEnd, cls);
             result.badClasses[cls.name] = (result.badClasses[cls.name] ?? 0) + 1;
             count(FAULT_NAMES.badDelta);
+          } else if (wl.chance(profile.producerCrashChance)) {
+            // a producer killed after its data object, before its descriptor: never accepted
+            const ops = t.gen.delta(between(wl, profile.opsPerDelta));
+            const opsFile = join(dir, `ops-${t.name}-${round}-${i}.json`);
+            await writeFile(
+              opsFile,
+              JSON.stringify(ops.map((o) => (o.op === 'upsert' ? { ...o, embedding: [...o.embedding] } : o))),
+            );
+            const p = spawnCompactor(
+              { mode: 'ingest', store: storeDir, collection: t.name, opsFile },
+              { STRATA_FAILPOINTS: 'ingest.after-data=crash' },
+            );
+            processes.push(p);
+            const e = await p.exited;
+            if (e.signal === 'SIGKILL') count(FAULT_NAMES.killProducer);
+            else if (e.outcome?.accepted)
+              t.addGood(e.outcome.accepted.seqStart, e.outcome.accepted.seqEnd, ops);
+            else
+              violate({
+                invariant: 'producer-exits-cleanly',
+                detail: `code ${e.code}: ${e.stderr.slice(-400)}`,
+              });
           } else {
             const ops = t.gen.delta(between(wl, profile.opsPerDelta));
             const d = await acceptDelta(faulty, t.config, ops, { producer: 'torture' });
