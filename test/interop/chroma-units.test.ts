@@ -1,11 +1,13 @@
 /** The pieces of the Chroma reader that need no server: pickles, hnsw headers, cosine views, in-use signals. */
 import { mkdir, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ErrorCodes, type StrataError } from '../../src/core/errors.js';
 import { chromaPreimage, chromaView } from '../../src/interop/chroma/cosine.js';
 import { parseHeader } from '../../src/interop/chroma/hnsw-files.js';
+import { ChromaHttp } from '../../src/interop/chroma/http.js';
 import { inspectInUse } from '../../src/interop/chroma/in-use.js';
 import { readPickle } from '../../src/interop/chroma/pickle.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -103,5 +105,42 @@ describe('in-use detection', () => {
     const r = inspectInUse(dir);
     expect(r.inUse).toBe(true);
     expect(r.reasons[0]).toMatch(/journal/);
+  });
+});
+
+describe('batched adds', () => {
+  it('splits a batch the server refuses as too large (413) and keeps the smaller size', async () => {
+    const received: string[][] = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => {
+        body += c.toString('utf8');
+      });
+      req.on('end', () => {
+        const { ids } = JSON.parse(body) as { ids: string[] };
+        if (ids.length > 3) {
+          res.writeHead(413).end('Payload too large');
+          return;
+        }
+        received.push(ids);
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const port = (server.address() as { port: number }).port;
+      const http = new ChromaHttp(`http://127.0.0.1:${port}`);
+      const ids = Array.from({ length: 11 }, (_, i) => `r${i}`);
+      const used = await http.addBatched(
+        { id: 'c', name: 'c', tenant: 'default_tenant', database: 'default_database' },
+        { ids, embeddings: ids.map(() => new Float32Array([1, 2])) },
+        10,
+      );
+      expect(used).toBe(2);
+      expect(received.flat()).toEqual(ids);
+      expect(Math.max(...received.map((b) => b.length))).toBeLessThanOrEqual(3);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
   });
 });
