@@ -12,6 +12,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ErrorCodes, InvalidInputError, UsageError } from '../core/errors.js';
 import type { Operation } from '../core/types.js';
 import type { DeltaDescriptor } from '../pipeline/deltas.js';
+import { normalizeFilter } from '../query/filter.js';
 import { type CatalogEntry, DEFAULT_DATABASE, DEFAULT_TENANT, uuidFrom, validateTenant } from './catalog.js';
 import {
   asBody,
@@ -26,7 +27,6 @@ import {
   upsertOps,
 } from './chroma-codec.js';
 import { acquireCurrent, type ServerContext } from './context.js';
-import { normalizeFilter } from './filter.js';
 import { queryRows, rowsPayload, selectRows } from './read-ops.js';
 
 /** The Chroma server version this API corresponds to. */

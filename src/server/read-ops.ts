@@ -3,9 +3,10 @@
  * served snapshot: the caller holds a reference on it for the whole call, so every row of an answer
  * comes from the same snapshot.
  */
+
+import { evaluateFilter, type RowFilter } from '../query/filter.js';
+import { type KnnStrategy, knn } from '../query/knn.js';
 import type { Include } from './chroma-codec.js';
-import { evaluateFilter, type RowFilter } from './filter.js';
-import { type KnnStrategy, knn } from './knn.js';
 import type { ServedSnapshot } from './served-snapshot.js';
 
 export interface RowsPayload {

@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { ClosedError } from '../core/errors.js';
 import type { Pointer } from '../pipeline/pointer.js';
 import type { OpenedSegment } from '../pipeline/segments.js';
-import { SnapshotView, type ViewOptions } from './snapshot-view.js';
+import { SnapshotView, type ViewOptions } from '../query/snapshot-view.js';
 
 export class ServedSnapshot {
   readonly collection: string;

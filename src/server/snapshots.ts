@@ -10,9 +10,9 @@ import { type StrataError, toStrataError } from '../core/errors.js';
 import type { OpenOptions } from '../engine/index.js';
 import { readPointer } from '../pipeline/pointer.js';
 import { openStoredSegment } from '../pipeline/segments.js';
+import type { ViewOptions } from '../query/snapshot-view.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { ServedSnapshot } from './served-snapshot.js';
-import type { ViewOptions } from './snapshot-view.js';
 
 export interface SwapEvent {
   collection: string;

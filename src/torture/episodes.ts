@@ -170,7 +170,7 @@ function checkExit(ctx: EpisodeContext, label: string, e: CompactorExit, killedB
   if (!e.outcome) {
     ctx.problems.push({
       invariant: 'compactor-exits-cleanly',
-      detail: `${label} ended with code ${e.code}, signal ${e.signal} and no outcome; stderr: ${e.stderr.slice(-600)}`,
+      detail: `${label} ended with code ${e.code}, signal ${e.signal} and no outcome; stderr: ${e.stderr.slice(-2000)}`,
     });
   }
 }

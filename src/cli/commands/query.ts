@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { ErrorCodes, StrataError, UsageError } from '../../core/errors.js';
 import { openCurrentSnapshot } from '../../pipeline/current.js';
-import { searchSnapshot } from '../../query/search.js';
+import { SnapshotSearcher } from '../../query/search.js';
 import { validateWhere, validateWhereDocument } from '../../query/where.js';
 import { type CliContext, parseIntOption } from '../context.js';
 
@@ -66,6 +66,7 @@ export function registerQuery(program: Command, ctx: () => CliContext): void {
               .trim();
             queries = parseVectors(text);
           }
+          using searcher = new SnapshotSearcher(reader);
           const results = queries.map((q) => {
             if (q.length !== reader.manifest.dimension) {
               throw new UsageError(
@@ -76,7 +77,7 @@ export function registerQuery(program: Command, ctx: () => CliContext): void {
             const r =
               o.exact && !where && !whereDocument
                 ? { hits: reader.exactSearch(q, o.k), plan: { strategy: 'exact' } }
-                : searchSnapshot(reader, q, o.k, { where, whereDocument, ef: o.ef });
+                : searcher.search(q, o.k, { where, whereDocument, ef: o.ef });
             const ms = performance.now() - t0;
             const rows = reader.getRows(r.hits.map((h) => h.id));
             return {

@@ -4,8 +4,8 @@
  * matchesWhereDocument, which validate the filter first); a property test holds the two together.
  */
 import type { MetadataScalar } from '../core/types.js';
-import { validateWhere, validateWhereDocument, type Where, type WhereDocument } from '../query/where.js';
 import { type Column, type SnapshotView, Tag } from './snapshot-view.js';
+import { validateWhere, validateWhereDocument, type Where, type WhereDocument } from './where.js';
 
 /** A match mask: 1 = the row matches. */
 export type Mask = Uint8Array;
