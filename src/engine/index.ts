@@ -1,5 +1,5 @@
 /** The engine: segments = record store (SQLite) + ANN index (usearch) + manifest. */
-export { type AnnParams, readIndexHeader, type IndexFileHeader } from './ann-index.js';
+export { type AnnParams, type IndexFileHeader, readIndexHeader } from './ann-index.js';
 export { cosineDistance, distance, ipDistance, l2sqDistance } from './distance.js';
 export { fsyncDir, fsyncFile, writeFileDurable } from './fsync.js';
 export { compareIds, idLess } from './ids.js';

@@ -159,7 +159,9 @@ export class SegmentReader implements AsyncDisposable {
     const pos = new Map<number, number>();
     for (const [key, blob] of store.iteratePutVectors()) {
       if (!blob || blob.byteLength !== d * 4 || keys.length >= this.#count) {
-        throw new StrataError(ErrorCodes.INTERNAL, `put ${key} has no ${d}-d embedding`, { segment: this.dir });
+        throw new StrataError(ErrorCodes.INTERNAL, `put ${key} has no ${d}-d embedding`, {
+          segment: this.dir,
+        });
       }
       matrix.set(blobToF32(blob), keys.length * d);
       pos.set(key, keys.length);

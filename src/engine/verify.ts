@@ -12,8 +12,8 @@ import {
   kindName,
   type RawRow,
   RECORDS_SCHEMA_VERSION,
-  ROW_COLUMNS,
   RecordStore,
+  ROW_COLUMNS,
   type SqliteDatabase,
 } from './record-store.js';
 import type { SegmentRow } from './rows.js';
@@ -382,7 +382,10 @@ function normSq(v: Float32Array): number {
 export async function verifySegment(
   dir: string,
   manifest: SegmentManifest,
-  opts: { full?: boolean; /** the caller already checked every file's SHA-256 (e.g. at open) */ checksumsVerified?: boolean } = {},
+  opts: {
+    full?: boolean /** the caller already checked every file's SHA-256 (e.g. at open) */;
+    checksumsVerified?: boolean;
+  } = {},
 ): Promise<VerifyReport> {
   const problems: string[] = [];
   const records = manifest.files.filter((f) => f.role === 'records');

@@ -21,7 +21,7 @@
  * Not for network filesystems: the lock relies on working POSIX locks and rename atomicity.
  */
 import { createHash, type Hash, randomBytes } from 'node:crypto';
-import { mkdirSync, openSync, fsyncSync, closeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync } from 'node:fs';
 import { type FileHandle, mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';

@@ -8,10 +8,10 @@ import type { Metadata, Operation } from '../../src/core/types.js';
 import { distance } from '../../src/engine/distance.js';
 import { openCurrentSnapshot } from '../../src/pipeline/current.js';
 import type { OpenedSegment } from '../../src/pipeline/segments.js';
-import { matchesWhere, matchesWhereDocument, type Where, type WhereDocument } from '../../src/query/where.js';
 import { evaluateFilter, normalizeFilter } from '../../src/query/filter.js';
 import { knn } from '../../src/query/knn.js';
 import { SnapshotView } from '../../src/query/snapshot-view.js';
+import { matchesWhere, matchesWhereDocument, type Where, type WhereDocument } from '../../src/query/where.js';
 import { compactInline, ingestBatches, smallCollection, upserts } from '../helpers/pipeline.js';
 import { tempStore } from '../helpers/tmp.js';
 
