@@ -1,7 +1,8 @@
 /** The engine: segments = record store (SQLite) + ANN index (usearch) + manifest. */
+
+export { fsyncDir, fsyncFile, writeFileDurable } from '../core/durable.js';
 export { type AnnParams, type IndexFileHeader, readIndexHeader } from './ann-index.js';
 export { cosineDistance, distance, ipDistance, l2sqDistance } from './distance.js';
-export { fsyncDir, fsyncFile, writeFileDurable } from './fsync.js';
 export { compareIds, idLess } from './ids.js';
 export { type KindCounts, pageSizeFor, RECORDS_SCHEMA_VERSION, type SqliteDatabase } from './record-store.js';
 export type { RowKind, SegmentRow } from './rows.js';

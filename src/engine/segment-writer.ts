@@ -2,6 +2,7 @@ import { constants as fsConstants } from 'node:fs';
 import { copyFile, mkdir, rm, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
+import { fsyncDir, fsyncFile, writeFileDurable } from '../core/durable.js';
 import { ClosedError, ErrorCodes, StrataError, VerificationError } from '../core/errors.js';
 import { failpoint } from '../core/failpoints.js';
 import { ContentHasher, sha256File } from '../core/hash.js';
@@ -15,7 +16,6 @@ import {
 } from '../core/manifest.js';
 import type { CollectionConfig } from '../core/types.js';
 import { AnnIndex, type AnnParams } from './ann-index.js';
-import { fsyncDir, fsyncFile, writeFileDurable } from './fsync.js';
 import { compareIds } from './ids.js';
 import { blobToF32, KIND_CODE, type KindCounts, pageSizeFor, RecordStore } from './record-store.js';
 import type { SegmentRow } from './rows.js';

@@ -20,6 +20,7 @@
  *
  * Not for network filesystems: the lock relies on working POSIX locks and rename atomicity.
  */
+
 import { createHash, type Hash, randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync } from 'node:fs';
 import { type FileHandle, mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
@@ -27,6 +28,7 @@ import { basename, dirname, join, resolve, sep } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
+import { fsyncDir, writeAll } from '../core/durable.js';
 import {
   ClosedError,
   ErrorCodes,
@@ -96,23 +98,6 @@ function ioError(what: string, e: unknown, context: Record<string, unknown>): St
     cause: e,
     transient: code ? TRANSIENT_CODES.has(code) : false,
   });
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-async function writeAll(fh: FileHandle, data: Uint8Array): Promise<void> {
-  let off = 0;
-  while (off < data.byteLength) {
-    const { bytesWritten } = await fh.write(data, off, data.byteLength - off);
-    off += bytesWritten;
-  }
 }
 
 /**

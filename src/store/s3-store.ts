@@ -19,6 +19,7 @@
  *   StoreErrors naming the bucket and key.
  * - No localPath/scratchDir: readers download into os.tmpdir() (pipeline/segments.ts).
  */
+
 import { createHash, randomBytes } from 'node:crypto';
 import { type FileHandle, mkdir, open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -32,6 +33,7 @@ import {
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
+import { fsyncDir, writeAll } from '../core/durable.js';
 import { ClosedError, ErrorCodes, IntegrityError, StoreError } from '../core/errors.js';
 import { isTransient, type RetryOptions, withRetry } from '../core/retry.js';
 import { compareKeys, validateKey, validatePrefix } from './keys.js';
@@ -69,23 +71,6 @@ const MAX_SINGLE_PUT = 5 * 1024 ** 3;
 
 function bare(etag: string): string {
   return etag.replace(/^(W\/)?"(.*)"$/, '$2');
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-async function writeAll(fh: FileHandle, data: Uint8Array): Promise<void> {
-  let off = 0;
-  while (off < data.byteLength) {
-    const { bytesWritten } = await fh.write(data, off, data.byteLength - off);
-    off += bytesWritten;
-  }
 }
 
 export class S3Store implements ObjectStore {

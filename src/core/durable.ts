@@ -1,11 +1,20 @@
-import { open, rename, rm } from 'node:fs/promises';
+import { type FileHandle, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /**
- * Durability helpers. Segment files are written with SQLite's sync turned off and usearch's plain
- * fwrite, so nothing is on stable storage until these run. Every handle opened here is closed before
- * the promise resolves, also on failure.
+ * Durability helpers shared by the engine and the stores. Segment files are written with SQLite's sync
+ * turned off and usearch's plain fwrite, and store objects go through temp files, so nothing is on stable
+ * storage until these run. Every handle opened here is closed before the promise resolves, also on failure.
  */
+
+/** Writes all of `data` at the handle's position (a single write may be short). */
+export async function writeAll(fh: FileHandle, data: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < data.byteLength) {
+    const { bytesWritten } = await fh.write(data, off, data.byteLength - off);
+    off += bytesWritten;
+  }
+}
 
 /** fsync one file's data and metadata. The file must be closed by its writer first. */
 export async function fsyncFile(path: string): Promise<void> {
