@@ -20,7 +20,7 @@ import { Lease, type LeaseOptions } from './lease.js';
 import { readLedger } from './ledger.js';
 import { type GroupResult, promotion, writeQuarantine } from './outcome.js';
 import { planTree } from './plan.js';
-import { type Pointer, readPointer } from './pointer.js';
+import { baseRefOf, type Pointer, readPointer } from './pointer.js';
 import { publishSnapshot } from './publish.js';
 import { newRunId, type RunRecord, writeRunRecord } from './runs.js';
 import type { SegmentRef } from './segments.js';
@@ -272,13 +272,7 @@ export async function compact(
             collection,
             run,
             inputs,
-            base: base
-              ? {
-                  version: base.value.version,
-                  snapshot: base.value.snapshot,
-                  manifestSha256: base.value.manifestSha256,
-                }
-              : null,
+            base: baseRefOf(base),
             promote,
             incrementalThreshold: opts.incrementalThreshold,
           }),

@@ -26,3 +26,12 @@ export async function readPointer(
 ): Promise<Versioned<Pointer> | undefined> {
   return readJson<Pointer>(store, Keys.pointer(collection));
 }
+
+/** What a final merge records of the snapshot it builds on (null: the first snapshot). */
+export function baseRefOf(
+  p: Versioned<Pointer> | undefined | null,
+): { version: number; snapshot: string; manifestSha256: string } | null {
+  return p
+    ? { version: p.value.version, snapshot: p.value.snapshot, manifestSha256: p.value.manifestSha256 }
+    : null;
+}

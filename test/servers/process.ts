@@ -3,21 +3,8 @@
  * processes that are stopped and awaited, command runs with a timeout, and readiness polling.
  */
 import { type ChildProcess, execFile, type SpawnOptions, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 
-/** A port that was free on 127.0.0.1 a moment ago (the OS picked it). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freeLoopbackPort as freePort } from '../../src/core/net.js';
 
 /** Every OwnedProcess still running; killed if this process exits without stopping them (a crashed suite). */
 const running = new Set<ChildProcess>();

@@ -6,12 +6,13 @@
  * The executable: `STRATA_CHROMA_BIN` (a `chroma` command), else the `chroma` CLI of the `chromadb` npm
  * package (chromadb@3.0.14 with chromadb-js-bindings-linux-x64-gnu@1.0.5 on glibc < 2.38) run by this Node.
  */
+
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ErrorCodes, StrataError } from '../../core/errors.js';
+import { freeLoopbackPort } from '../../core/net.js';
 import { ChromaHttp } from './http.js';
 
 export interface ChromaServerOptions {
@@ -46,18 +47,8 @@ function chromaCommand(): { command: string; args: string[] } {
   return { command: process.execPath, args: [cli] };
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolvePort(port));
-    });
-  });
-}
+/** @see freeLoopbackPort */
+export const freePort = freeLoopbackPort;
 
 export class ChromaServer implements AsyncDisposable {
   readonly path: string;

@@ -4,25 +4,12 @@
  * connections and answers PING; stop() waits for the process to exit and removes the directory.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { ErrorCodes, StrataError } from '../../core/errors.js';
-
-/** A port that was free on 127.0.0.1 a moment ago (the OS picked it). */
-async function freeLoopbackPort(): Promise<number> {
-  const srv = createServer();
-  srv.unref();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const addr = srv.address();
-  const port = typeof addr === 'object' && addr ? addr.port : 0;
-  await new Promise((resolve) => srv.close(resolve));
-  return port;
-}
+import { freeLoopbackPort } from '../../core/net.js';
 
 export class RedisServerProcess implements AsyncDisposable {
   readonly url: string;

@@ -20,7 +20,7 @@ import { Lease, readLease } from '../../pipeline/lease.js';
 import { readLedger } from '../../pipeline/ledger.js';
 import { promotion, writeQuarantine } from '../../pipeline/outcome.js';
 import { planTree } from '../../pipeline/plan.js';
-import { readPointer } from '../../pipeline/pointer.js';
+import { baseRefOf, readPointer } from '../../pipeline/pointer.js';
 import { publishSnapshot } from '../../pipeline/publish.js';
 import { newRunId, type RunRecord, readRunRecord, writeRunRecord } from '../../pipeline/runs.js';
 import type { SegmentRef } from '../../pipeline/segments.js';
@@ -228,13 +228,7 @@ export function final(event: FinalEvent): Promise<FinalOutcome> {
         collection: event.collection,
         run: event.run,
         inputs,
-        base: base
-          ? {
-              version: base.value.version,
-              snapshot: base.value.snapshot,
-              manifestSha256: base.value.manifestSha256,
-            }
-          : null,
+        base: baseRefOf(base),
         promote,
         incrementalThreshold: event.incrementalThreshold,
       });
