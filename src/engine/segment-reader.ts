@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { closeEach } from '../core/close.js';
 import { ClosedError, ErrorCodes, NotFoundError, StrataError, VerificationError } from '../core/errors.js';
 import { parseManifest, type SegmentManifest } from '../core/manifest.js';
 import { AnnIndex, exactNearest } from './ann-index.js';
@@ -292,22 +293,14 @@ export class SegmentReader implements AsyncDisposable {
   /** Releases the index mapping and the SQLite handle. Idempotent. */
   async close(): Promise<void> {
     this.#cache = null;
-    let error: unknown = null;
-    try {
-      this.#ann?.close();
-    } catch (e) {
-      error = e;
-    } finally {
-      this.#ann = null;
-    }
-    try {
-      this.#store?.close();
-    } catch (e) {
-      error ??= e;
-    } finally {
-      this.#store = null;
-    }
-    if (error !== null) throw error;
+    const ann = this.#ann;
+    const store = this.#store;
+    this.#ann = null;
+    this.#store = null;
+    closeEach(
+      () => ann?.close(),
+      () => store?.close(),
+    );
   }
 
   [Symbol.asyncDispose](): Promise<void> {

@@ -2,6 +2,7 @@ import { constants as fsConstants } from 'node:fs';
 import { copyFile, mkdir, rm, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
+import { closeEach } from '../core/close.js';
 import { fsyncDir, fsyncFile, writeFileDurable } from '../core/durable.js';
 import { ClosedError, ErrorCodes, StrataError, VerificationError } from '../core/errors.js';
 import { failpoint } from '../core/failpoints.js';
@@ -504,23 +505,18 @@ export class SegmentWriter implements AsyncDisposable {
     const sealed = this.#state === 'sealed';
     this.#state = 'closed';
     this.#batch = null;
-    let error: unknown = null;
+    const ann = this.#ann;
+    const store = this.#store;
+    this.#ann = null;
+    this.#store = null;
     try {
-      this.#ann?.close();
-    } catch (e) {
-      error = e;
+      closeEach(
+        () => ann?.close(),
+        () => store?.close(),
+      );
     } finally {
-      this.#ann = null;
+      if (!sealed) await rm(this.dir, { recursive: true, force: true });
     }
-    try {
-      this.#store?.close();
-    } catch (e) {
-      error ??= e;
-    } finally {
-      this.#store = null;
-    }
-    if (!sealed) await rm(this.dir, { recursive: true, force: true });
-    if (error !== null) throw error;
   }
 
   [Symbol.asyncDispose](): Promise<void> {
