@@ -21,6 +21,7 @@ import { readLedger } from './ledger.js';
 import { type GroupResult, promotion, writeQuarantine } from './outcome.js';
 import { planTree } from './plan.js';
 import { baseRefOf, type Pointer, readPointer } from './pointer.js';
+import { promotableDeltas } from './promotable.js';
 import { publishSnapshot } from './publish.js';
 import { newRunId, type RunRecord, writeRunRecord } from './runs.js';
 import type { SegmentRef } from './segments.js';
@@ -46,6 +47,8 @@ export interface CompactOptions {
   executor: StepExecutor;
   chunkSize?: number;
   groupSize?: number;
+  /** A reserved sequence range whose delta is not visible yet blocks later deltas this long (default 2 min). */
+  inFlightMs?: number;
   /** Compact at most this many pending deltas in one run (oldest first). */
   maxDeltas?: number;
   lease?: LeaseOptions;
@@ -71,6 +74,8 @@ export interface CompactReport {
   failures: Array<{ step: string; error: SerializedError }>;
   snapshot: { version: number; prefix: string; count: number; contentHash: string; build: string } | null;
   timingsMs: Record<string, number>;
+  /** The plan stopped below a delta still being written (its sequence start); later deltas wait. */
+  waitingFor?: number;
   /** Peak RSS (MB) of the compactor process and of the busiest step process. */
   peakRssMb: { compactor: number; steps: number };
   error?: SerializedError;
@@ -113,9 +118,9 @@ export async function compact(
 
   const tPlan = performance.now();
   const ledger = await readLedger(store, collection);
-  let pending: DeltaRef[] = ledger.entries
-    .filter((e) => e.state === 'pending' || e.state === 'compacting')
-    .map(({ key, seqStart, seqEnd, sha256, count }) => ({ key, seqStart, seqEnd, sha256, count }));
+  const promotable = await promotableDeltas(store, ledger, { inFlightMs: opts.inFlightMs });
+  let pending: DeltaRef[] = promotable.deltas;
+  report.waitingFor = promotable.waitingFor;
   if (opts.maxDeltas !== undefined) pending = pending.slice(0, opts.maxDeltas);
   const plan = planTree(pending, { chunkSize: opts.chunkSize, groupSize: opts.groupSize });
   mark('plan', tPlan);

@@ -4,9 +4,20 @@ import type { ObjectStore } from '../store/object-store.js';
 import { readJson, writeJson } from './json-object.js';
 import { Keys } from './layout.js';
 
-interface Counter {
+/** A reservation of the sequence space: [start, start + count - 1], made at `at` (ms since the epoch). */
+export type Allocation = [start: number, count: number, at: number];
+
+export interface Counter {
   next: number;
+  /**
+   * Recent reservations (the last hour, at most MAX_RECENT): the planner tells a reservation whose delta is
+   * still being written (in flight: later deltas must wait for it) from one abandoned by a crash.
+   */
+  recent?: Allocation[];
 }
+
+const RECENT_MS = 60 * 60_000;
+const MAX_RECENT = 5_000;
 
 /**
  * Reserves `count` consecutive sequence numbers for a collection by compare-and-swap on its counter
@@ -22,10 +33,13 @@ export async function allocateSequence(
     async () => {
       const cur = await readJson<Counter>(store, key);
       const start = cur?.value.next ?? 1;
+      const now = Date.now();
+      const recent = (cur?.value.recent ?? []).filter((a) => now - a[2] < RECENT_MS).slice(-(MAX_RECENT - 1));
+      recent.push([start, count, now]);
       await writeJson(
         store,
         key,
-        { next: start + count } satisfies Counter,
+        { next: start + count, recent } satisfies Counter,
         cur ? { ifMatch: cur.etag } : { ifNoneMatch: '*' },
       );
       return start;
@@ -37,4 +51,8 @@ export async function allocateSequence(
       retryable: (e) => e instanceof PreconditionFailedError || (e instanceof StoreError && e.transient),
     },
   );
+}
+
+export async function readCounter(store: ObjectStore, collection: string): Promise<Counter> {
+  return (await readJson<Counter>(store, Keys.counter(collection)))?.value ?? { next: 1 };
 }

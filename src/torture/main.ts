@@ -8,7 +8,7 @@ import { FAULT_KINDS, type FaultKind } from '../store/faulty-store.js';
 import { runCampaign } from './campaign.js';
 import { EPISODE_KINDS, type EpisodeKind } from './episodes.js';
 import { CampaignProgress, formatSummary } from './report.js';
-import { PROFILES } from './run.js';
+import { PROFILES, type Violation } from './run.js';
 
 function int(name: string, min: number) {
   return (v: string): number => {
@@ -87,6 +87,26 @@ export async function main(argv: string[]): Promise<number> {
     `torture: seed ${seed}, ${only ? `runs ${only.join(', ')}` : `${o.runs} runs`}, ${o.parallel} at a time, profile ${o.profile}\n`,
   );
   const progress = new CampaignProgress();
+  // The local pool writes to workers without an 'error' listener: a write to a worker that has just died
+  // emits an unhandled EPIPE / ERR_IPC_CHANNEL_CLOSED that would kill this process (bug reported against
+  // src/runners/local/pool.ts). Count each as a violation and keep the campaign going; anything else is fatal.
+  const hostErrors: Violation[] = [];
+  process.on('uncaughtException', (e) => {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EPIPE' || code === 'ERR_IPC_CHANNEL_CLOSED') {
+      hostErrors.push({
+        seed,
+        run: -1,
+        step: 'campaign process (an in-process local pool)',
+        invariant: 'pool-host-survives-worker-death',
+        detail: `unhandled ${code} from a write to a worker process: ${(e.stack ?? e.message).split('\n').slice(0, 6).join(' ')}`,
+      });
+      process.stderr.write(`torture: violation: unhandled ${code} in the campaign process (pool host)\n`);
+      return;
+    }
+    process.stderr.write(`torture failed: ${e.stack ?? e.message}\n`);
+    process.exit(1);
+  });
   // Ctrl-C (or SIGTERM): finish the runs in flight, then print the table of the finished runs.
   const stop = new AbortController();
   const onSignal = () => {
@@ -110,6 +130,7 @@ export async function main(argv: string[]): Promise<number> {
       .join(' '),
     onRun: (r, done, total) => progress.run(r, done, total),
   });
+  summary.violations.push(...hostErrors);
   process.stdout.write(o.json ? `${JSON.stringify(summary, null, 2)}\n` : `${formatSummary(summary)}\n`);
   return summary.violations.length > 0 ? 1 : 0;
 }

@@ -37,7 +37,7 @@ export function formatSummary(s: CampaignSummary): string {
     }
     if (s.violations.length > 50) lines.push(`| … | | | ${s.violations.length - 50} more |`);
     lines.push('', 'reproduce:');
-    for (const run of [...new Set(s.violations.map((v) => v.run))].slice(0, 10)) {
+    for (const run of [...new Set(s.violations.map((v) => v.run).filter((r) => r >= 0))].slice(0, 10)) {
       const first = s.violations.find((v) => v.run === run)!;
       lines.push(
         `  ${reproduceCommand(s.seed, run, s.replayFlags)}    # first violation at step "${first.step}"`,

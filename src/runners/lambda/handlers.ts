@@ -21,6 +21,7 @@ import { readLedger } from '../../pipeline/ledger.js';
 import { promotion, writeQuarantine } from '../../pipeline/outcome.js';
 import { planTree } from '../../pipeline/plan.js';
 import { baseRefOf, readPointer } from '../../pipeline/pointer.js';
+import { promotableDeltas } from '../../pipeline/promotable.js';
 import { publishSnapshot } from '../../pipeline/publish.js';
 import { newRunId, type RunRecord, readRunRecord, writeRunRecord } from '../../pipeline/runs.js';
 import type { SegmentRef } from '../../pipeline/segments.js';
@@ -112,9 +113,7 @@ export function plan(event: PlanEvent): Promise<PlanResult> {
       });
       try {
         const ledger = await readLedger(store, event.collection);
-        let pending: DeltaRef[] = ledger.entries
-          .filter((e) => e.state === 'pending' || e.state === 'compacting')
-          .map(({ key, seqStart, seqEnd, sha256, count }) => ({ key, seqStart, seqEnd, sha256, count }));
+        let pending: DeltaRef[] = (await promotableDeltas(store, ledger)).deltas;
         if (event.maxDeltas !== undefined) pending = pending.slice(0, event.maxDeltas);
         const tree = planTree(pending, { chunkSize: event.chunkSize, groupSize: event.groupSize });
         const state: PlanResult = {

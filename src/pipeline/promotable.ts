@@ -1,0 +1,88 @@
+/**
+ * Which pending deltas a run may promote without breaking sequence order.
+ *
+ * Sequence ranges are reserved before a delta's data and descriptor are written, so the listing of
+ * descriptors can have holes: a delta still being written (slow producer), a descriptor the listing missed
+ * (an eventually consistent list), or a reservation abandoned by a crash. Promoting a later delta across
+ * the first two would apply its operations before older ones — a lost update. So the plan walks the
+ * sequence space above everything already promoted, and at each hole:
+ *   - reads the descriptor at that position directly (the key is derived from the sequence number): found
+ *     → the listing missed it, take it;
+ *   - otherwise, a reservation at that position younger than `inFlightMs` → in flight: stop here, the
+ *     later deltas wait for the next run;
+ *   - otherwise the reservation was abandoned: skip it.
+ */
+import type { ObjectStore } from '../store/object-store.js';
+import type { DeltaDescriptor } from './deltas.js';
+import { readJson } from './json-object.js';
+import { Keys } from './layout.js';
+import type { Ledger, LedgerEntry } from './ledger.js';
+import { readCounter } from './sequence.js';
+import type { DeltaRef } from './steps.js';
+
+export interface PromotableOptions {
+  /** A reservation younger than this whose delta is not visible yet is in flight (default 2 min). */
+  inFlightMs?: number;
+  now?: number;
+}
+
+export interface Promotable {
+  deltas: DeltaRef[];
+  /** Set when the plan stopped at a delta still being written (its sequence start). */
+  waitingFor?: number;
+  /** Descriptors the listing missed and the plan found by their key. */
+  recovered: number[];
+}
+
+const ref = ({ key, seqStart, seqEnd, sha256, count }: DeltaDescriptor): DeltaRef => ({
+  key,
+  seqStart,
+  seqEnd,
+  sha256,
+  count,
+});
+
+export async function promotableDeltas(
+  store: ObjectStore,
+  ledger: Ledger,
+  opts: PromotableOptions = {},
+): Promise<Promotable> {
+  const inFlightMs = opts.inFlightMs ?? 2 * 60_000;
+  const now = opts.now ?? Date.now();
+  const collection = ledger.collection;
+  const promoted = ledger.manifest?.snapshot?.promoted ?? [];
+  const floor = promoted.reduce((m, r) => Math.max(m, r[1]), 0);
+  const isCandidate = (e: LedgerEntry) => e.state === 'pending' || e.state === 'compacting';
+  // Deltas below the promoted frontier cannot be ordered any better any more: take them first.
+  const out: DeltaRef[] = ledger.entries.filter((e) => isCandidate(e) && e.seqStart <= floor).map(ref);
+  const above = ledger.entries.filter((e) => e.seqStart > floor).sort((a, b) => a.seqStart - b.seqStart);
+  if (above.length === 0) return { deltas: out, recovered: [] };
+  const counter = await readCounter(store, collection);
+  const allocations = new Map((counter.recent ?? []).map((a) => [a[0], a]));
+  const recovered: number[] = [];
+  let p = floor + 1;
+  for (const k of above) {
+    while (p < k.seqStart) {
+      const missed = await readJson<DeltaDescriptor>(store, Keys.deltaDescriptor(collection, p));
+      if (missed) {
+        // A quarantine marker would have come with a listed descriptor; a missed one is plain pending.
+        out.push(ref(missed.value));
+        recovered.push(p);
+        p = missed.value.seqEnd + 1;
+        continue;
+      }
+      const a = allocations.get(p);
+      if (a && now - a[2] < inFlightMs) return { deltas: out, waitingFor: p, recovered };
+      if (a) {
+        p = a[0] + a[1];
+        continue;
+      }
+      // No record of a reservation starting here (older than the log): abandoned, up to the next one.
+      const next = [...allocations.keys()].filter((s) => s > p && s < k.seqStart).sort((x, y) => x - y)[0];
+      p = next ?? k.seqStart;
+    }
+    if (isCandidate(k)) out.push(ref(k));
+    p = k.seqEnd + 1;
+  }
+  return { deltas: out, recovered };
+}
