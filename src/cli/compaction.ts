@@ -19,6 +19,7 @@ export interface CompactionCliOptions {
   maxDeltas?: number;
   leaseTtlMs?: number;
   leaseWaitMs?: number;
+  inFlightMs?: number;
   retain?: number;
 }
 
@@ -63,6 +64,7 @@ export async function runCompaction(
     groupSize: o.groupSize,
     maxDeltas: o.maxDeltas,
     retain: o.retain,
+    inFlightMs: o.inFlightMs,
     lease: {
       ...(o.leaseTtlMs ? { ttlMs: o.leaseTtlMs } : {}),
       ...(o.leaseWaitMs ? { waitMs: o.leaseWaitMs } : {}),

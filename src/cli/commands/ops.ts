@@ -86,6 +86,7 @@ export function registerOps(program: Command, ctx: Ctx): void {
               maxDeltas: o.maxDeltas,
               leaseTtlMs: parseDuration(o.leaseTtl),
               leaseWaitMs: parseDuration(o.waitLease),
+              inFlightMs: parseDuration(o.inFlightGrace),
               retain: o.retain,
             }),
           );
