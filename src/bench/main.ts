@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { benchCore } from './core.js';
 import { benchDistributed } from './distributed.js';
 import { benchS3 } from './s3.js';
+import { startS3rverProcess } from './s3rver-process.js';
 import { benchServe } from './serve.js';
 import type { BenchSection } from './stats.js';
 
@@ -22,8 +23,21 @@ export const SECTIONS: Record<string, Section> = {
     ),
   s3: (quick, log) => benchS3(quick ? { sizeMb: 50, repeats: 1, log } : { log }),
   serve: (quick, log) => benchServe(quick ? { records: 3_000, dimension: 256, queries: 100, log } : { log }),
-  distributed: (quick, log) =>
-    benchDistributed(quick ? { records: 3_000, dimension: 256, deltas: 30, log } : { log }),
+  // As the issue asks: the local runner on the local store vs the BullMQ runner (2 workers) on s3rver.
+  distributed: async (quick, log) => {
+    const s3 = await startS3rverProcess();
+    const saved = { ...process.env };
+    Object.assign(process.env, s3.env());
+    try {
+      const storeOpts = { bullmqStore: s3.storeSpec('bench-distributed'), workerEnv: s3.env(), log };
+      return await benchDistributed(
+        quick ? { records: 3_000, dimension: 256, deltas: 30, ...storeOpts } : storeOpts,
+      );
+    } finally {
+      process.env = saved;
+      await s3.stop();
+    }
+  },
 };
 
 function toMarkdown(sections: BenchSection[], meta: Record<string, unknown>): string {
