@@ -61,7 +61,7 @@ export const PROFILES = {
     opsPerDelta: [1, 15],
     badDeltaChance: 0.15,
     producerCrashChance: 0.05,
-    leaseTtlMs: 3_600,
+    leaseTtlMs: 2_400,
     convergeAttempts: 6,
     runTimeoutMs: 120_000,
   },
