@@ -270,6 +270,8 @@ export async function compact(
       let published: Pointer | undefined;
       const attempts = opts.finalAttempts ?? 3;
       for (let attempt = 1; !published; attempt++) {
+        // Do not build an index for a publish that cannot happen.
+        await lease.assertHeld();
         const base = await readPointer(store, collection);
         const finalResult = noteRss(
           await opts.executor.run({

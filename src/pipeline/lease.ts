@@ -140,9 +140,12 @@ export class Lease implements AsyncDisposable {
     if (!cur || cur.value.owner !== this.owner || cur.value.token !== this.#token || cur.value.released) {
       throw this.#markLost('the lease object was taken by another compactor');
     }
-    const t = this.#now();
-    if (cur.value.expiresAt <= t) throw this.#markLost('the lease expired before this heartbeat');
+    if (cur.value.expiresAt <= this.#now()) throw this.#markLost('the lease expired before this heartbeat');
     failpoint('lease.mid-heartbeat');
+    // Read the clock again right before the write: a holder frozen between the read and the write (SIGSTOP,
+    // a GC pause) must not revive a lease that lapsed meanwhile, even if nobody has taken it yet.
+    const t = this.#now();
+    if (cur.value.expiresAt <= t) throw this.#markLost('the lease lapsed during the heartbeat');
     const rec: LeaseRecord = { ...cur.value, expiresAt: t + this.ttlMs };
     try {
       const info = await writeJson(this.#store, key, rec, { ifMatch: cur.etag });

@@ -20,9 +20,8 @@ describe('torture campaign (CI variant)', () => {
       seed: 20261127,
       runs: 50,
       parallel: 3,
-      // listMiss is excluded until the pipeline bug the next test shows is fixed
-      profile: { ...PROFILES.ci, excludeFaults: ['listMiss'] },
-      replayFlags: '--profile ci --exclude-faults listMiss',
+      profile: PROFILES.ci,
+      replayFlags: '--profile ci',
     });
     const table = formatSummary(summary);
     expect(summary.violations, table).toEqual([]);

@@ -105,6 +105,8 @@ export class LocalPoolExecutor implements StepExecutor {
         child.once('exit', onExit);
       }),
     };
+    // A send to a worker whose pipe just closed emits 'error' (EPIPE); the 'exit' handler reports the death.
+    child.on('error', () => {});
     child.once('exit', () => {
       this.#all.delete(w);
       this.#idle = this.#idle.filter((x) => x !== w);
@@ -136,13 +138,13 @@ export class LocalPoolExecutor implements StepExecutor {
       const onMsg = (m: ChildMessage) => {
         if (m.type === 'result' && m.id === id) {
           cleanup();
-          if (task.kind === 'final') w.child.send({ type: 'shutdown' } satisfies ParentMessage);
+          if (task.kind === 'final') this.#send(w, { type: 'shutdown' });
           else this.#idle.push(w);
           resolve(m.result);
         } else if (m.type === 'error' && m.id === id) {
           cleanup();
           // A failed step may have left the process in any state: retire it.
-          w.child.send({ type: 'shutdown' } satisfies ParentMessage);
+          this.#send(w, { type: 'shutdown' });
           reject(deserializeError(m.error));
         }
       };
@@ -163,7 +165,29 @@ export class LocalPoolExecutor implements StepExecutor {
       }, timeoutMs);
       w.child.on('message', onMsg);
       w.child.once('exit', onExit);
-      w.child.send({ type: 'task', id, task } satisfies ParentMessage);
+      this.#send(w, { type: 'task', id, task }, (e) => {
+        cleanup();
+        w.child.kill('SIGKILL');
+        reject(
+          new StepError(
+            ErrorCodes.WORKER_CRASHED,
+            `could not hand the ${task.kind} step to its worker: ${e.message}`,
+            ctx,
+          ),
+        );
+      });
+    });
+  }
+
+  /** Sends to a worker; a worker that cannot be reached any more is killed (its 'exit' reports it). */
+  #send(w: Worker, m: ParentMessage, onError?: (e: Error) => void): void {
+    const fail = (e: Error) => {
+      if (onError) onError(e);
+      else w.child.kill('SIGKILL');
+    };
+    if (!w.child.connected) return fail(new Error('the worker disconnected'));
+    w.child.send(m, (e) => {
+      if (e) fail(e);
     });
   }
 
@@ -188,8 +212,7 @@ export class LocalPoolExecutor implements StepExecutor {
         new Promise<void>((resolve) => {
           if (w.child.exitCode !== null || w.child.signalCode !== null) return resolve();
           w.child.once('exit', () => resolve());
-          if (w.child.connected) w.child.send({ type: 'shutdown' } satisfies ParentMessage);
-          else w.child.kill('SIGKILL');
+          this.#send(w, { type: 'shutdown' });
         }),
     );
     await Promise.all(exits);

@@ -8,7 +8,10 @@ import { openStore } from '../../store/open.js';
 import { StepEnvCache } from '../step-env.js';
 import type { ChildMessage, ParentMessage } from './protocol.js';
 
-const send = (m: ChildMessage) => process.send?.(m);
+/** Sends to the parent while it is there; a parent that died takes this worker with it ('disconnect'). */
+const send = (m: ChildMessage) => {
+  if (process.connected) process.send?.(m, undefined, {}, () => {});
+};
 
 async function main(): Promise<void> {
   const spec = process.env.STRATA_WORKER_STORE;
