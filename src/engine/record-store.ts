@@ -348,6 +348,16 @@ export class RecordStore {
     return r === undefined ? undefined : r[0];
   }
 
+  /** Ids of many keys in one statement (a k-NN answer resolves all its hits at once). */
+  idsOfKeys(keys: readonly number[]): Map<number, string> {
+    const rows = this.#stmt<[string], [number, string]>(
+      'SELECT key, id FROM records WHERE key IN (SELECT value FROM json_each(?))',
+    )
+      .raw(true)
+      .all(JSON.stringify(keys));
+    return new Map(rows);
+  }
+
   idOfKey(key: number): string | undefined {
     return this.#stmt<[number], string>('SELECT id FROM records WHERE key = ?').pluck(true).get(key);
   }

@@ -245,7 +245,8 @@ export class SegmentReader implements AsyncDisposable {
     const n = Math.min(want, res.keys.length);
     if (!rerank) {
       const hits: Hit[] = [];
-      for (let i = 0; i < n; i++) hits.push(this.#hit(store, res.keys[i]!, res.distances[i]!));
+      const ids = store.idsOfKeys(res.keys.slice(0, n));
+      for (let i = 0; i < n; i++) hits.push(this.#hitFrom(ids, res.keys[i]!, res.distances[i]!));
       return hits;
     }
     return this.#exact(store, query, k, res.keys.slice(0, n));
@@ -285,11 +286,12 @@ export class SegmentReader implements AsyncDisposable {
     matrix: Float32Array,
   ): Hit[] {
     const { rows, distances } = exactNearest(this.manifest.metric, matrix, this.manifest.dimension, query, k);
-    return rows.map((r, i) => this.#hit(store, keys[r]!, distances[i]!));
+    const ids = store.idsOfKeys(rows.map((r) => keys[r]!));
+    return rows.map((r, i) => this.#hitFrom(ids, keys[r]!, distances[i]!));
   }
 
-  #hit(store: RecordStore, key: number, distance: number): Hit {
-    const id = store.idOfKey(key);
+  #hitFrom(ids: Map<number, string>, key: number, distance: number): Hit {
+    const id = ids.get(key);
     if (id === undefined) {
       throw new StrataError(ErrorCodes.INTERNAL, `index key ${key} has no record`, { segment: this.dir });
     }
