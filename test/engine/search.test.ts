@@ -92,8 +92,7 @@ describe('search', () => {
     // ef widens the search; k larger than ef works
     expect(reader.search(queries.subarray(0, D), 10, { ef: 200 })).toHaveLength(10);
     expect(reader.search(queries.subarray(0, D), 150)).toHaveLength(150);
-    if (quantization === 'f16')
-      expect(reader.search(queries.subarray(0, D), 10)).toHaveLength(10);
+    if (quantization === 'f16') expect(reader.search(queries.subarray(0, D), 10)).toHaveLength(10);
   });
 
   it('refuses a query of the wrong dimension', async () => {

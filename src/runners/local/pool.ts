@@ -185,7 +185,10 @@ export class LocalPoolExecutor implements StepExecutor {
       if (onError) onError(e);
       else w.child.kill('SIGKILL');
     };
-    if (!w.child.connected) return fail(new Error('the worker disconnected'));
+    if (!w.child.connected) {
+      fail(new Error('the worker disconnected'));
+      return;
+    }
     w.child.send(m, (e) => {
       if (e) fail(e);
     });
