@@ -68,6 +68,7 @@ export function registerOps(program: Command, ctx: Ctx): void {
       'if another compactor holds the lease, wait this long for it to end',
       '0s',
     )
+    .option('--in-flight-grace <duration>', 'a delta still being written blocks later deltas this long', '2m')
     .option('--retain <n>', 'snapshots to keep reachable', parseIntOption('--retain'), 4)
     .action(async (o) => {
       const c = ctx();
