@@ -18,8 +18,9 @@
  * matching keys (a list matches by its prefix). `enable(false)` turns everything off; `stats()` counts.
  * With consume, a fault thrown before the backend call leaves the caller's file where it was.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
+
 import { StoreError } from '../core/errors.js';
+import { delay } from '../core/retry.js';
 import { type Rng, rng } from '../workload/random.js';
 import type { ObjectInfo, ObjectStore, PutFileOptions, PutOptions } from './object-store.js';
 
@@ -210,12 +211,12 @@ export class FaultyStore implements ObjectStore {
         `${op} timed out${reached ? '' : ' before reaching the store'}`,
       );
       if (reached) await fn().catch(() => undefined);
-      await sleep(this.#timeoutMs);
+      await delay(this.#timeoutMs);
       throw err;
     }
     if (this.#draw('slow')) {
       this.#stats.slow++;
-      await sleep(this.#slowMs);
+      await delay(this.#slowMs);
     }
     if (isPut && this.#draw('partialPut')) throw this.#fault('partialPut', op, key, 'upload interrupted');
     if (isPut && conditionalPut && this.#draw('lostResponse')) {

@@ -25,7 +25,6 @@ import { createHash, type Hash, randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync } from 'node:fs';
 import { type FileHandle, mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
 import { fsyncDir, writeAll } from '../core/durable.js';
@@ -39,6 +38,7 @@ import {
   StrataError,
 } from '../core/errors.js';
 import { failpoint } from '../core/failpoints.js';
+import { delay } from '../core/retry.js';
 import { compareKeys, validateKey, validatePrefix } from './keys.js';
 import { Mutex } from './mutex.js';
 import type { ObjectInfo, ObjectStore, PutFileOptions, PutOptions } from './object-store.js';
@@ -686,7 +686,7 @@ export class LocalStore implements ObjectStore {
 
   async #begin(db: Database.Database, key: string): Promise<void> {
     const deadline = performance.now() + this.#lockTimeoutMs;
-    let delay = 1;
+    let backoffMs = 1;
     for (;;) {
       try {
         db.exec('BEGIN IMMEDIATE');
@@ -703,8 +703,8 @@ export class LocalStore implements ObjectStore {
             { transient: true },
           );
         }
-        await sleep(delay * (0.5 + Math.random()));
-        delay = Math.min(delay * 2, 20);
+        await delay(backoffMs * (0.5 + Math.random()));
+        backoffMs = Math.min(backoffMs * 2, 20);
       }
     }
   }

@@ -4,8 +4,9 @@
  * hash, and checks it against the pointer and against the legitimate record sets (the model after some
  * prefix of good deltas). A reader that sees anything else saw a mix of two snapshots, or a lost delta.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
+
 import { StrataError } from '../core/errors.js';
+import { delay } from '../core/retry.js';
 import { computeSegmentContent } from '../engine/verify.js';
 import { readPointer } from '../pipeline/pointer.js';
 import { openStoredSegment } from '../pipeline/segments.js';
@@ -37,7 +38,7 @@ export class ReaderLoop {
   async #loop(): Promise<void> {
     while (!this.#stop) {
       await this.#once();
-      await sleep(this.pauseMs);
+      await delay(this.pauseMs);
     }
   }
 
