@@ -247,16 +247,20 @@ export class LocalStore implements ObjectStore {
     return this.#scratch;
   }
 
-  async getObject(key: string): Promise<{ body: Uint8Array; info: ObjectInfo }> {
+  /** Opens the object's file for reading; a missing key is NotFoundError. */
+  async #openForRead(key: string): Promise<FileHandle> {
     const p = this.localPath(key);
     this.#assertOpen();
-    // One open file: the body and its stat belong to the same version even if a rename replaces the key.
-    let fh: FileHandle;
     try {
-      fh = await open(p, 'r');
+      return await open(p, 'r');
     } catch (e) {
       throw this.#readError(e, key);
     }
+  }
+
+  async getObject(key: string): Promise<{ body: Uint8Array; info: ObjectInfo }> {
+    // One open file: the body and its stat belong to the same version even if a rename replaces the key.
+    const fh = await this.#openForRead(key);
     try {
       const st = await fh.stat({ bigint: true });
       if (!st.isFile()) throw new NotFoundError('no object at this key', { key });
@@ -377,14 +381,7 @@ export class LocalStore implements ObjectStore {
   }
 
   async getToFile(key: string, path: string): Promise<ObjectInfo> {
-    const p = this.localPath(key);
-    this.#assertOpen();
-    let src: FileHandle;
-    try {
-      src = await open(p, 'r');
-    } catch (e) {
-      throw this.#readError(e, key);
-    }
+    const src = await this.#openForRead(key);
     const dest = resolve(path);
     const dir = dirname(dest);
     const tmp = join(dir, `.${basename(dest)}.${process.pid}-${randomBytes(6).toString('hex')}.tmp`);
