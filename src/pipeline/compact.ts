@@ -154,53 +154,49 @@ export async function compact(
   try {
     // --- chunks and groups: a group starts as soon as its own chunks are done -------------------------
     const tTree = performance.now();
-    let chunksDone = 0;
-    let groupsDone = 0;
+    const done = { chunks: 0, groups: 0 };
+    const total = { chunks: plan.chunks.length, groups: plan.groups.length };
+    /** One finished step: its progress event, and on failure the coded error in the report. */
+    const finished = (
+      stage: 'chunks' | 'groups',
+      index: number,
+      failure?: unknown,
+    ): StrataError | undefined => {
+      const kind = stage === 'chunks' ? 'chunk' : 'group';
+      const err =
+        failure === undefined ? undefined : toStrataError(failure, { collection, run, [kind]: index });
+      if (err) report.failures.push({ step: stepName(kind, index), error: serializeError(err) });
+      emit({
+        type: 'step',
+        stage,
+        index,
+        ok: err === undefined,
+        done: ++done[stage],
+        total: total[stage],
+        ...(err ? { error: serializeError(err) } : {}),
+      });
+      return err;
+    };
     const chunkResults: Array<Promise<StepResult>> = plan.chunks.map((deltas, index) =>
       opts.executor
         .run({ kind: 'chunk', collection, run, index, deltas })
         .then(noteRss)
         .then(
           (r) => {
-            emit({
-              type: 'step',
-              stage: 'chunks',
-              index,
-              ok: true,
-              done: ++chunksDone,
-              total: plan.chunks.length,
-            });
+            finished('chunks', index);
             return r;
           },
           (e: unknown) => {
-            const err = toStrataError(e, { collection, run, chunk: index });
-            report.failures.push({ step: stepName('chunk', index), error: serializeError(err) });
-            emit({
-              type: 'step',
-              stage: 'chunks',
-              index,
-              ok: false,
-              done: ++chunksDone,
-              total: plan.chunks.length,
-              error: serializeError(err),
-            });
-            throw err;
+            throw finished('chunks', index, e);
           },
         ),
     );
     let groupStart = 0;
     const groupOutcomes = plan.groups.map(async (chunkIdx, index): Promise<GroupResult> => {
       const settled = await Promise.allSettled(chunkIdx.map((i) => chunkResults[i]!));
-      const failed = settled.find((s) => s.status === 'rejected');
-      if (failed) {
-        emit({
-          type: 'step',
-          stage: 'groups',
-          index,
-          ok: false,
-          done: ++groupsDone,
-          total: plan.groups.length,
-        });
+      if (settled.some((s) => s.status === 'rejected')) {
+        // its failed chunk is already reported; the group itself just did not run
+        emit({ type: 'step', stage: 'groups', index, ok: false, done: ++done.groups, total: total.groups });
         return { ok: false, index };
       }
       if (groupStart === 0) groupStart = performance.now();
@@ -213,27 +209,10 @@ export async function compact(
           inputs.length === 0
             ? null
             : noteRss(await opts.executor.run({ kind: 'group', collection, run, index, inputs })).segment;
-        emit({
-          type: 'step',
-          stage: 'groups',
-          index,
-          ok: true,
-          done: ++groupsDone,
-          total: plan.groups.length,
-        });
+        finished('groups', index);
         return { ok: true, index, segment, included, rejected };
       } catch (e) {
-        const err = toStrataError(e, { collection, run, group: index });
-        report.failures.push({ step: stepName('group', index), error: serializeError(err) });
-        emit({
-          type: 'step',
-          stage: 'groups',
-          index,
-          ok: false,
-          done: ++groupsDone,
-          total: plan.groups.length,
-          error: serializeError(err),
-        });
+        finished('groups', index, e);
         return { ok: false, index };
       }
     });
