@@ -2,8 +2,7 @@
  * A campaign: runs 0..N-1 of a seed (or a chosen few), `parallel` at a time, aggregated into one summary.
  */
 import { LocalBackend, type StoreBackend } from './backend.js';
-import type { EpisodeKind } from './episodes.js';
-import { type RunProfile, type RunResult, runOne, type Violation } from './run.js';
+import { type RunProfile, type RunResult, runOne, } from './run.js';
 
 export interface CampaignOptions {
   seed: number;
@@ -21,19 +20,17 @@ export interface CampaignOptions {
   signal?: AbortSignal;
 }
 
-export interface CampaignSummary {
-  seed: number;
+/** The tallies of every run, summed (RunResult's counters), plus what only a campaign knows. */
+export interface CampaignSummary
+  extends Pick<
+    RunResult,
+    'seed' | 'violations' | 'faults' | 'episodes' | 'badClasses' | 'readerOpens' | 'ms'
+  > {
   replayFlags: string;
   runs: number;
   completed: number;
   /** completed / runs. */
   completionRate: number;
-  violations: Violation[];
-  faults: Record<string, number>;
-  episodes: Partial<Record<EpisodeKind, number>>;
-  badClasses: Record<string, number>;
-  readerOpens: number;
-  ms: number;
   /** Slowest runs (index, ms). */
   slowest: Array<[number, number]>;
 }
