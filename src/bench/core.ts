@@ -115,7 +115,7 @@ export async function benchCore(o: CoreBenchOptions = {}): Promise<BenchSection>
       peakRssMb: report.peakRssMb,
     };
     rows.push({
-      bench: 'demo compaction (28,454 × 1536, f16, 2 threads)',
+      bench: `demo compaction (${N.toLocaleString('en-US')} × ${D}, f16, ${threads} threads)`,
       metric: 'wall time',
       strata: fmtMs(compactMs),
       baseline: `${fmtMs(bareMs)} (bare usearch build)`,
@@ -210,48 +210,41 @@ export async function benchCore(o: CoreBenchOptions = {}): Promise<BenchSection>
         rawMs.push(...timeEach(1, () => rawKeys.push(raw.search(queries[i]!, 10, 1).keys)));
         ourMs.push(...timeEach(1, () => ourKeys.push(r.search(queries[i]!, 10).map((h) => h.key))));
       }
-      const qd = {
-        strata: {
-          p50: round(median(ourMs)),
-          p99: round(percentile(ourMs, 99)),
-          recallAt10: round(recall(ourKeys), 4),
-        },
-        usearch: {
-          p50: round(median(rawMs)),
-          p99: round(percentile(rawMs, 99)),
-          recallAt10: round(recall(rawKeys), 4),
-        },
-      };
-      data.query = qd;
-      rows.push({
-        bench: 'k=10 query (demo snapshot)',
-        metric: 'p50 / p99 / recall@10',
-        strata: `${qd.strata.p50} / ${qd.strata.p99} ms / ${qd.strata.recallAt10}`,
-        baseline: `${qd.usearch.p50} / ${qd.usearch.p99} ms / ${qd.usearch.recallAt10} (raw usearch view)`,
-        ratio: `${round(qd.strata.p50 / qd.usearch.p50, 2)}×`,
-        goal: '≤ 1.2× at recall ≥ 0.99',
-        met: qd.strata.p50 / qd.usearch.p50 <= 1.2 && qd.strata.recallAt10 >= 0.99,
+      type QueryStats = { p50: number; p99: number; recallAt10: number };
+      const stats = (ms: number[], keys: Array<ArrayLike<number | bigint>>): QueryStats => ({
+        p50: round(median(ms)),
+        p99: round(percentile(ms, 99)),
+        recallAt10: round(recall(keys), 4),
       });
+      const fmt = (q: QueryStats) => `${q.p50} / ${q.p99} ms / ${q.recallAt10}`;
+      const usearchStats = stats(rawMs, rawKeys);
+      const queryRow = (metric: string, q: QueryStats, goal: string, met: boolean | null): BenchRow => ({
+        bench: 'k=10 query (demo snapshot)',
+        metric,
+        strata: fmt(q),
+        baseline: `${fmt(usearchStats)} (raw usearch view)`,
+        ratio: `${round(q.p50 / usearchStats.p50, 2)}×`,
+        goal,
+        met,
+      });
+      const ours = stats(ourMs, ourKeys);
+      data.query = { strata: ours, usearch: usearchStats };
+      rows.push(
+        queryRow(
+          'p50 / p99 / recall@10',
+          ours,
+          '≤ 1.2× at recall ≥ 0.99',
+          ours.p50 / usearchStats.p50 <= 1.2 && ours.recallAt10 >= 0.99,
+        ),
+      );
       // The query layer's plan (what `strata query` and the server run): exact f32 re-rank of the candidates.
       const rrKeys: number[][] = [];
       const rrMs = timeEach(Q, (i) => {
         rrKeys.push(r.search(queries[i]!, 10, { rerank: true }).map((h) => h.key));
       });
-      const rr = {
-        p50: round(median(rrMs)),
-        p99: round(percentile(rrMs, 99)),
-        recallAt10: round(recall(rrKeys), 4),
-      };
+      const rr = stats(rrMs, rrKeys);
       data.queryRerank = rr;
-      rows.push({
-        bench: 'k=10 query (demo snapshot)',
-        metric: 'p50 / p99 / recall@10 with exact f32 re-rank',
-        strata: `${rr.p50} / ${rr.p99} ms / ${rr.recallAt10}`,
-        baseline: `${qd.usearch.p50} / ${qd.usearch.p99} ms / ${qd.usearch.recallAt10} (raw usearch view)`,
-        ratio: `${round(rr.p50 / qd.usearch.p50, 2)}×`,
-        goal: 'report',
-        met: null,
-      });
+      rows.push(queryRow('p50 / p99 / recall@10 with exact f32 re-rank', rr, 'report', null));
     } finally {
       await segment.close();
     }
