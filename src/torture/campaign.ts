@@ -2,7 +2,7 @@
  * A campaign: runs 0..N-1 of a seed (or a chosen few), `parallel` at a time, aggregated into one summary.
  */
 import { LocalBackend, type StoreBackend } from './backend.js';
-import { type RunProfile, type RunResult, runOne, } from './run.js';
+import { type RunProfile, type RunResult, runOne } from './run.js';
 
 export interface CampaignOptions {
   seed: number;
