@@ -166,7 +166,8 @@ async function benchChroma(w: PeerWorkload, data: Data, log: (m: string) => void
     );
     const filtered = await timeQueries(
       data.queries.length,
-      async (i) => (await http.query(c, [data.queries[i]!], K, { bucket: { $lt: data.bound } })).ids[0] ?? [],
+      async (i) =>
+        (await http.query(c, [data.queries[i]!], K, { where: { bucket: { $lt: data.bound } } })).ids[0] ?? [],
     );
     const version = await http.version();
     // the directory Chroma wrote, imported by Strata read-only (server stopped and exited first)

@@ -9,7 +9,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { ErrorCodes, StrataError } from '../../src/core/errors.js';
-import { exportChroma, importChroma } from '../../src/interop/chroma/index.js';
+import { ChromaServer, exportChroma, importChroma } from '../../src/interop/chroma/index.js';
 import { ChromaDirectory } from '../../src/interop/chroma/reader.js';
 import { getCollection, listCollections } from '../../src/pipeline/collections.js';
 import { openCurrentSnapshot } from '../../src/pipeline/current.js';
@@ -167,6 +167,26 @@ describe('export through the CLI', () => {
     const [info] = dir.collections();
     expect(info).toMatchObject({ name: 'plain', space: 'l2', dimension: FIXTURE.plain.dim });
     expect(dir.plan(info!).count).toBe(expected.get('plain')!.size);
+  });
+
+  it('the id restriction export verification relies on is honoured by Chroma: a vector queried within other ids finds those', async () => {
+    // export's "found by query" check queries each sample's vector restricted to its own id; it would
+    // prove nothing if the server ignored `ids`
+    const out = await copyOf('ids-restriction');
+    const records = [...expected.get('plain')!];
+    const [a, b] = [records[0]!, records[records.length - 1]!];
+    const server = await ChromaServer.start({ path: out });
+    try {
+      const c = await server.http.getCollection('plain', 'default_tenant', 'default_database');
+      const own = await server.http.query(c, [a[1].embedding], 1, { ids: [a[0]] });
+      expect(own.ids[0]).toEqual([a[0]]);
+      expect(own.distances?.[0]?.[0]).toBeCloseTo(0, 5);
+      const other = await server.http.query(c, [a[1].embedding], 3, { ids: [b[0]] });
+      expect(other.ids[0]).toEqual([b[0]]);
+      expect(other.distances?.[0]?.[0]).toBeGreaterThan(0);
+    } finally {
+      await server.stop();
+    }
   });
 });
 

@@ -87,7 +87,7 @@ export function registerExportChroma(exp: Command, ctx: Ctx): void {
         c.out(
           report,
           () =>
-            `exported ${report.records} records of ${report.collection} (snapshot v${report.snapshot.version}) to ${report.dir} as Chroma collection ${report.chroma.name} (${report.chroma.space}); verified with a fresh Chroma ${report.chroma.version}: count ${report.verification.count}, ${report.verification.exact}/${report.verification.sampled} samples exact, ${report.verification.foundByQuery} found by query${report.drifted ? `; ${report.drifted} vectors drift by ±1 ulp` : ''}`,
+            `exported ${report.records} records of ${report.collection} (snapshot v${report.snapshot.version}) to ${report.dir} as Chroma collection ${report.chroma.name} (${report.chroma.space}); verified with a fresh Chroma ${report.chroma.version}: count ${report.verification.count}, ${report.verification.exact}/${report.verification.sampled} samples exact, ${report.verification.foundByQuery} found by query, self-recall@10 ${report.verification.selfRecall}/${report.verification.sampled}${report.drifted ? `; ${report.drifted} vectors drift by ±1 ulp` : ''}`,
         );
       } finally {
         await store.close();

@@ -206,12 +206,13 @@ export class ChromaHttp {
     c: ChromaCollectionRef,
     embeddings: Float32Array[],
     k: number,
-    where?: ChromaWhere,
+    o: { where?: ChromaWhere; ids?: string[] } = {},
   ): Promise<ChromaQueryResult> {
     return this.#call<ChromaQueryResult>('POST', `${this.#col(c)}/query`, {
       query_embeddings: embeddings.map((e) => Array.from(e)),
       n_results: k,
-      where: where ?? null,
+      where: o.where ?? null,
+      ...(o.ids ? { ids: o.ids } : {}),
       include: ['distances'],
     });
   }
