@@ -5,10 +5,10 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { startS3rverProcess } from '../devservers/s3rver-process.js';
 import { benchCore } from './core.js';
 import { benchDistributed } from './distributed.js';
 import { benchS3 } from './s3.js';
-import { startS3rverProcess } from './s3rver-process.js';
 import { benchServe } from './serve.js';
 import type { BenchSection } from './stats.js';
 

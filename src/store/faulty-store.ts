@@ -44,9 +44,15 @@ export interface FaultyStoreOptions {
   keyPattern?: RegExp;
   /** Start enabled (default true). */
   enabled?: boolean;
+  /**
+   * Called at the start of every call, enabled or not, before any fault (the torture campaign uses it to
+   * kill the S3 server while the n-th upload is in flight).
+   */
+  onCall?: (op: FaultyOp, key: string) => void;
 }
 
-type Op = 'get' | 'getObject' | 'head' | 'put' | 'putFile' | 'getToFile' | 'list' | 'delete';
+export type FaultyOp = 'get' | 'getObject' | 'head' | 'put' | 'putFile' | 'getToFile' | 'list' | 'delete';
+type Op = FaultyOp;
 
 function zeroStats(): FaultStats {
   return { error: 0, timeout: 0, slow: 0, partialPut: 0, listMiss: 0, lostResponse: 0 };
@@ -68,6 +74,7 @@ export class FaultyStore implements ObjectStore {
   readonly #timeoutMs: number;
   readonly #windowMs: number;
   readonly #pattern: RegExp | undefined;
+  readonly #onCall: FaultyStoreOptions['onCall'];
   /** key → time of the last successful write through this wrapper (for listMiss). */
   readonly #recent = new Map<string, number>();
 
@@ -82,6 +89,7 @@ export class FaultyStore implements ObjectStore {
     this.#timeoutMs = opts.timeoutMs ?? 200;
     this.#windowMs = opts.listMissWindowMs ?? 1000;
     this.#pattern = opts.keyPattern;
+    this.#onCall = opts.onCall;
     if (inner.localPath) {
       const lp = inner.localPath.bind(inner);
       this.localPath = (key: string) => lp(key);
@@ -199,6 +207,7 @@ export class FaultyStore implements ObjectStore {
   }
 
   async #call<T>(op: Op, key: string, fn: () => Promise<T>, conditionalPut = false): Promise<T> {
+    this.#onCall?.(op, key);
     if (!this.#active(key)) return fn();
     const isPut = op === 'put' || op === 'putFile';
     if (this.#draw('error')) throw this.#fault('error', op, key, `${op} failed`);

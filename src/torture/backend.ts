@@ -1,7 +1,7 @@
 /**
- * Where a run's store lives. The campaign talks to a backend only through this interface, so the S3
- * backend (a real S3-compatible server per campaign, one bucket prefix per run, and a `restart()` that
- * kills and restarts the server mid-upload) plugs in without touching the runs.
+ * Where a run's store lives. The campaign talks to a backend only through this interface: the local
+ * backend (a temp directory per run) here, the Ceph backend (one cluster per campaign, a gateway and a
+ * bucket prefix per run, `restart()` kills the gateway mid-upload) in backend-ceph.ts.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -15,6 +15,13 @@ export interface RunStore {
   store: ObjectStore;
   /** A private directory of the run on local disk (failpoint markers, scratch). */
   tmp: string;
+  /** What child processes need in their environment to open `spec` (credentials). */
+  env: Record<string, string>;
+  /**
+   * Backends with a server: SIGKILL the run's server, keep it down `downMs`, start it again and wait
+   * for health. Runs without it never get the kill-s3-server episode.
+   */
+  restart?(downMs: number): Promise<void>;
   /** Closes the store and removes everything the run wrote. */
   close(): Promise<void>;
 }
@@ -22,8 +29,8 @@ export interface RunStore {
 export interface StoreBackend {
   readonly kind: string;
   open(label: string): Promise<RunStore>;
-  /** Backends with a server: kill it and start it again (SIGKILL, then wait for health). */
-  restart?(): Promise<void>;
+  /** Stops what the backend started (servers). */
+  close(): Promise<void>;
 }
 
 export class LocalBackend implements StoreBackend {
@@ -36,10 +43,13 @@ export class LocalBackend implements StoreBackend {
       spec,
       store,
       tmp,
+      env: {},
       async close() {
         await store.close();
         await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
       },
     };
   }
+
+  async close(): Promise<void> {}
 }

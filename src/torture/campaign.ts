@@ -24,9 +24,11 @@ export interface CampaignOptions {
 export interface CampaignSummary
   extends Pick<
     RunResult,
-    'seed' | 'violations' | 'faults' | 'episodes' | 'badClasses' | 'readerOpens' | 'ms'
+    'seed' | 'violations' | 'faults' | 'episodes' | 'badClasses' | 'readerOpens' | 'readerUnavailable' | 'ms'
   > {
   replayFlags: string;
+  /** Where the runs kept their stores ('local', 'ceph'). */
+  backend: string;
   runs: number;
   completed: number;
   /** completed / runs. */
@@ -50,17 +52,24 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignSummary> 
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(o.parallel, indices.length)) }, worker));
-  return summarize(o.seed, results, Date.now() - t0, o.replayFlags ?? '');
+  return summarize(o.seed, results, Date.now() - t0, o.replayFlags ?? '', backend.kind);
 }
 
 function add<K extends string>(into: Partial<Record<K, number>>, from: Partial<Record<K, number>>): void {
   for (const [k, v] of Object.entries(from) as Array<[K, number]>) into[k] = (into[k] ?? 0) + v;
 }
 
-export function summarize(seed: number, results: RunResult[], ms: number, replayFlags = ''): CampaignSummary {
+export function summarize(
+  seed: number,
+  results: RunResult[],
+  ms: number,
+  replayFlags = '',
+  backend = 'local',
+): CampaignSummary {
   const s: CampaignSummary = {
     seed,
     replayFlags,
+    backend,
     runs: results.length,
     completed: results.filter((r) => r.completed).length,
     completionRate: 0,
@@ -69,6 +78,7 @@ export function summarize(seed: number, results: RunResult[], ms: number, replay
     episodes: {},
     badClasses: {},
     readerOpens: 0,
+    readerUnavailable: 0,
     ms,
     slowest: results
       .map((r) => [r.run, r.ms] as [number, number])
@@ -81,6 +91,7 @@ export function summarize(seed: number, results: RunResult[], ms: number, replay
     add(s.episodes, r.episodes);
     add(s.badClasses, r.badClasses);
     s.readerOpens += r.readerOpens;
+    s.readerUnavailable += r.readerUnavailable;
   }
   return s;
 }

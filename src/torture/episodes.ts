@@ -13,12 +13,7 @@ import type { StepExecutor } from '../pipeline/executor.js';
 import { readLease } from '../pipeline/lease.js';
 import { InlineExecutor } from '../runners/inline.js';
 import { LocalPoolExecutor } from '../runners/local/pool.js';
-import {
-  FAULT_KINDS,
-  type FaultKind,
-  type FaultProbabilities,
-  type FaultyStore,
-} from '../store/faulty-store.js';
+import { FAULT_KINDS, type FaultKind, type FaultProbabilities, FaultyStore } from '../store/faulty-store.js';
 import type { ObjectStore } from '../store/object-store.js';
 import type { Rng } from '../workload/random.js';
 import type { CompactorJob } from './child-protocol.js';
@@ -35,6 +30,7 @@ export const EPISODE_KINDS = [
   'kill-worker-failpoint',
   'kill-worker-instant',
   'race-frozen',
+  'kill-s3-server',
 ] as const;
 export type EpisodeKind = (typeof EPISODE_KINDS)[number];
 
@@ -46,6 +42,8 @@ export const FAULT_NAMES = {
   killWorkerInstant: 'SIGKILL worker at random instant',
   frozen: 'SIGSTOP compactor past its lease',
   killProducer: 'SIGKILL producer between data and descriptor',
+  killS3Upload: 'SIGKILL S3 server mid-upload',
+  killS3Instant: 'SIGKILL S3 server at random instant',
   racers: 'racing compactors',
   store: (k: string) => `store ${k}`,
   badDelta: 'bad delta written raw',
@@ -69,6 +67,17 @@ export interface EpisodeContext {
   excludeFaults: readonly FaultKind[];
   /** Registers a process so the run kills it if it is still alive at the end. */
   own(p: CompactorProcess): void;
+  /** What child processes need to open `storeDir` (S3 credentials). */
+  env: Record<string, string>;
+  /** The run's S3 server: SIGKILL, down `downMs`, start, wait for health (S3 backend only). */
+  restartStore?: (downMs: number) => Promise<void>;
+}
+
+/** A compactor (or producer) process that can open the run's store. */
+function spawnFor(ctx: EpisodeContext, j: CompactorJob, env: Record<string, string> = {}): CompactorProcess {
+  const p = spawnCompactor(j, { ...ctx.env, ...env });
+  ctx.own(p);
+  return p;
 }
 
 /** Failpoints a compactor process reaches itself (steps and segments only with the inline executor). */
@@ -109,14 +118,14 @@ function copts(ctx: EpisodeContext, executor: StepExecutor): CompactOptions {
   };
 }
 
-function pool(ctx: EpisodeContext, env?: Record<string, string>): LocalPoolExecutor {
+function pool(ctx: EpisodeContext, env: Record<string, string> = {}): LocalPoolExecutor {
   return new LocalPoolExecutor({
     store: ctx.storeDir,
     concurrency: 2,
     threads: 1,
     retry: RETRY,
     stepTimeoutMs: 60_000,
-    ...(env ? { env } : {}),
+    env: { ...ctx.env, ...env },
   });
 }
 
@@ -215,10 +224,9 @@ async function killCompactorAtFailpoint(ctx: EpisodeContext): Promise<void> {
   const point = rng.pick(COMPACTOR_POINTS);
   const nth = 1 + rng.int(point.maxNth);
   const executor = point.inlineOnly ? 'inline' : rng.pick(['inline', 'local'] as const);
-  const p = spawnCompactor(job(ctx, `victim-${rng.uint32()}`, executor, rng.chance(0.3)), {
+  const p = spawnFor(ctx, job(ctx, `victim-${rng.uint32()}`, executor, rng.chance(0.3)), {
     STRATA_FAILPOINTS: `${point.fp}=crash@${nth}`,
   });
-  ctx.own(p);
   const e = await p.exited;
   if (e.signal === 'SIGKILL') ctx.count(FAULT_NAMES.killCompactorFailpoint);
   checkExit(ctx, `compactor with ${point.fp}=crash@${nth}`, e, true);
@@ -227,8 +235,7 @@ async function killCompactorAtFailpoint(ctx: EpisodeContext): Promise<void> {
 async function killCompactorAtInstant(ctx: EpisodeContext): Promise<void> {
   const { rng } = ctx;
   const executor = rng.pick(['inline', 'local'] as const);
-  const p = spawnCompactor(job(ctx, `victim-${rng.uint32()}`, executor, rng.chance(0.3)));
-  ctx.own(p);
+  const p = spawnFor(ctx, job(ctx, `victim-${rng.uint32()}`, executor, rng.chance(0.3)));
   const after = 600 + rng.int(2_500);
   const timer = setTimeout(() => {
     if (!p.hasExited) {
@@ -292,10 +299,9 @@ async function raceFrozen(ctx: EpisodeContext): Promise<void> {
   const { rng } = ctx;
   const stop = rng.pick(STOP_POINTS);
   const executor = stop.inlineOnly ? 'inline' : rng.pick(['inline', 'local'] as const);
-  const frozen = spawnCompactor(job(ctx, `frozen-${rng.uint32()}`, executor, false), {
+  const frozen = spawnFor(ctx, job(ctx, `frozen-${rng.uint32()}`, executor, false), {
     STRATA_FAILPOINTS: `${stop.fp}=stop@1`,
   });
-  ctx.own(frozen);
   debug(`${ctx.t.name}: frozen compactor ${frozen.pid} started (${stop.fp}, ${executor})`);
   const state = await waitStoppedOrExit(frozen);
   debug(`${ctx.t.name}: frozen compactor ${frozen.pid} ${state}`);
@@ -308,11 +314,9 @@ async function raceFrozen(ctx: EpisodeContext): Promise<void> {
   ctx.count(FAULT_NAMES.racers, n + 1);
   const others: CompactorProcess[] = [];
   for (let i = 0; i < n; i++) {
-    const p = spawnCompactor(
-      job(ctx, `racer-${i}-${rng.uint32()}`, rng.pick(['inline', 'local'] as const), false),
+    others.push(
+      spawnFor(ctx, job(ctx, `racer-${i}-${rng.uint32()}`, rng.pick(['inline', 'local'] as const), false)),
     );
-    ctx.own(p);
-    others.push(p);
   }
   let frozenPastLease = false;
   if (state === 'stopped') {
@@ -347,6 +351,47 @@ async function raceFrozen(ctx: EpisodeContext): Promise<void> {
   }
 }
 
+/**
+ * The run's S3 server is SIGKILLed during a compaction and started again after `downMs`: either while the
+ * n-th upload of an in-process compaction is in flight (single PUT or multipart, by size), or at a random
+ * instant of a compaction whose steps run in worker processes. Requests in flight are cut; the store's
+ * retries may or may not bridge the outage; the invariants say whether anything was harmed. The episode
+ * ends with the server healthy again.
+ */
+async function killS3Server(ctx: EpisodeContext): Promise<void> {
+  const restart = ctx.restartStore;
+  if (!restart) throw new Error('kill-s3-server needs a backend with a server (--backend ceph)');
+  const { rng } = ctx;
+  const downMs = rng.pick([0, 50, 300, 1_000, 2_500]);
+  let restarting: Promise<void> | undefined;
+  const kill = (fault: string, afterMs = 0) => {
+    restarting ??= sleep(afterMs)
+      .then(() => restart(downMs))
+      .then(() => ctx.count(fault));
+  };
+  if (rng.chance(0.6)) {
+    const nth = 1 + rng.int(6);
+    const afterMs = rng.int(20);
+    let uploads = 0;
+    const observed = new FaultyStore(ctx.base, {
+      enabled: false,
+      onCall: (op) => {
+        // the request is on its way: let a few bytes go, then cut it
+        if ((op === 'put' || op === 'putFile') && ++uploads === nth) kill(FAULT_NAMES.killS3Upload, afterMs);
+      },
+    });
+    await inProcess(ctx, observed, new InlineExecutor(observed, { retry: RETRY }), 2);
+  } else {
+    const timer = setTimeout(() => kill(FAULT_NAMES.killS3Instant), 100 + rng.int(1_500));
+    try {
+      await inProcess(ctx, ctx.base, pool(ctx), 2);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+  await restarting;
+}
+
 export async function runEpisode(kind: EpisodeKind, ctx: EpisodeContext): Promise<void> {
   debug(`${ctx.t.name}: episode ${kind}`);
   switch (kind) {
@@ -362,5 +407,7 @@ export async function runEpisode(kind: EpisodeKind, ctx: EpisodeContext): Promis
       return killWorkerAtInstant(ctx);
     case 'race-frozen':
       return raceFrozen(ctx);
+    case 'kill-s3-server':
+      return killS3Server(ctx);
   }
 }

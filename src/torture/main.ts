@@ -5,6 +5,8 @@
 import { availableParallelism } from 'node:os';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { FAULT_KINDS, type FaultKind } from '../store/faulty-store.js';
+import { LocalBackend, type StoreBackend } from './backend.js';
+import { CephBackend } from './backend-ceph.js';
 import { runCampaign } from './campaign.js';
 import { EPISODE_KINDS, type EpisodeKind } from './episodes.js';
 import { CampaignProgress, formatSummary } from './report.js';
@@ -54,6 +56,11 @@ export async function main(argv: string[]): Promise<number> {
       `never inject these store faults (${FAULT_KINDS.join(', ')})`,
       faultKinds,
     )
+    .option(
+      '--backend <kind>',
+      'where runs keep their stores: local (a temp directory per run) | ceph (a one-node Ceph cluster started here; adds the kill-s3-server episode)',
+      'local',
+    )
     .option('--json', 'print the summary as JSON')
     .exitOverride();
   try {
@@ -70,8 +77,13 @@ export async function main(argv: string[]): Promise<number> {
     profile: string;
     episodes?: EpisodeKind[];
     excludeFaults?: FaultKind[];
+    backend: string;
     json?: boolean;
   }>();
+  if (o.backend !== 'local' && o.backend !== 'ceph') {
+    process.stderr.write(`unknown backend ${o.backend} (local | ceph)\n`);
+    return 2;
+  }
   if (!(o.profile in PROFILES)) {
     process.stderr.write(`unknown profile ${o.profile} (full | ci)\n`);
     return 2;
@@ -84,8 +96,17 @@ export async function main(argv: string[]): Promise<number> {
     ...(o.excludeFaults ? { excludeFaults: o.excludeFaults } : {}),
   };
   process.stderr.write(
-    `torture: seed ${seed}, ${only ? `runs ${only.join(', ')}` : `${o.runs} runs`}, ${o.parallel} at a time, profile ${o.profile}\n`,
+    `torture: seed ${seed}, ${only ? `runs ${only.join(', ')}` : `${o.runs} runs`}, ${o.parallel} at a time, profile ${o.profile}, backend ${o.backend}\n`,
   );
+  let backend: StoreBackend = new LocalBackend();
+  if (o.backend === 'ceph') {
+    const t0 = Date.now();
+    process.stderr.write(
+      'torture: starting a one-node Ceph cluster (ceph-mon, ceph-osd on memstore, radosgw)\n',
+    );
+    backend = await CephBackend.start();
+    process.stderr.write(`torture: Ceph is up after ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+  }
   const progress = new CampaignProgress();
   // The local pool writes to workers without an 'error' listener: a write to a worker that has just died
   // emits an unhandled EPIPE / ERR_IPC_CHANNEL_CLOSED that would kill this process (bug reported against
@@ -115,6 +136,7 @@ export async function main(argv: string[]): Promise<number> {
   };
   process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
   const summary = await runCampaign({
+    backend,
     signal: stop.signal,
     seed,
     runs: o.runs,
@@ -122,6 +144,7 @@ export async function main(argv: string[]): Promise<number> {
     parallel: o.parallel,
     profile,
     replayFlags: [
+      o.backend !== 'local' ? `--backend ${o.backend}` : '',
       o.profile !== 'full' ? `--profile ${o.profile}` : '',
       o.episodes ? `--episodes ${o.episodes.join(',')}` : '',
       o.excludeFaults ? `--exclude-faults ${o.excludeFaults.join(',')}` : '',
@@ -129,7 +152,7 @@ export async function main(argv: string[]): Promise<number> {
       .filter(Boolean)
       .join(' '),
     onRun: (r, done, total) => progress.run(r, done, total),
-  });
+  }).finally(() => backend.close());
   summary.violations.push(...hostErrors);
   process.stdout.write(o.json ? `${JSON.stringify(summary, null, 2)}\n` : `${formatSummary(summary)}\n`);
   return summary.violations.length > 0 ? 1 : 0;

@@ -6,7 +6,7 @@
  */
 
 import { StrataError } from '../core/errors.js';
-import { delay } from '../core/retry.js';
+import { delay, isTransient } from '../core/retry.js';
 import { computeSegmentContent } from '../engine/verify.js';
 import { readPointer } from '../pipeline/pointer.js';
 import { openStoredSegment } from '../pipeline/segments.js';
@@ -23,6 +23,11 @@ export class ReaderLoop {
   /** One report per (invariant, snapshot): a reader sees the same bad snapshot many times. */
   #reported = new Set<string>();
   opens = 0;
+  /**
+   * Opens that failed because the store was unreachable (a transient StoreError after the store's own
+   * retries: the S3 server was killed). Availability, not integrity: counted, not a violation.
+   */
+  unavailable = 0;
   #stop = false;
   #done: Promise<void>;
   #lastVersion = 0;
@@ -55,6 +60,10 @@ export class ReaderLoop {
     try {
       pointer = await readPointer(this.store, name);
     } catch (e) {
+      if (isTransient(e)) {
+        this.unavailable++;
+        return;
+      }
       this.#report(
         { invariant: 'reader-open-failed', detail: `pointer unreadable: ${describe(e)}` },
         'pointer',
@@ -97,6 +106,10 @@ export class ReaderLoop {
         );
       }
     } catch (e) {
+      if (isTransient(e)) {
+        this.unavailable++;
+        return;
+      }
       this.#report(
         { invariant: 'reader-open-failed', detail: `${name} v${p.version} (${p.snapshot}): ${describe(e)}` },
         p.snapshot,

@@ -13,10 +13,13 @@ export function formatSummary(s: CampaignSummary): string {
   const lines: string[] = [];
   lines.push(`| | |`, `| --- | --- |`);
   lines.push(`| seed | ${s.seed} |`);
+  lines.push(`| store backend | ${s.backend} |`);
   lines.push(`| runs | ${s.runs} |`);
   lines.push(`| completion rate | ${(s.completionRate * 100).toFixed(1)}% (${s.completed}/${s.runs}) |`);
   lines.push(`| invariant violations | ${s.violations.length} |`);
   lines.push(`| snapshots opened by concurrent readers | ${s.readerOpens} |`);
+  if (s.readerUnavailable > 0)
+    lines.push(`| reader opens refused while the store was down | ${s.readerUnavailable} |`);
   lines.push(
     `| time | ${fmtMs(s.ms)} (slowest runs: ${s.slowest.map(([r, ms]) => `#${r} ${fmtMs(ms)}`).join(', ')}) |`,
   );

@@ -84,6 +84,8 @@ export interface RunResult {
   episodes: Partial<Record<EpisodeKind, number>>;
   badClasses: Record<string, number>;
   readerOpens: number;
+  /** Reader opens that found the store unreachable (the S3 server was down). */
+  readerUnavailable: number;
   ms: number;
 }
 
@@ -110,6 +112,7 @@ export async function runOne(
     episodes: {},
     badClasses: {},
     readerOpens: 0,
+    readerUnavailable: 0,
     ms: 0,
   };
   const s = runSeed(seed, run);
@@ -145,7 +148,10 @@ export async function runOne(
       tracked.push(new TrackedCollection(config, new OpGenerator(wl, shape.dimension)));
     }
     const rounds = between(wl, profile.rounds);
-    const kinds = profile.episodes ?? EPISODE_KINDS;
+    // killing the server needs a backend that has one
+    const kinds = (profile.episodes ?? EPISODE_KINDS).filter((k) => k !== 'kill-s3-server' || rs.restart);
+    if (kinds.length === 0)
+      throw new Error(`no episode of ${profile.episodes?.join(', ')} runs on ${backend.kind}`);
     for (let round = 1; round <= rounds; round++) {
       // --- ingest: good deltas through acceptDelta, bad ones written raw -----------------------------
       for (const t of tracked) {
@@ -168,7 +174,7 @@ export async function runOne(
             );
             const p = spawnCompactor(
               { mode: 'ingest', store: storeDir, collection: t.name, opsFile },
-              { STRATA_FAILPOINTS: 'ingest.after-data=crash' },
+              { ...rs.env, STRATA_FAILPOINTS: 'ingest.after-data=crash' },
             );
             processes.push(p);
             const e = await p.exited;
@@ -208,6 +214,8 @@ export async function runOne(
             count,
             problems: [],
             own: (p) => processes.push(p),
+            env: rs.env,
+            ...(rs.restart ? { restartStore: rs.restart.bind(rs) } : {}),
           };
           return runEpisode(kind, ctx).then(() => ctx.problems);
         }),
@@ -248,6 +256,7 @@ export async function runOne(
       for (const r of readers) {
         await r.stop();
         result.readerOpens += r.opens;
+        result.readerUnavailable += r.unavailable;
         setStep(`round ${round}: readers`);
         r.problems.forEach(violate);
       }

@@ -1,5 +1,5 @@
 /**
- * Two compactors racing on the same collection through a real Ceph radosgw (test/servers/ceph.ts), the
+ * Two compactors racing on the same collection through a real Ceph radosgw (src/devservers/ceph.ts), the
  * only server installable here that honours S3 conditional writes with 412:
  *  1. two processes start compact() at the same instant: exactly one pointer swap, the other is refused;
  *  2. a compactor whose lease expired while it was paused before publishing (GC pause, partition): the new
@@ -12,6 +12,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCodes, type StrataError } from '../../src/core/errors.js';
+import { startCeph } from '../../src/devservers/ceph.js';
+import type { S3TestServer } from '../../src/devservers/s3-server.js';
 import { compact } from '../../src/pipeline/compact.js';
 import type { StepExecutor } from '../../src/pipeline/executor.js';
 import { Lease } from '../../src/pipeline/lease.js';
@@ -25,8 +27,6 @@ import { InlineExecutor } from '../../src/runners/inline.js';
 import type { S3Store } from '../../src/store/s3-store.js';
 import { ReferenceModel } from '../helpers/model.js';
 import { ingestBatches, smallCollection, upserts } from '../helpers/pipeline.js';
-import { startCeph } from '../servers/ceph.js';
-import type { S3TestServer } from '../servers/s3-server.js';
 import { emptyAndClose, s3Store } from '../store/s3-fixture.js';
 
 let server: S3TestServer;

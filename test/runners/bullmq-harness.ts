@@ -4,9 +4,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { OwnedProcess, waitUntil } from '../../src/devservers/process.js';
 import { BullMQExecutor, type BullMQExecutorOptions } from '../../src/runners/bullmq/executor.js';
 import { LocalStore } from '../../src/store/local-store.js';
-import { OwnedProcess, waitUntil } from '../servers/process.js';
 import type { RedisTestServer } from '../servers/redis.js';
 import type { RunnerHarness, RunnerUnderTest } from './conformance.js';
 

@@ -1,7 +1,7 @@
 /** Conformance fixtures on a running S3 test server: every test gets a fresh key prefix, emptied after. */
 import { randomBytes } from 'node:crypto';
+import type { S3TestServer } from '../../src/devservers/s3-server.js';
 import { S3Store, type S3StoreOptions } from '../../src/store/s3-store.js';
-import type { S3TestServer } from '../servers/s3-server.js';
 import type { StoreFixture } from './conformance.js';
 
 export function s3Store(server: S3TestServer, extra: Partial<S3StoreOptions> = {}, prefix?: string): S3Store {

@@ -19,13 +19,13 @@ import {
   StoreError,
   UsageError,
 } from '../../src/core/errors.js';
+import type { S3TestServer } from '../../src/devservers/s3-server.js';
 import { openStore } from '../../src/store/open.js';
 import { resolveS3Options, withS3Endpoint } from '../../src/store/s3/config.js';
 import { S3Store } from '../../src/store/s3-store.js';
 import { generateRecords } from '../../src/workload/synthetic.js';
 import { runCli } from '../helpers/cli.js';
 import { type FaultyProxy, startFaultyProxy } from '../servers/faulty-proxy.js';
-import type { S3TestServer } from '../servers/s3-server.js';
 import { startS3rver } from '../servers/s3rver.js';
 import { storeConformance } from './conformance.js';
 import { emptyAndClose, s3Fixture, s3Store } from './s3-fixture.js';

@@ -1,0 +1,69 @@
+/**
+ * The campaign on its S3 backend: a real one-node Ceph cluster (radosgw 16), each run on a gateway of its
+ * own and a fresh key prefix; every episode of the local campaign plus kill-s3-server (the gateway is
+ * SIGKILLed while an upload is in flight or at a random instant of a compaction, then restarted).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { S3Store } from '../../src/store/s3-store.js';
+import { CephBackend } from '../../src/torture/backend-ceph.js';
+import { runCampaign } from '../../src/torture/campaign.js';
+import { EPISODE_KINDS, FAULT_NAMES } from '../../src/torture/episodes.js';
+import { formatSummary } from '../../src/torture/report.js';
+import { PROFILES } from '../../src/torture/run.js';
+
+let backend: CephBackend;
+beforeAll(async () => {
+  backend = await CephBackend.start();
+}, 120_000);
+afterAll(async () => {
+  await backend?.close();
+}, 60_000);
+
+describe('torture campaign on Ceph (CI variant)', () => {
+  it('kills the S3 server mid-upload and at random instants: no invariant is violated, every run completes', async () => {
+    const summary = await runCampaign({
+      seed: 20261127,
+      runs: 6,
+      parallel: 3,
+      profile: { ...PROFILES.ci, episodes: ['kill-s3-server'] },
+      backend,
+      replayFlags: '--backend ceph --profile ci --episodes kill-s3-server',
+    });
+    const table = formatSummary(summary);
+    expect(summary.violations, table).toEqual([]);
+    expect(summary.completionRate, table).toBe(1);
+    expect(summary.backend).toBe('ceph');
+    const kills =
+      (summary.faults[FAULT_NAMES.killS3Upload] ?? 0) + (summary.faults[FAULT_NAMES.killS3Instant] ?? 0);
+    expect(kills, table).toBeGreaterThan(0);
+    expect(backend.restarts, table).toBe(kills);
+    // every run deleted what it wrote
+    const left = await listBucket();
+    expect(left, table).toEqual([]);
+  }, 600_000);
+
+  it('every other episode holds on S3 too', async () => {
+    const summary = await runCampaign({
+      seed: 20261128,
+      runs: 9,
+      parallel: 3,
+      profile: PROFILES.ci,
+      backend,
+      replayFlags: '--backend ceph --profile ci',
+    });
+    const table = formatSummary(summary);
+    expect(summary.violations, table).toEqual([]);
+    expect(summary.completionRate, table).toBe(1);
+    const ran = EPISODE_KINDS.filter((k) => (summary.episodes[k] ?? 0) > 0);
+    expect(ran.length, table).toBeGreaterThanOrEqual(EPISODE_KINDS.length - 1);
+  }, 600_000);
+});
+
+async function listBucket(): Promise<string[]> {
+  const store = new S3Store(backend.cluster.server().storeOptions(''));
+  try {
+    return (await store.list('')).map((o) => o.key);
+  } finally {
+    await store.close();
+  }
+}
