@@ -4,7 +4,6 @@ import { UsageError } from '../core/errors.js';
 import { LocalStore, type LocalStoreOptions } from './local-store.js';
 import type { ObjectStore } from './object-store.js';
 import { resolveS3Options, type S3ConnectionOptions } from './s3/config.js';
-import { S3Store } from './s3-store.js';
 
 export interface OpenStoreOptions extends LocalStoreOptions {
   /** Overrides for s3:// specs (the CLI's --s3-endpoint); see s3/config.ts for URL query and environment. */
@@ -19,7 +18,11 @@ export interface OpenStoreOptions extends LocalStoreOptions {
  */
 export async function openStore(spec: string, opts: OpenStoreOptions = {}): Promise<ObjectStore> {
   if (typeof spec !== 'string' || spec.trim() === '') throw new UsageError('store location is empty');
-  if (/^s3:\/\//i.test(spec)) return new S3Store(resolveS3Options(spec, opts.s3));
+  if (/^s3:\/\//i.test(spec)) {
+    // loaded on demand: the AWS SDK costs a local-store process (every worker) ~0.3 s of start-up
+    const { S3Store } = await import('./s3-store.js');
+    return new S3Store(resolveS3Options(spec, opts.s3));
+  }
   if (/^file:/i.test(spec)) {
     let path: string;
     try {
