@@ -2,7 +2,7 @@
  * A campaign: runs 0..N-1 of a seed (or a chosen few), `parallel` at a time, aggregated into one summary.
  */
 import { LocalBackend, type StoreBackend } from './backend.js';
-import { type RunProfile, type RunResult, runOne } from './run.js';
+import { type RunProfile, type RunResult, type RunServices, runOne } from './run.js';
 
 export interface CampaignOptions {
   seed: number;
@@ -13,6 +13,8 @@ export interface CampaignOptions {
   profile: RunProfile;
   /** Where runs keep their stores (default: a temp directory per run). */
   backend?: StoreBackend;
+  /** Other servers the runs may use (Redis for the BullMQ episode). */
+  services?: RunServices;
   /** Extra command-line flags a replay needs (profile, episodes), printed with the seed. */
   replayFlags?: string;
   onRun?: (r: RunResult, done: number, total: number) => void;
@@ -46,7 +48,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignSummary> 
   const worker = async () => {
     while (next < indices.length && !o.signal?.aborted) {
       const i = indices[next++]!;
-      const r = await runOne(o.seed, i, o.profile, backend);
+      const r = await runOne(o.seed, i, o.profile, backend, o.services);
       results.push(r);
       o.onRun?.(r, results.length, indices.length);
     }

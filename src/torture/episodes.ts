@@ -11,6 +11,7 @@ import type { FailpointName } from '../core/failpoints.js';
 import type { CompactOptions } from '../pipeline/compact.js';
 import type { StepExecutor } from '../pipeline/executor.js';
 import { readLease } from '../pipeline/lease.js';
+import { BullMQExecutor } from '../runners/bullmq/executor.js';
 import { InlineExecutor } from '../runners/inline.js';
 import { LocalPoolExecutor } from '../runners/local/pool.js';
 import { FAULT_KINDS, type FaultKind, type FaultProbabilities, FaultyStore } from '../store/faulty-store.js';
@@ -20,7 +21,14 @@ import type { CompactorJob } from './child-protocol.js';
 import { compactWaitingForLease } from './compact-waiting.js';
 import { debug } from './debug.js';
 import type { Problem } from './invariants.js';
-import { type CompactorExit, type CompactorProcess, spawnCompactor, waitStoppedOrExit } from './processes.js';
+import {
+  type CompactorExit,
+  type CompactorProcess,
+  type OwnedChild,
+  spawnBullWorker,
+  spawnCompactor,
+  waitStoppedOrExit,
+} from './processes.js';
 import type { TrackedCollection } from './tracked.js';
 
 export const EPISODE_KINDS = [
@@ -31,6 +39,7 @@ export const EPISODE_KINDS = [
   'kill-worker-instant',
   'race-frozen',
   'kill-s3-server',
+  'kill-bullmq-worker',
 ] as const;
 export type EpisodeKind = (typeof EPISODE_KINDS)[number];
 
@@ -44,6 +53,8 @@ export const FAULT_NAMES = {
   killProducer: 'SIGKILL producer between data and descriptor',
   killS3Upload: 'SIGKILL S3 server mid-upload',
   killS3Instant: 'SIGKILL S3 server at random instant',
+  killBullWorker: 'SIGKILL BullMQ worker at random instant',
+  bullStalled: "(effect) a dead worker's BullMQ job taken over",
   racers: 'racing compactors',
   store: (k: string) => `store ${k}`,
   badDelta: 'bad delta written raw',
@@ -66,11 +77,15 @@ export interface EpisodeContext {
   /** Store fault kinds never injected (e.g. listMiss while a pipeline bug it finds is open). */
   excludeFaults: readonly FaultKind[];
   /** Registers a process so the run kills it if it is still alive at the end. */
-  own(p: CompactorProcess): void;
+  own(p: OwnedChild): void;
   /** What child processes need to open `storeDir` (S3 credentials). */
   env: Record<string, string>;
   /** The run's S3 server: SIGKILL, down `downMs`, start, wait for health (S3 backend only). */
   restartStore?: (downMs: number) => Promise<void>;
+  /** A Redis for the BullMQ runner (campaigns started with --bullmq). */
+  redis?: string;
+  /** Run index: names the run's BullMQ queues. */
+  run: number;
 }
 
 /** A compactor (or producer) process that can open the run's store. */
@@ -392,6 +407,53 @@ async function killS3Server(ctx: EpisodeContext): Promise<void> {
   await restarting;
 }
 
+/**
+ * The steps run as BullMQ jobs on Redis, served by two `strata worker` processes (lock 2 s, stalled check
+ * every 1 s). At a random instant one worker is SIGKILLed, mid-step or idle; half of the time a fresh one
+ * replaces it. The dead worker's job must be taken over (stalled recovery) or retried; the compaction
+ * may also fail, and the invariants say whether that did harm.
+ */
+async function killBullWorker(ctx: EpisodeContext): Promise<void> {
+  const redis = ctx.redis;
+  if (!redis) throw new Error('kill-bullmq-worker needs a Redis (--bullmq)');
+  const { rng } = ctx;
+  const queue = `torture-${ctx.run}-${ctx.t.name}-${rng.uint32()}`;
+  const start = () => {
+    const w = spawnBullWorker({ store: ctx.storeDir, redis, queue }, ctx.env);
+    ctx.own(w);
+    return w;
+  };
+  const workers = [start(), start()];
+  const after = 100 + rng.int(2_000);
+  const victim = rng.int(2);
+  const replace = rng.chance(0.5);
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.all(workers.map((w) => w.ready));
+    const executor = new BullMQExecutor({
+      redis,
+      storeUrl: ctx.base.url,
+      queue,
+      concurrency: 2,
+      retry: { attempts: 3, baseMs: 50 },
+      stepTimeoutMs: 60_000,
+      onStalled: () => ctx.count(FAULT_NAMES.bullStalled),
+    });
+    timer = setTimeout(() => {
+      const w = workers[victim]!;
+      if (w.hasExited) return;
+      w.kill('SIGKILL');
+      ctx.count(FAULT_NAMES.killBullWorker);
+      if (replace) workers.push(start());
+    }, after);
+    await inProcess(ctx, ctx.base, executor, 2);
+  } finally {
+    clearTimeout(timer);
+    for (const w of workers) w.kill('SIGTERM');
+    await Promise.all(workers.map((w) => w.exited));
+  }
+}
+
 export async function runEpisode(kind: EpisodeKind, ctx: EpisodeContext): Promise<void> {
   debug(`${ctx.t.name}: episode ${kind}`);
   switch (kind) {
@@ -409,5 +471,7 @@ export async function runEpisode(kind: EpisodeKind, ctx: EpisodeContext): Promis
       return raceFrozen(ctx);
     case 'kill-s3-server':
       return killS3Server(ctx);
+    case 'kill-bullmq-worker':
+      return killBullWorker(ctx);
   }
 }

@@ -4,6 +4,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { RedisServerProcess } from '../runners/bullmq/redis-server.js';
 import { FAULT_KINDS, type FaultKind } from '../store/faulty-store.js';
 import { LocalBackend, type StoreBackend } from './backend.js';
 import { CephBackend } from './backend-ceph.js';
@@ -61,6 +62,7 @@ export async function main(argv: string[]): Promise<number> {
       'where runs keep their stores: local (a temp directory per run) | ceph (a one-node Ceph cluster started here; adds the kill-s3-server episode)',
       'local',
     )
+    .option('--bullmq', 'start a Redis and add the kill-bullmq-worker episode (steps as BullMQ jobs)')
     .option('--json', 'print the summary as JSON')
     .exitOverride();
   try {
@@ -78,6 +80,7 @@ export async function main(argv: string[]): Promise<number> {
     episodes?: EpisodeKind[];
     excludeFaults?: FaultKind[];
     backend: string;
+    bullmq?: boolean;
     json?: boolean;
   }>();
   if (o.backend !== 'local' && o.backend !== 'ceph') {
@@ -107,6 +110,8 @@ export async function main(argv: string[]): Promise<number> {
     backend = await CephBackend.start();
     process.stderr.write(`torture: Ceph is up after ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
   }
+  const redis = o.bullmq ? await RedisServerProcess.start() : undefined;
+  if (redis) process.stderr.write(`torture: redis-server on ${redis.url}\n`);
   const progress = new CampaignProgress();
   // The local pool writes to workers without an 'error' listener: a write to a worker that has just died
   // emits an unhandled EPIPE / ERR_IPC_CHANNEL_CLOSED that would kill this process (bug reported against
@@ -137,6 +142,7 @@ export async function main(argv: string[]): Promise<number> {
   process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
   const summary = await runCampaign({
     backend,
+    ...(redis ? { services: { redis: redis.url } } : {}),
     signal: stop.signal,
     seed,
     runs: o.runs,
@@ -145,6 +151,7 @@ export async function main(argv: string[]): Promise<number> {
     profile,
     replayFlags: [
       o.backend !== 'local' ? `--backend ${o.backend}` : '',
+      o.bullmq ? '--bullmq' : '',
       o.profile !== 'full' ? `--profile ${o.profile}` : '',
       o.episodes ? `--episodes ${o.episodes.join(',')}` : '',
       o.excludeFaults ? `--exclude-faults ${o.excludeFaults.join(',')}` : '',
@@ -152,7 +159,10 @@ export async function main(argv: string[]): Promise<number> {
       .filter(Boolean)
       .join(' '),
     onRun: (r, done, total) => progress.run(r, done, total),
-  }).finally(() => backend.close());
+  }).finally(async () => {
+    await redis?.stop();
+    await backend.close();
+  });
   summary.violations.push(...hostErrors);
   process.stdout.write(o.json ? `${JSON.stringify(summary, null, 2)}\n` : `${formatSummary(summary)}\n`);
   return summary.violations.length > 0 ? 1 : 0;

@@ -22,6 +22,13 @@ export interface CompactorExit {
   ms: number;
 }
 
+/** Any process a run started: killed at the end of the run if it is still alive. */
+export interface OwnedChild {
+  readonly hasExited: boolean;
+  readonly exited: Promise<unknown>;
+  kill(signal: NodeJS.Signals): void;
+}
+
 export interface CompactorProcess {
   readonly pid: number;
   readonly child: ChildProcess;
@@ -30,13 +37,16 @@ export interface CompactorProcess {
   readonly hasExited: boolean;
 }
 
-const childScript = (): { path: string; execArgv: string[] } => {
+/** A script of this package, next to this module (`rel` without extension), run from source or dist. */
+const script = (rel: string): { path: string; execArgv: string[] } => {
   const here = fileURLToPath(import.meta.url);
-  if (here.endsWith('.ts')) {
-    return { path: here.replace(/processes\.ts$/, 'compactor-child.ts'), execArgv: ['--import', 'tsx'] };
-  }
-  return { path: here.replace(/processes\.js$/, 'compactor-child.js'), execArgv: [] };
+  const ts = here.endsWith('.ts');
+  return {
+    path: fileURLToPath(new URL(`${rel}${ts ? '.ts' : '.js'}`, import.meta.url)),
+    execArgv: ts ? ['--import', 'tsx'] : [],
+  };
 };
+const childScript = () => script('./compactor-child');
 
 const TAIL = 8 << 10;
 
@@ -135,4 +145,88 @@ export async function waitStoppedOrExit(p: CompactorProcess, pollMs = 5): Promis
     }
     await new Promise((r) => setTimeout(r, pollMs));
   }
+}
+
+/** A `strata worker` process serving one BullMQ queue for one store. */
+export interface BullWorkerProcess {
+  readonly pid: number;
+  /** Resolves once the worker said it is ready; rejects if it exited first. */
+  readonly ready: Promise<void>;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; output: string }>;
+  kill(signal: NodeJS.Signals): void;
+  readonly hasExited: boolean;
+}
+
+/**
+ * Starts `strata worker` (the CLI, as a user runs it) with a short lock and stalled-check interval, so
+ * that a killed worker's job is taken over within seconds.
+ */
+export function spawnBullWorker(
+  o: { store: string; redis: string; queue: string },
+  env: Record<string, string> = {},
+): BullWorkerProcess {
+  const { path, execArgv } = script('../cli/bin');
+  const child = spawn(
+    process.execPath,
+    [
+      ...execArgv,
+      path,
+      '--json',
+      '--store',
+      o.store,
+      'worker',
+      '--redis',
+      o.redis,
+      '--queue',
+      o.queue,
+      '--concurrency',
+      '1',
+      '--threads',
+      '1',
+      '--lock-duration',
+      '2s',
+      '--stalled-interval',
+      '1s',
+    ],
+    { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  let done = false;
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; output: string }>(
+    (resolve) => {
+      child.once('close', (code, signal) => {
+        done = true;
+        resolve({ code, signal, output });
+      });
+    },
+  );
+  const ready = new Promise<void>((resolve, reject) => {
+    const onData = (d: string) => {
+      output = (output + d).slice(-TAIL);
+      if (/"ready":\s*true/.test(output)) resolve();
+    };
+    child.stdout!.setEncoding('utf8').on('data', onData);
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+      output = (output + d).slice(-TAIL);
+    });
+    void exited.then((e) =>
+      reject(
+        new Error(
+          `strata worker exited before it was ready (code ${e.code}, signal ${e.signal}): ${e.output}`,
+        ),
+      ),
+    );
+  });
+  ready.catch(() => undefined);
+  return {
+    pid: child.pid!,
+    ready,
+    exited,
+    kill(signal: NodeJS.Signals) {
+      if (!done) child.kill(signal);
+    },
+    get hasExited() {
+      return done;
+    },
+  };
 }

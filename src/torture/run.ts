@@ -17,7 +17,7 @@ import { compactWaitingForLease } from './compact-waiting.js';
 import { debug } from './debug.js';
 import { EPISODE_KINDS, type EpisodeContext, type EpisodeKind, FAULT_NAMES, runEpisode } from './episodes.js';
 import { checkState, gcAndCheckRetained, isSettled, type Problem } from './invariants.js';
-import { type CompactorProcess, spawnCompactor } from './processes.js';
+import { type OwnedChild, spawnCompactor } from './processes.js';
 import { describe, ReaderLoop } from './readers.js';
 import { TrackedCollection } from './tracked.js';
 import { OpGenerator, randomShape } from './workload.js';
@@ -89,6 +89,12 @@ export interface RunResult {
   ms: number;
 }
 
+/** Servers a campaign started for its runs besides the store. */
+export interface RunServices {
+  /** Redis for the BullMQ runner: enables the kill-bullmq-worker episode. */
+  redis?: string;
+}
+
 const between = (r: Rng, [lo, hi]: [number, number]) => lo + r.int(hi - lo + 1);
 
 /** The seed of one run of a campaign. */
@@ -101,6 +107,7 @@ export async function runOne(
   run: number,
   profile: RunProfile,
   backend: StoreBackend,
+  services: RunServices = {},
 ): Promise<RunResult> {
   const t0 = Date.now();
   const result: RunResult = {
@@ -138,7 +145,7 @@ export async function runOne(
     // every delta of the run counts as just written: a listing may miss any of them
     listMissWindowMs: 3_600_000,
   });
-  const processes: CompactorProcess[] = [];
+  const processes: OwnedChild[] = [];
   const body = async () => {
     const tracked: TrackedCollection[] = [];
     const ncol = between(wl, profile.collections);
@@ -148,8 +155,10 @@ export async function runOne(
       tracked.push(new TrackedCollection(config, new OpGenerator(wl, shape.dimension)));
     }
     const rounds = between(wl, profile.rounds);
-    // killing the server needs a backend that has one
-    const kinds = (profile.episodes ?? EPISODE_KINDS).filter((k) => k !== 'kill-s3-server' || rs.restart);
+    // killing the server needs a backend that has one; the BullMQ runner needs a Redis
+    const kinds = (profile.episodes ?? EPISODE_KINDS).filter(
+      (k) => (k !== 'kill-s3-server' || rs.restart) && (k !== 'kill-bullmq-worker' || services.redis),
+    );
     if (kinds.length === 0)
       throw new Error(`no episode of ${profile.episodes?.join(', ')} runs on ${backend.kind}`);
     for (let round = 1; round <= rounds; round++) {
@@ -215,6 +224,8 @@ export async function runOne(
             problems: [],
             own: (p) => processes.push(p),
             env: rs.env,
+            run,
+            ...(services.redis ? { redis: services.redis } : {}),
             ...(rs.restart ? { restartStore: rs.restart.bind(rs) } : {}),
           };
           return runEpisode(kind, ctx).then(() => ctx.problems);

@@ -1,0 +1,36 @@
+/**
+ * The campaign with its steps as BullMQ jobs on a real redis-server, served by real `strata worker`
+ * processes, one of which is SIGKILLed at a random instant of each compaction.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RedisServerProcess } from '../../src/runners/bullmq/redis-server.js';
+import { runCampaign } from '../../src/torture/campaign.js';
+import { FAULT_NAMES } from '../../src/torture/episodes.js';
+import { formatSummary } from '../../src/torture/report.js';
+import { PROFILES } from '../../src/torture/run.js';
+
+let redis: RedisServerProcess;
+beforeAll(async () => {
+  redis = await RedisServerProcess.start();
+}, 60_000);
+afterAll(async () => {
+  await redis?.stop();
+});
+
+describe('torture campaign on the BullMQ runner (CI variant)', () => {
+  it('kills a BullMQ worker at random instants: no invariant is violated, every run completes', async () => {
+    const summary = await runCampaign({
+      seed: 20261127,
+      runs: 4,
+      parallel: 2,
+      profile: { ...PROFILES.ci, episodes: ['kill-bullmq-worker'] },
+      services: { redis: redis.url },
+      replayFlags: '--bullmq --profile ci --episodes kill-bullmq-worker',
+    });
+    const table = formatSummary(summary);
+    expect(summary.violations, table).toEqual([]);
+    expect(summary.completionRate, table).toBe(1);
+    expect(summary.episodes['kill-bullmq-worker'], table).toBeGreaterThanOrEqual(4);
+    expect(summary.faults[FAULT_NAMES.killBullWorker] ?? 0, table).toBeGreaterThan(0);
+  }, 600_000);
+});
