@@ -31,11 +31,19 @@ export class ReaderLoop {
   #stop = false;
   #done: Promise<void>;
   #lastVersion = 0;
+  /** The snapshot opened last, and when: an unchanged pointer is re-opened only every `reopenMs`. */
+  #lastOpen = { snapshot: '', at: 0 };
 
+  /**
+   * Reads the pointer every `pauseMs`; opens (and fully checks) its snapshot as soon as the pointer
+   * moved, and again every `reopenMs` while it stays (files of a current snapshot must never vanish or
+   * change under a reader).
+   */
   constructor(
     private readonly store: ObjectStore,
     private readonly tracked: TrackedCollection,
-    private readonly pauseMs = 40,
+    private readonly pauseMs = 50,
+    private readonly reopenMs = 250,
   ) {
     this.#done = this.#loop();
   }
@@ -82,6 +90,8 @@ export class ReaderLoop {
       );
     }
     this.#lastVersion = Math.max(this.#lastVersion, p.version);
+    if (p.snapshot === this.#lastOpen.snapshot && Date.now() - this.#lastOpen.at < this.reopenMs) return;
+    this.#lastOpen = { snapshot: p.snapshot, at: Date.now() };
     try {
       await using seg = await openStoredSegment(this.store, p.snapshot, p.manifestSha256, {
         verify: 'checksums',
