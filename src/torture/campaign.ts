@@ -26,7 +26,15 @@ export interface CampaignOptions {
 export interface CampaignSummary
   extends Pick<
     RunResult,
-    'seed' | 'violations' | 'faults' | 'episodes' | 'badClasses' | 'readerOpens' | 'readerUnavailable' | 'ms'
+    | 'seed'
+    | 'violations'
+    | 'faults'
+    | 'episodes'
+    | 'badClasses'
+    | 'readerOpens'
+    | 'readerUnavailable'
+    | 'httpAnswers'
+    | 'ms'
   > {
   replayFlags: string;
   /** Where the runs kept their stores ('local', 'ceph'). */
@@ -81,6 +89,7 @@ export function summarize(
     badClasses: {},
     readerOpens: 0,
     readerUnavailable: 0,
+    httpAnswers: 0,
     ms,
     slowest: results
       .map((r) => [r.run, r.ms] as [number, number])
@@ -94,6 +103,7 @@ export function summarize(
     add(s.badClasses, r.badClasses);
     s.readerOpens += r.readerOpens;
     s.readerUnavailable += r.readerUnavailable;
+    s.httpAnswers += r.httpAnswers;
   }
   return s;
 }

@@ -63,6 +63,7 @@ export async function main(argv: string[]): Promise<number> {
       'local',
     )
     .option('--bullmq', 'start a Redis and add the kill-bullmq-worker episode (steps as BullMQ jobs)')
+    .option('--serve', "read through a query server on each run's store too (Chroma's HTTP API, hot swap)")
     .option('--json', 'print the summary as JSON')
     .exitOverride();
   try {
@@ -81,6 +82,7 @@ export async function main(argv: string[]): Promise<number> {
     excludeFaults?: FaultKind[];
     backend: string;
     bullmq?: boolean;
+    serve?: boolean;
     json?: boolean;
   }>();
   if (o.backend !== 'local' && o.backend !== 'ceph') {
@@ -142,7 +144,7 @@ export async function main(argv: string[]): Promise<number> {
   process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
   const summary = await runCampaign({
     backend,
-    ...(redis ? { services: { redis: redis.url } } : {}),
+    services: { ...(redis ? { redis: redis.url } : {}), ...(o.serve ? { serve: true } : {}) },
     signal: stop.signal,
     seed,
     runs: o.runs,
@@ -152,6 +154,7 @@ export async function main(argv: string[]): Promise<number> {
     replayFlags: [
       o.backend !== 'local' ? `--backend ${o.backend}` : '',
       o.bullmq ? '--bullmq' : '',
+      o.serve ? '--serve' : '',
       o.profile !== 'full' ? `--profile ${o.profile}` : '',
       o.episodes ? `--episodes ${o.episodes.join(',')}` : '',
       o.excludeFaults ? `--exclude-faults ${o.excludeFaults.join(',')}` : '',

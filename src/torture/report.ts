@@ -18,6 +18,7 @@ export function formatSummary(s: CampaignSummary): string {
   lines.push(`| completion rate | ${(s.completionRate * 100).toFixed(1)}% (${s.completed}/${s.runs}) |`);
   lines.push(`| invariant violations | ${s.violations.length} |`);
   lines.push(`| snapshots opened by concurrent readers | ${s.readerOpens} |`);
+  if (s.httpAnswers > 0) lines.push(`| answers of the query server checked over HTTP | ${s.httpAnswers} |`);
   if (s.readerUnavailable > 0)
     lines.push(`| reader opens refused while the store was down | ${s.readerUnavailable} |`);
   lines.push(

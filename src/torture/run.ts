@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { createCollection } from '../pipeline/collections.js';
 import { acceptDelta } from '../pipeline/deltas.js';
 import { InlineExecutor } from '../runners/inline.js';
+import { StrataServer } from '../server/server.js';
 import { type FaultKind, FaultyStore } from '../store/faulty-store.js';
 import { hashSeed, type Rng, rng } from '../workload/random.js';
 import type { StoreBackend } from './backend.js';
@@ -16,6 +17,7 @@ import { BAD_DELTA_CLASSES, writeBadDelta } from './bad-inputs.js';
 import { compactWaitingForLease } from './compact-waiting.js';
 import { debug } from './debug.js';
 import { EPISODE_KINDS, type EpisodeContext, type EpisodeKind, FAULT_NAMES, runEpisode } from './episodes.js';
+import { HttpReaderLoop } from './http-readers.js';
 import { checkState, gcAndCheckRetained, isSettled, type Problem } from './invariants.js';
 import { type OwnedChild, spawnCompactor } from './processes.js';
 import { describe, ReaderLoop } from './readers.js';
@@ -86,6 +88,8 @@ export interface RunResult {
   readerOpens: number;
   /** Reader opens that found the store unreachable (the S3 server was down). */
   readerUnavailable: number;
+  /** Answers of the query server checked by HTTP readers (--serve). */
+  httpAnswers: number;
   ms: number;
 }
 
@@ -93,6 +97,8 @@ export interface RunResult {
 export interface RunServices {
   /** Redis for the BullMQ runner: enables the kill-bullmq-worker episode. */
   redis?: string;
+  /** Start a query server on each run's store and read through it over HTTP (see http-readers.ts). */
+  serve?: boolean;
 }
 
 const between = (r: Rng, [lo, hi]: [number, number]) => lo + r.int(hi - lo + 1);
@@ -120,6 +126,7 @@ export async function runOne(
     badClasses: {},
     readerOpens: 0,
     readerUnavailable: 0,
+    httpAnswers: 0,
     ms: 0,
   };
   const s = runSeed(seed, run);
@@ -146,6 +153,9 @@ export async function runOne(
     listMissWindowMs: 3_600_000,
   });
   const processes: OwnedChild[] = [];
+  let server: StrataServer | undefined;
+  /** Reader loops of the current round: stopped at the end of the round, or here if the run failed. */
+  const loops: Array<{ stop(): Promise<void> }> = [];
   const body = async () => {
     const tracked: TrackedCollection[] = [];
     const ncol = between(wl, profile.collections);
@@ -153,6 +163,9 @@ export async function runOne(
       const shape = randomShape(wl, `c${i}`);
       const config = await createCollection(base, shape);
       tracked.push(new TrackedCollection(config, new OpGenerator(wl, shape.dimension)));
+    }
+    if (services.serve) {
+      server = await StrataServer.start({ store: base, storeSpec: storeDir, port: 0, refreshMs: 50 });
     }
     const rounds = between(wl, profile.rounds);
     // killing the server needs a backend that has one; the BullMQ runner needs a Redis
@@ -206,6 +219,8 @@ export async function runOne(
       const episodes = tracked.map((t) => ({ t, kind: fr.pick(kinds), rng: rng(fr.uint32()) }));
       setStep(`round ${round}: ${episodes.map((e) => `${e.t.name} ${e.kind}`).join(', ')}`);
       const readers = tracked.map((t) => new ReaderLoop(base, t));
+      const httpReaders = server ? tracked.map((t) => new HttpReaderLoop(server!.url, t)) : [];
+      loops.push(...readers, ...httpReaders);
       const outcomes = await Promise.allSettled(
         episodes.map(({ t, kind, rng: erng }) => {
           result.episodes[kind] = (result.episodes[kind] ?? 0) + 1;
@@ -264,6 +279,12 @@ export async function runOne(
         }
         if (!settled) result.completed = false;
       }
+      for (const r of httpReaders) {
+        await r.stop();
+        result.httpAnswers += r.answers;
+        setStep(`round ${round}: HTTP readers`);
+        r.problems.forEach(violate);
+      }
       for (const r of readers) {
         await r.stop();
         result.readerOpens += r.opens;
@@ -315,6 +336,8 @@ export async function runOne(
         await p.exited;
       }
     }
+    await Promise.all(loops.map((l) => l.stop()));
+    await server?.close();
     await rs.close();
   }
   result.ms = Date.now() - t0;

@@ -31,6 +31,21 @@ describe('torture campaign (CI variant)', () => {
     expect(summary.readerOpens).toBeGreaterThan(0);
   }, 600_000);
 
+  it('readers through the query server (HTTP, hot swap) never see a mix of two snapshots', async () => {
+    const summary = await runCampaign({
+      seed: 20261129,
+      runs: 8,
+      parallel: 2,
+      profile: PROFILES.ci,
+      services: { serve: true },
+      replayFlags: '--profile ci --serve',
+    });
+    const table = formatSummary(summary);
+    expect(summary.violations, table).toEqual([]);
+    expect(summary.completionRate, table).toBe(1);
+    expect(summary.httpAnswers, table).toBeGreaterThan(0);
+  }, 600_000);
+
   // Found by this campaign: compact() planned from a listing of delta descriptors, so a listing that missed
   // one (FaultyStore listMiss; a slow producer's descriptor landing after a later producer's) let later
   // deltas be promoted first. Fixed by src/pipeline/promotable.ts (gap-aware planning).
