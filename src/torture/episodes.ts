@@ -43,6 +43,16 @@ export const EPISODE_KINDS = [
 ] as const;
 export type EpisodeKind = (typeof EPISODE_KINDS)[number];
 
+/** The episodes a run can have: killing the S3 server needs a backend with one, the BullMQ one a Redis. */
+export function eligibleEpisodes(
+  kinds: readonly EpisodeKind[],
+  has: { s3Server: boolean; redis: boolean },
+): EpisodeKind[] {
+  return kinds.filter(
+    (k) => (k !== 'kill-s3-server' || has.s3Server) && (k !== 'kill-bullmq-worker' || has.redis),
+  );
+}
+
 /** Names of injected faults in the final table. */
 export const FAULT_NAMES = {
   killCompactorFailpoint: 'SIGKILL compactor at failpoint',

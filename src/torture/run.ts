@@ -16,7 +16,14 @@ import type { StoreBackend } from './backend.js';
 import { BAD_DELTA_CLASSES, writeBadDelta } from './bad-inputs.js';
 import { compactWaitingForLease } from './compact-waiting.js';
 import { debug } from './debug.js';
-import { EPISODE_KINDS, type EpisodeContext, type EpisodeKind, FAULT_NAMES, runEpisode } from './episodes.js';
+import {
+  EPISODE_KINDS,
+  type EpisodeContext,
+  type EpisodeKind,
+  eligibleEpisodes,
+  FAULT_NAMES,
+  runEpisode,
+} from './episodes.js';
 import { HttpReaderLoop } from './http-readers.js';
 import { checkState, gcAndCheckRetained, isSettled, type Problem } from './invariants.js';
 import { type OwnedChild, spawnCompactor } from './processes.js';
@@ -169,9 +176,10 @@ export async function runOne(
     }
     const rounds = between(wl, profile.rounds);
     // killing the server needs a backend that has one; the BullMQ runner needs a Redis
-    const kinds = (profile.episodes ?? EPISODE_KINDS).filter(
-      (k) => (k !== 'kill-s3-server' || rs.restart) && (k !== 'kill-bullmq-worker' || services.redis),
-    );
+    const kinds = eligibleEpisodes(profile.episodes ?? EPISODE_KINDS, {
+      s3Server: rs.restart !== undefined,
+      redis: services.redis !== undefined,
+    });
     if (kinds.length === 0)
       throw new Error(`no episode of ${profile.episodes?.join(', ')} runs on ${backend.kind}`);
     for (let round = 1; round <= rounds; round++) {
