@@ -399,6 +399,27 @@ export class RecordStore {
     this.db.exec('CREATE INDEX metadata_index_name_n ON metadata_index (name, n)');
   }
 
+  /**
+   * Brings a copied base's metadata_index up to date: drops the entries of the removed keys and adds those
+   * of every put above `baseMaxKey` (keys are never reused, so those are exactly the rows this build
+   * inserted). One pass over the table for the removals; the inserts read the new rows by key range.
+   */
+  updateMetadataIndex(removed: readonly number[], baseMaxKey: number): void {
+    if (removed.length > 0) {
+      this.db
+        .prepare('DELETE FROM metadata_index WHERE key IN (SELECT value FROM json_each(?))')
+        .run(JSON.stringify(removed));
+    }
+    this.db
+      .prepare(
+        `INSERT INTO metadata_index (key, name, s, n, b)
+  SELECT r.key, j.key, ${scalarColumns('j')} ${METADATA_SCALARS_FROM} AND r.key > @base
+  UNION ALL
+  SELECT r.key, j.key, ${scalarColumns('e')} ${METADATA_ELEMENTS_FROM} AND r.key > @base`,
+      )
+      .run({ base: baseMaxKey });
+  }
+
   dropMetadataIndex(): void {
     this.db.exec('DROP TABLE IF EXISTS metadata_index');
   }

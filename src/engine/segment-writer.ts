@@ -81,6 +81,9 @@ export class SegmentWriter implements AsyncDisposable {
   #hasher: ContentHasher | null = null;
   #lastId: string | null = null;
   #maxKey = 0;
+  /** Incremental builds: the base's largest key (every key above it is new) and the keys removed. */
+  #baseMaxKey = 0;
+  #removedKeys: number[] = [];
   #counts: KindCounts = { records: 0, tombstones: 0, patches: 0 };
 
   // Vectors waiting for a batched index add.
@@ -190,6 +193,7 @@ export class SegmentWriter implements AsyncDisposable {
     }
     this.#counts = counts;
     this.#maxKey = this.#store.maxKey();
+    this.#baseMaxKey = this.#maxKey;
     this.#store.begin();
     if (!this.buildIndex) return;
 
@@ -314,6 +318,7 @@ export class SegmentWriter implements AsyncDisposable {
 
   #removeKey(store: RecordStore, key: number, kindCode: number): void {
     store.deleteKey(key);
+    this.#removedKeys.push(key);
     this.#count(kindCode, -1);
     if (!this.#ann || this.#indexAtSeal || kindCode !== 0) return;
     const slot = this.#batchSlot.get(key);
@@ -398,8 +403,12 @@ export class SegmentWriter implements AsyncDisposable {
     if (this.#indexAtSeal) this.#indexAllPuts(store);
     else this.#flush();
     this.#batch = null;
-    if (this.buildIndex) store.rebuildMetadataIndex();
-    else if (this.incremental) store.dropMetadataIndex();
+    if (this.buildIndex) {
+      // an incremental build keeps the base's metadata index and updates the changed keys only
+      if (this.incremental && store.hasMetadataIndex())
+        store.updateMetadataIndex(this.#removedKeys, this.#baseMaxKey);
+      else store.rebuildMetadataIndex();
+    } else if (this.incremental) store.dropMetadataIndex();
     store.commit();
     failpoint('segment.after-write');
 

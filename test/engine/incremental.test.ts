@@ -62,7 +62,9 @@ describe('incremental builds', () => {
     }
     expect(w.remove('never-existed')).toBe(false);
     for (let i = 0; i < 7; i++) {
-      const row = put(`new-${i}`, vec(extra++), 5000 + i, { metadata: { fresh: true } });
+      const row = put(`new-${i}`, vec(extra++), 5000 + i, {
+        metadata: { fresh: true, tags: ['a', `n${i}`] },
+      });
       w.upsert(row);
       records.set(row.id, row);
     }
@@ -103,6 +105,19 @@ describe('incremental builds', () => {
     const db = reader.database;
     expect(db.prepare("SELECT count(*) FROM metadata_index WHERE name = 'fresh'").pluck().get()).toBe(7);
     expect(db.prepare("SELECT count(*) FROM metadata_index WHERE name = 'i'").pluck().get()).toBe(N - 7 - 6);
+    // …entry for entry, as a full build of the same records has it (the incremental build updates the
+    // base's index in place; a full build fills it from scratch)
+    const entries = (d: typeof db) =>
+      d
+        .prepare(
+          'SELECT r.id, m.name, m.s, m.n, m.b FROM metadata_index AS m JOIN records AS r USING (key) ORDER BY 1, 2, 3, 4, 5',
+        )
+        .raw()
+        .all();
+    await using full2 = await SegmentReader.open(rebuilt.dir);
+    const want = entries(full2.database);
+    expect(want.length).toBe(2 * (N - 7 - 6) + 7 * 3);
+    expect(entries(db)).toEqual(want);
   });
 
   it('build the index at seal when the base has none, and carry tombstones in chunks', async () => {
