@@ -180,7 +180,8 @@ export class SegmentWriter implements AsyncDisposable {
       );
     }
     const dst = join(this.dir, SEGMENT_FILES.records);
-    await copyFile(src, dst, fsConstants.COPYFILE_EXCL);
+    // a reflink where the filesystem has them (btrfs, XFS): the copy is then free; a byte copy elsewhere
+    await copyFile(src, dst, fsConstants.COPYFILE_EXCL | fsConstants.COPYFILE_FICLONE);
     this.#store = RecordStore.openForUpdate(dst);
     const counts = this.#store.countsByKind();
     for (const k of ['records', 'tombstones', 'patches'] as const) {
