@@ -2,9 +2,12 @@
  * Errors as the HTTP API answers them: Chroma's body shape `{error, message}` (plus Strata's stable
  * `code`) with the status codes the chromadb client maps to its error classes:
  * 400 → ChromaClientError, 401/403 → auth errors, 404 → ChromaNotFoundError, 409 → ChromaUniqueError,
- * 429 → ChromaRateLimitError, 5xx → server errors.
+ * 429 → ChromaRateLimitError, 5xx → server errors. The object store being unreachable (a transient
+ * StoreError after the store's own retries) is 503: the request may be retried; reads of a snapshot
+ * already open never touch the store.
  */
 import { ErrorCodes, InvalidInputError, StrataError } from '../core/errors.js';
+import { isTransient } from '../core/retry.js';
 
 export interface HttpErrorBody {
   error: string;
@@ -56,6 +59,7 @@ export function toHttpError(e: unknown): { status: number; body: HttpErrorBody }
       case ErrorCodes.CLOSED:
         return { status: 503, body: body('ServiceUnavailableError') };
     }
+    if (isTransient(e)) return { status: 503, body: body('ServiceUnavailableError') };
     if (e instanceof InvalidInputError || BAD_REQUEST.has(e.code)) {
       return { status: 400, body: body('InvalidArgumentError') };
     }

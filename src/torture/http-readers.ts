@@ -4,7 +4,8 @@
  * fetching every record (ids, vectors, documents, metadata) over HTTP while compactions crash and race.
  * Each answer names its snapshot version; the records it carries must be exactly one legitimate state
  * (the model after some prefix of the good deltas) and versions must never go backwards. An answer that
- * mixes two snapshots, or one that loses a delta, is a violation.
+ * mixes two snapshots, or one that loses a delta, is a violation; so is any error but 503 (the store
+ * unreachable while the S3 server is down, counted as unavailability).
  */
 import { ContentHasher } from '../core/hash.js';
 import type { Metadata } from '../core/types.js';
@@ -30,6 +31,8 @@ export class HttpReaderLoop {
   #reported = new Set<string>();
   /** Answers checked. */
   answers = 0;
+  /** 503 answers: the server could not reach the store (the S3 server was down). Counted, not a violation. */
+  unavailable = 0;
   #id: string | undefined;
   #lastVersion = 0;
   #stop = false;
@@ -72,6 +75,10 @@ export class HttpReaderLoop {
       const r = await fetch(`${this.url}${API}/${encodeURIComponent(name)}`);
       const body = (await r.json()) as { id?: string };
       if (r.status === 404) return;
+      if (r.status === 503) {
+        this.unavailable++;
+        return;
+      }
       if (!r.ok || !body.id)
         throw new Error(`GET collection ${name}: HTTP ${r.status} ${JSON.stringify(body)}`);
       this.#id = body.id;
@@ -82,6 +89,10 @@ export class HttpReaderLoop {
       body: JSON.stringify({ include: ['embeddings', 'documents', 'metadatas'] }),
     });
     const text = await r.text();
+    if (r.status === 503) {
+      this.unavailable++;
+      return;
+    }
     if (!r.ok) throw new Error(`POST get ${name}: HTTP ${r.status} ${text.slice(0, 300)}`);
     const header = r.headers.get('x-strata-snapshot-version');
     if (header === null) return; // nothing published yet

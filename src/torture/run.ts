@@ -290,6 +290,7 @@ export async function runOne(
       for (const r of httpReaders) {
         await r.stop();
         result.httpAnswers += r.answers;
+        result.readerUnavailable += r.unavailable;
         setStep(`round ${round}: HTTP readers`);
         r.problems.forEach(violate);
       }

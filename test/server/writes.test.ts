@@ -1,6 +1,6 @@
 /** Writes become deltas: concurrent requests share one delta, each answered once it is durably accepted. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ErrorCodes, isStrataError } from '../../src/core/errors.js';
+import { ErrorCodes, isStrataError, StoreError } from '../../src/core/errors.js';
 import { listDeltas } from '../../src/pipeline/deltas.js';
 import { readLedger } from '../../src/pipeline/ledger.js';
 import { DeltaWriter } from '../../src/server/delta-writer.js';
@@ -59,6 +59,12 @@ describe('the delta writer behind the API', () => {
     });
     expect(isStrataError(refused, ErrorCodes.BACKPRESSURE)).toBe(true);
     expect(toHttpError(refused)).toMatchObject({ status: 429, body: { error: 'RateLimitError' } });
+    // the store unreachable after its retries: 503 (retry later), not 500; a permanent store error stays 500
+    const down = new StoreError('get failed: connect ECONNREFUSED', { key: 'k' }, { transient: true });
+    expect(toHttpError(down)).toMatchObject({ status: 503, body: { code: ErrorCodes.STORE_IO } });
+    expect(toHttpError(new StoreError('get failed: access denied', { key: 'k' }))).toMatchObject({
+      status: 500,
+    });
     await writer.close(); // flushes the queued batch
     expect((await first).count).toBe(8);
     await expect(writer.write(config, [op('late')])).rejects.toThrow(/shutting down/);
