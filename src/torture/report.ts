@@ -20,7 +20,9 @@ export function formatSummary(s: CampaignSummary): string {
   lines.push(`| snapshots opened by concurrent readers | ${s.readerOpens} |`);
   if (s.httpAnswers > 0) lines.push(`| answers of the query server checked over HTTP | ${s.httpAnswers} |`);
   if (s.readerUnavailable > 0)
-    lines.push(`| reads refused while the store was down (reader opens, HTTP 503) | ${s.readerUnavailable} |`);
+    lines.push(
+      `| reads refused while the store was down (reader opens, HTTP 503) | ${s.readerUnavailable} |`,
+    );
   lines.push(
     `| time | ${fmtMs(s.ms)} (slowest runs: ${s.slowest.map(([r, ms]) => `#${r} ${fmtMs(ms)}`).join(', ')}) |`,
   );
