@@ -145,30 +145,38 @@ export class CephGateway {
     );
   }
 
-  /** SIGKILL: requests in flight are cut (the socket closes mid-body); resolves once it has exited. */
-  async kill(): Promise<void> {
+  /**
+   * SIGKILL: requests in flight are cut (the socket closes mid-body); resolves once it has exited, with
+   * whether there was a running process to kill.
+   */
+  async kill(): Promise<boolean> {
     const p = this.#proc;
-    if (!p?.running) return;
+    if (!p?.running) return false;
     p.child.kill('SIGKILL');
     await p.exited;
+    return true;
   }
 
   /**
    * SIGKILL, stay down `downMs`, start again on the same port and wait for health. Concurrent calls
-   * share one restart.
+   * share one restart; the call that started it resolves true if it killed a running gateway (counted in
+   * `restarts`), the others false.
    */
-  restart(downMs = 0): Promise<void> {
-    this.#restarting ??= (async () => {
+  restart(downMs = 0): Promise<boolean> {
+    if (this.#restarting) return this.#restarting.then(() => false);
+    const run = (async () => {
       try {
-        await this.kill();
-        this.restarts.count++;
+        const killed = await this.kill();
+        if (killed) this.restarts.count++;
         if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
         await this.start();
+        return killed;
       } finally {
         this.#restarting = undefined;
       }
     })();
-    return this.#restarting;
+    this.#restarting = run.then(() => undefined);
+    return run;
   }
 
   async stop(): Promise<void> {

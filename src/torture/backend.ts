@@ -19,9 +19,10 @@ export interface RunStore {
   env: Record<string, string>;
   /**
    * Backends with a server: SIGKILL the run's server, keep it down `downMs`, start it again and wait
-   * for health. Runs without it never get the kill-s3-server episode.
+   * for health; true if this call killed it (false if it joined a restart already under way). Runs
+   * without it never get the kill-s3-server episode.
    */
-  restart?(downMs: number): Promise<void>;
+  restart?(downMs: number): Promise<boolean>;
   /** Closes the store and removes everything the run wrote. */
   close(): Promise<void>;
 }

@@ -91,7 +91,7 @@ export interface EpisodeContext {
   /** What child processes need to open `storeDir` (S3 credentials). */
   env: Record<string, string>;
   /** The run's S3 server: SIGKILL, down `downMs`, start, wait for health (S3 backend only). */
-  restartStore?: (downMs: number) => Promise<void>;
+  restartStore?: (downMs: number) => Promise<boolean>;
   /** A Redis for the BullMQ runner (campaigns started with --bullmq). */
   redis?: string;
   /** Run index: names the run's BullMQ queues. */
@@ -390,9 +390,10 @@ async function killS3Server(ctx: EpisodeContext): Promise<void> {
   const downMs = rng.pick([0, 50, 300, 1_000, 2_500]);
   let restarting: Promise<void> | undefined;
   const kill = (fault: string, afterMs = 0) => {
+    // a kill joined to one already under way (the run's other collection) is not counted twice
     restarting ??= sleep(afterMs)
       .then(() => restart(downMs))
-      .then(() => ctx.count(fault));
+      .then((killed) => (killed ? ctx.count(fault) : undefined));
   };
   if (rng.chance(0.6)) {
     const nth = 1 + rng.int(6);
