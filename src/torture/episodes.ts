@@ -11,7 +11,6 @@ import type { FailpointName } from '../core/failpoints.js';
 import type { CompactOptions } from '../pipeline/compact.js';
 import type { StepExecutor } from '../pipeline/executor.js';
 import { readLease } from '../pipeline/lease.js';
-import { BullMQExecutor } from '../runners/bullmq/executor.js';
 import { InlineExecutor } from '../runners/inline.js';
 import { LocalPoolExecutor } from '../runners/local/pool.js';
 import { FAULT_KINDS, type FaultKind, type FaultProbabilities, FaultyStore } from '../store/faulty-store.js';
@@ -441,6 +440,8 @@ async function killBullWorker(ctx: EpisodeContext): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.all(workers.map((w) => w.ready));
+    // loaded on demand: only campaigns started with --bullmq pay for bullmq and ioredis
+    const { BullMQExecutor } = await import('../runners/bullmq/executor.js');
     const executor = new BullMQExecutor({
       redis,
       storeUrl: ctx.base.url,

@@ -50,6 +50,29 @@ const childScript = () => script('./compactor-child');
 
 const TAIL = 8 << 10;
 
+/** Exit tracking shared by the campaign's child processes: `exited` resolves on 'close' with `onClose`'s value. */
+function watch<T>(
+  child: ChildProcess,
+  onClose: (code: number | null, signal: NodeJS.Signals | null) => T,
+): { exited: Promise<T>; kill(signal: NodeJS.Signals): void; readonly hasExited: boolean } {
+  let done = false;
+  const exited = new Promise<T>((resolve) => {
+    child.once('close', (code, signal) => {
+      done = true;
+      resolve(onClose(code, signal));
+    });
+  });
+  return {
+    exited,
+    kill(signal: NodeJS.Signals) {
+      if (!done) child.kill(signal);
+    },
+    get hasExited() {
+      return done;
+    },
+  };
+}
+
 export function spawnCompactor(
   job: CompactorJob | ProducerJob,
   env: Record<string, string> = {},
@@ -68,34 +91,28 @@ export function spawnCompactor(
   child.stderr!.setEncoding('utf8').on('data', (d: string) => {
     stderr = (stderr + d).slice(-TAIL);
   });
-  let done = false;
-  const exited = new Promise<CompactorExit>((resolve) => {
-    child.once('close', (code, signal) => {
-      done = true;
-      const line = stdout
-        .split('\n')
-        .reverse()
-        .find((l) => l.startsWith(RESULT_PREFIX));
-      let outcome: CompactorOutcome | undefined;
-      if (line) {
-        try {
-          outcome = JSON.parse(line.slice(RESULT_PREFIX.length)) as CompactorOutcome;
-        } catch {
-          outcome = undefined;
-        }
+  const w = watch(child, (code, signal): CompactorExit => {
+    const line = stdout
+      .split('\n')
+      .reverse()
+      .find((l) => l.startsWith(RESULT_PREFIX));
+    let outcome: CompactorOutcome | undefined;
+    if (line) {
+      try {
+        outcome = JSON.parse(line.slice(RESULT_PREFIX.length)) as CompactorOutcome;
+      } catch {
+        outcome = undefined;
       }
-      resolve({ code, signal, outcome, stderr, ms: Date.now() - t0 });
-    });
+    }
+    return { code, signal, outcome, stderr, ms: Date.now() - t0 };
   });
   return {
     pid: child.pid!,
     child,
-    exited,
-    kill(signal: NodeJS.Signals) {
-      if (!done) child.kill(signal);
-    },
+    exited: w.exited,
+    kill: w.kill,
     get hasExited() {
-      return done;
+      return w.hasExited;
     },
   };
 }
@@ -191,15 +208,8 @@ export function spawnBullWorker(
     { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
-  let done = false;
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; output: string }>(
-    (resolve) => {
-      child.once('close', (code, signal) => {
-        done = true;
-        resolve({ code, signal, output });
-      });
-    },
-  );
+  const w = watch(child, (code, signal) => ({ code, signal, output }));
+  const exited = w.exited;
   const ready = new Promise<void>((resolve, reject) => {
     const onData = (d: string) => {
       output = (output + d).slice(-TAIL);
@@ -222,11 +232,9 @@ export function spawnBullWorker(
     pid: child.pid!,
     ready,
     exited,
-    kill(signal: NodeJS.Signals) {
-      if (!done) child.kill(signal);
-    },
+    kill: w.kill,
     get hasExited() {
-      return done;
+      return w.hasExited;
     },
   };
 }

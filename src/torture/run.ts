@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { createCollection } from '../pipeline/collections.js';
 import { acceptDelta } from '../pipeline/deltas.js';
 import { InlineExecutor } from '../runners/inline.js';
-import { StrataServer } from '../server/server.js';
+import type { StrataServer } from '../server/server.js';
 import { type FaultKind, FaultyStore } from '../store/faulty-store.js';
 import { hashSeed, type Rng, rng } from '../workload/random.js';
 import type { StoreBackend } from './backend.js';
@@ -172,6 +172,8 @@ export async function runOne(
       tracked.push(new TrackedCollection(config, new OpGenerator(wl, shape.dimension)));
     }
     if (services.serve) {
+      // loaded on demand: only campaigns started with --serve pay for fastify
+      const { StrataServer } = await import('../server/server.js');
       server = await StrataServer.start({ store: base, storeSpec: storeDir, port: 0, refreshMs: 50 });
     }
     const rounds = between(wl, profile.rounds);
