@@ -49,12 +49,14 @@ export function knn(
 ): KnnResult {
   const want = Math.min(k, matching);
   if (want <= 0) return { rows: [], distances: [], strategy: mask ? 'exact-subset' : 'ann' };
+  const limit = opts.exactBelow ?? exactLimit(view.dimension);
   if (mask === null) {
-    if (view.ann === null) return exactAll(view, reader, query, want);
+    // a collection no larger than the exact-search crossover is answered exactly: as fast, and never
+    // missing a neighbour the approximate index failed to reach
+    if (view.ann === null || view.size <= limit) return exactAll(view, reader, query, want);
     const rows = candidates(view, query, rerankCount(want), opts.ef, null, rerankCount(want));
     return rank(view, reader, query, want, rows, 'ann');
   }
-  const limit = opts.exactBelow ?? exactLimit(view.dimension);
   if (matching <= limit || view.ann === null) return exactSubset(view, reader, query, want, mask);
   return overfetch(view, reader, query, want, mask, matching, opts.ef);
 }
