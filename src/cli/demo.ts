@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import type { Operation } from '../core/types.js';
 import { createCollection, findCollection } from '../pipeline/collections.js';
 import type { CompactReport } from '../pipeline/compact.js';
-import { openCurrentSnapshot } from '../pipeline/current.js';
+import { openCurrentVersion } from '../pipeline/current.js';
 import { acceptDelta } from '../pipeline/deltas.js';
 import { readPointer } from '../pipeline/pointer.js';
 import { verifyCollection } from '../pipeline/verify.js';
@@ -113,15 +113,10 @@ export async function runDemo(ctx: CliContext, store: ObjectStore, o: DemoOption
     }
     deltaCount = o.deltas;
   } else {
-    const { segment } = await openCurrentSnapshot(store, o.collection, { verify: 'none' });
     let existingIds: string[];
-    try {
-      existingIds = segment.reader.database
-        .prepare('SELECT id FROM records ORDER BY key')
-        .pluck()
-        .all() as string[];
-    } finally {
-      await segment.close();
+    {
+      await using v = await openCurrentVersion(store, o.collection, { verify: 'none', vectorBudgetBytes: 0 });
+      existingIds = [...v.ids()];
     }
     ops = [
       ...generateChanges({ seed: o.seed, existingIds, count: o.changes, dimension: config.dimension, round }),
@@ -160,8 +155,8 @@ export async function runDemo(ctx: CliContext, store: ObjectStore, o: DemoOption
   // --- recall@10 of sample queries vs exact search ------------------------------------------------------
   let recall = 0;
   if (v.version !== null && o.queries > 0) {
-    const { segment } = await openCurrentSnapshot(store, o.collection, { verify: 'none' });
-    try {
+    await using cur = await openCurrentVersion(store, o.collection, { verify: 'none' });
+    {
       const qs = [
         ...generateRecords({
           seed: o.seed,
@@ -171,14 +166,12 @@ export async function runDemo(ctx: CliContext, store: ObjectStore, o: DemoOption
         }),
       ];
       let found = 0;
-      segment.reader.cacheVectors();
       for (const q of qs) {
-        const truth = new Set(segment.reader.exactSearch(q.embedding, 10).map((h) => h.id));
-        for (const h of segment.reader.search(q.embedding, 10)) if (truth.has(h.id)) found++;
+        const exact = cur.search(q.embedding, 10, { exactBelow: Number.MAX_SAFE_INTEGER });
+        const truth = new Set(exact.hits.map((h) => h.id));
+        for (const h of cur.search(q.embedding, 10).hits) if (truth.has(h.id)) found++;
       }
       recall = found / (qs.length * 10);
-    } finally {
-      await segment.close();
     }
   }
   lap('recall', t);

@@ -46,6 +46,13 @@ export const ErrorCodes = {
   POINTER_CONFLICT: 'E_POINTER_CONFLICT',
   VERIFY_FAILED: 'E_VERIFY_FAILED',
   MANIFEST_INVALID: 'E_MANIFEST_INVALID',
+  // segmented versions: a version that lists a missing or corrupt segment, a deletion vector that disagrees
+  // with its segment, or a segment whose manifest does not match its address is refused at open
+  VERSION_INVALID: 'E_VERSION_INVALID',
+  SEGMENT_MISSING: 'E_SEGMENT_MISSING',
+  SEGMENT_ADDRESS: 'E_SEGMENT_ADDRESS',
+  DELETION_VECTOR_INVALID: 'E_DELETION_VECTOR',
+  MERGE_OBSOLETE: 'E_MERGE_OBSOLETE',
   STEP_FAILED: 'E_STEP_FAILED',
   STEP_TIMEOUT: 'E_STEP_TIMEOUT',
   WORKER_CRASHED: 'E_WORKER_CRASHED',

@@ -25,7 +25,9 @@ export const FAILPOINTS = [
   'lease.mid-heartbeat', // inside a heartbeat, between read and conditional write
   'step.chunk', // inside a chunk step
   'step.group', // inside a group step
-  'step.final', // inside the final merge
+  'step.final', // inside the final step (the new version)
+  'step.merge', // inside a merge step, before the merged segment is written
+  'merge.before-pointer', // a merge built and uploaded, before its pointer swap
   'ingest.after-data', // delta data written, before its descriptor (acceptance)
   'store.put.partial', // a local store put, after writing half of the temp file
 ] as const;

@@ -2,9 +2,17 @@ import { ErrorCodes, StrataError } from './errors.js';
 import type { Metric, Quantization } from './types.js';
 
 export const MANIFEST_FORMAT = 'strata.segment';
-export const MANIFEST_FORMAT_VERSION = 1;
+/** Written by this build. Version 1 (Strata 0.1's single-segment snapshots) is still read. */
+export const MANIFEST_FORMAT_VERSION = 2;
+const READABLE_VERSIONS: readonly number[] = [1, 2];
 
-export type SegmentKind = 'chunk' | 'group' | 'snapshot';
+/**
+ * - chunk, group: intermediate segments of a compaction run (puts, tombstones and patches, no index);
+ * - changes: the tombstones and patches of a group, resolved against the base version by the final step;
+ * - data: a segment a version lists (puts only, optional ANN index), content-addressed and shared;
+ * - snapshot: a whole collection in one segment, as Strata 0.1 published it (read, never written).
+ */
+export type SegmentKind = 'chunk' | 'group' | 'changes' | 'data' | 'snapshot';
 
 export interface ManifestFile {
   /** File name inside the segment (no directories). */
@@ -33,10 +41,17 @@ export interface SegmentManifest {
   seqRange: [number, number] | null;
   /** Keys (store-relative) or delta seqStarts this segment was built from. */
   inputs: string[];
-  /** SHA-256 over the logical record set (sorted by id): equal content, equal hash, however built. */
+  /**
+   * The logical record set's hash: equal content, equal hash, however built. Data segments: the digest of
+   * their LtHash (`lthash`); other kinds: SHA-256 over the rows in id order.
+   */
   contentHash: string;
+  /** Data segments: the LtHash state of their records (base64), which versions add up. */
+  lthash?: string;
+  /** Data segments: the largest row key; keys are 1..maxKey (a merged segment has holes). */
+  maxKey?: number;
   files: ManifestFile[];
-  /** Snapshots only. */
+  /** Format 1 snapshots only (today a version manifest says this). */
   snapshot?: {
     version: number;
     parentVersion: number | null;
@@ -63,10 +78,17 @@ export function parseManifest(text: string, context: Record<string, unknown> = {
   if (o?.format !== MANIFEST_FORMAT) {
     throw new StrataError(ErrorCodes.MANIFEST_INVALID, 'not a Strata segment manifest', context);
   }
-  if (o.formatVersion !== MANIFEST_FORMAT_VERSION) {
+  if (!READABLE_VERSIONS.includes(o.formatVersion as number)) {
     throw new StrataError(
       ErrorCodes.MANIFEST_INVALID,
-      `manifest format version ${o.formatVersion} is not supported (this build reads ${MANIFEST_FORMAT_VERSION})`,
+      `manifest format version ${o.formatVersion} is not supported (this build reads ${READABLE_VERSIONS.join(', ')})`,
+      context,
+    );
+  }
+  if (o.kind === 'data' && (typeof o.lthash !== 'string' || !Number.isInteger(o.maxKey))) {
+    throw new StrataError(
+      ErrorCodes.MANIFEST_INVALID,
+      'data segment manifest lacks lthash or maxKey',
       context,
     );
   }

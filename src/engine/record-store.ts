@@ -38,30 +38,16 @@ const RECORDS_DDL = `CREATE TABLE records (
   meta_set INTEGER NOT NULL
 ) STRICT`;
 
-/** One scalar (and one per array element) of each put's metadata, for the query server's filters. */
-const METADATA_INDEX_DDL = `CREATE TABLE metadata_index (
-  key INTEGER NOT NULL,
-  name TEXT NOT NULL,
-  s TEXT,
-  n REAL,
-  b INTEGER
-)`;
-
-const scalarColumns = (t: string) =>
-  `CASE ${t}.type WHEN 'text' THEN ${t}.atom END,
-   CASE WHEN ${t}.type IN ('integer', 'real') THEN ${t}.atom END,
-   CASE ${t}.type WHEN 'true' THEN 1 WHEN 'false' THEN 0 END`;
-
+/**
+ * Format 1 snapshots carried a metadata_index table (one row per metadata scalar); nothing reads it (the
+ * query layer filters over in-memory columns), so format 2 segments have none. Verification of a format 1
+ * snapshot still checks its row count.
+ */
 const METADATA_SCALARS_FROM = `FROM records AS r, json_each(r.metadata) AS j
   WHERE r.kind = 0 AND r.metadata IS NOT NULL AND j.type IN ('text', 'integer', 'real', 'true', 'false')`;
 const METADATA_ELEMENTS_FROM = `FROM records AS r, json_each(r.metadata) AS j, json_each(j.value) AS e
   WHERE r.kind = 0 AND r.metadata IS NOT NULL AND j.type = 'array'
     AND e.type IN ('text', 'integer', 'real', 'true', 'false')`;
-
-const METADATA_INDEX_FILL = `INSERT INTO metadata_index (key, name, s, n, b)
-  SELECT r.key, j.key, ${scalarColumns('j')} ${METADATA_SCALARS_FROM}
-  UNION ALL
-  SELECT r.key, j.key, ${scalarColumns('e')} ${METADATA_ELEMENTS_FROM}`;
 
 const METADATA_INDEX_EXPECTED_COUNT = `SELECT
   (SELECT count(*) ${METADATA_SCALARS_FROM}) + (SELECT count(*) ${METADATA_ELEMENTS_FROM}) AS n`;
@@ -340,6 +326,36 @@ export class RecordStore {
     return r === undefined ? undefined : decodeRow(r);
   }
 
+  rowByKey(key: number): SegmentRow | undefined {
+    const r = this.#stmt<[number], RawRow>(`SELECT ${ROW_COLUMNS} FROM records WHERE key = ?`)
+      .raw(true)
+      .get(key);
+    return r === undefined ? undefined : decodeRow(r);
+  }
+
+  /** Keys of these ids' puts, in one statement. */
+  keysOfIds(ids: readonly string[]): Map<string, number> {
+    const rows = this.#stmt<[string], [string, number]>(
+      'SELECT id, key FROM records WHERE kind = 0 AND id IN (SELECT value FROM json_each(?))',
+    )
+      .raw(true)
+      .all(JSON.stringify(ids));
+    return new Map(rows);
+  }
+
+  /** Every put in key order, streamed: key, id, metadata JSON, document and (when asked) the embedding. */
+  iteratePuts(
+    vectors: boolean,
+  ): IterableIterator<
+    [key: number, id: string, metadata: string | null, document: string | null, embedding: Buffer | null]
+  > {
+    return this.#stmt<[], [number, string, string | null, string | null, Buffer | null]>(
+      `SELECT key, id, metadata, document, ${vectors ? 'embedding' : 'NULL'} FROM records WHERE kind = 0 ORDER BY key`,
+    )
+      .raw(true)
+      .iterate();
+  }
+
   /** The stored embedding of a key: a Buffer for a put, null for another kind, undefined if absent. */
   embeddingBlob(key: number): Buffer | null | undefined {
     const r = this.#stmt<[number], [Buffer | null]>('SELECT embedding FROM records WHERE key = ?')
@@ -388,36 +404,6 @@ export class RecordStore {
     )
       .raw(true)
       .all(after, limit);
-  }
-
-  /** (Re)build metadata_index from the puts' metadata, then its indexes (faster than indexing as we go). */
-  rebuildMetadataIndex(): void {
-    this.dropMetadataIndex();
-    this.db.exec(METADATA_INDEX_DDL);
-    this.db.exec(METADATA_INDEX_FILL);
-    this.db.exec('CREATE INDEX metadata_index_name_s ON metadata_index (name, s)');
-    this.db.exec('CREATE INDEX metadata_index_name_n ON metadata_index (name, n)');
-  }
-
-  /**
-   * Brings a copied base's metadata_index up to date: drops the entries of the removed keys and adds those
-   * of every put above `baseMaxKey` (keys are never reused, so those are exactly the rows this build
-   * inserted). One pass over the table for the removals; the inserts read the new rows by key range.
-   */
-  updateMetadataIndex(removed: readonly number[], baseMaxKey: number): void {
-    if (removed.length > 0) {
-      this.db
-        .prepare('DELETE FROM metadata_index WHERE key IN (SELECT value FROM json_each(?))')
-        .run(JSON.stringify(removed));
-    }
-    this.db
-      .prepare(
-        `INSERT INTO metadata_index (key, name, s, n, b)
-  SELECT r.key, j.key, ${scalarColumns('j')} ${METADATA_SCALARS_FROM} AND r.key > @base
-  UNION ALL
-  SELECT r.key, j.key, ${scalarColumns('e')} ${METADATA_ELEMENTS_FROM} AND r.key > @base`,
-      )
-      .run({ base: baseMaxKey });
   }
 
   dropMetadataIndex(): void {

@@ -2,12 +2,23 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { closeEach } from '../core/close.js';
 import { ClosedError, ErrorCodes, NotFoundError, StrataError, VerificationError } from '../core/errors.js';
+import type { LtHash } from '../core/lthash.js';
 import { parseManifest, type SegmentManifest } from '../core/manifest.js';
+import type { Metadata } from '../core/types.js';
 import { AnnIndex, exactNearest } from './ann-index.js';
-import { blobToF32, decodeRow, RecordStore, type SqliteDatabase } from './record-store.js';
+import { blobToF32, decodeRow, type KindCounts, RecordStore } from './record-store.js';
 import type { SegmentRow } from './rows.js';
 import { SEGMENT_FILES } from './segment-files.js';
-import { verifySegment } from './verify.js';
+import { computeSegmentContent, verifySegment } from './verify.js';
+
+/** One put as scanPuts yields it. */
+export interface PutRow {
+  key: number;
+  id: string;
+  metadata: Metadata | null;
+  document: string | null;
+  embedding: Float32Array | null;
+}
 
 export interface Hit {
   id: string;
@@ -49,6 +60,7 @@ export class SegmentReader implements AsyncDisposable {
   #store: RecordStore | null;
   #ann: AnnIndex | null;
   readonly #count: number;
+  #maxKey: number | undefined;
   /** Optional in-memory copy of every put vector (cacheVectors()): exact search without SQLite reads. */
   #cache: { matrix: Float32Array; keys: number[]; pos: Map<number, number> } | null = null;
 
@@ -121,9 +133,88 @@ export class SegmentReader implements AsyncDisposable {
     return this.#count;
   }
 
-  /** The read-only SQLite handle, for higher layers' filters (owned by this reader: do not close it). */
-  get database(): SqliteDatabase {
-    return this.#live().db;
+  /** The largest row key: the key space of a deletion vector over this segment. */
+  get maxKey(): number {
+    this.#maxKey ??= this.manifest.maxKey ?? this.#live().maxKey();
+    return this.#maxKey;
+  }
+
+  /**
+   * Every put in key order, streamed: key, id, parsed metadata, document, and the f32 embedding when
+   * `vectors` is set (a copy the caller may keep). For views that hold a segment's rows in memory.
+   */
+  *scanPuts(opts: { vectors?: boolean } = {}): Generator<PutRow> {
+    const d = this.manifest.dimension;
+    for (const [key, id, metadata, document, blob] of this.#live().iteratePuts(opts.vectors === true)) {
+      let embedding: Float32Array | null = null;
+      if (blob !== null) {
+        if (blob.byteLength !== d * 4) {
+          throw new StrataError(ErrorCodes.INTERNAL, `put ${key} has no ${d}-d embedding`, {
+            segment: this.dir,
+          });
+        }
+        embedding = new Float32Array(d);
+        new Uint8Array(embedding.buffer).set(blob);
+      }
+      yield {
+        key,
+        id,
+        metadata: metadata === null ? null : (JSON.parse(metadata) as Metadata),
+        document,
+        embedding,
+      };
+    }
+  }
+
+  /** Keys of all puts, ascending. */
+  putKeys(): number[] {
+    return this.#live().putKeys();
+  }
+
+  /** Keys of these ids' puts (ids that are not puts here are absent from the map). */
+  keysOf(ids: readonly string[]): Map<string, number> {
+    if (ids.length === 0) return new Map();
+    return this.#live().keysOfIds(ids);
+  }
+
+  /** The rows of these keys (absent keys are absent from the map). */
+  rowsByKey(keys: readonly number[]): Map<number, SegmentRow> {
+    const store = this.#live();
+    const out = new Map<number, SegmentRow>();
+    for (const k of keys) {
+      const r = store.rowByKey(k);
+      if (r) out.set(k, r);
+    }
+    return out;
+  }
+
+  /**
+   * Approximate nearest puts by key, closest first, straight from the index (no id resolution: views
+   * that hold ids in memory resolve them). Empty when the segment has no index.
+   */
+  searchKeys(query: Float32Array, count: number): { keys: number[]; distances: number[] } {
+    this.#live();
+    this.#checkQuery(query, count);
+    return this.#ann ? this.#ann.search(query, count) : { keys: [], distances: [] };
+  }
+
+  /**
+   * Recomputes the segment's logical content from its records: the content hash and, for data segments
+   * and format 1 snapshots (`lthash`), the LtHash of its puts.
+   */
+  recomputeContent(lthash = false): {
+    contentHash: string;
+    lthash?: LtHash;
+    counts: KindCounts;
+    seqRange: [number, number] | null;
+  } {
+    const c = computeSegmentContent(this.#live().db, lthash);
+    return {
+      contentHash: c.contentHash,
+      counts: c.counts,
+      seqRange: c.seqRange,
+      ...(c.lthash ? { lthash: c.lthash } : {}),
+    };
   }
 
   getRows(ids: string[]): Map<string, SegmentRow> {
@@ -152,7 +243,23 @@ export class SegmentReader implements AsyncDisposable {
     }
   }
 
-  /** Row-major matrix of the embeddings of these keys (each must be a put of this segment). */
+  /** Every row with its key, in ascending id order (keyset pagination, like scan()). */
+  *scanWithKeys(batchSize = DEFAULT_SCAN_BATCH): Generator<{ key: number; row: SegmentRow }> {
+    const limit = Math.max(1, Math.floor(batchSize));
+    let after = '';
+    for (;;) {
+      const batch = this.#live().batchAfter(after, limit);
+      for (const r of batch) yield { key: r[0], row: decodeRow(r) };
+      if (batch.length < limit) return;
+      after = batch[batch.length - 1]![1];
+    }
+  }
+
+  /** Every put's key and id, in key order. */
+  *scanIds(): Generator<[key: number, id: string]> {
+    for (const [key, id] of this.#live().iteratePuts(false)) yield [key, id];
+  }
+
   /**
    * Loads every put vector into memory once (N × dimension × 4 bytes), so exact search and re-ranking
    * never read SQLite again. Query servers call it after open; one-shot readers need not.

@@ -1,6 +1,7 @@
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ContentHasher, sha256File } from '../core/hash.js';
+import { LtHash } from '../core/lthash.js';
 import type { SegmentKind, SegmentManifest } from '../core/manifest.js';
 import type { Metadata, MetadataPatch, Metric, Quantization } from '../core/types.js';
 import { AnnIndex, readIndexHeader } from './ann-index.js';
@@ -79,17 +80,28 @@ export function hashSegmentRow(h: ContentHasher, row: SegmentRow): void {
   }
 }
 
-/** The logical content of a record store: every row in id order through ContentHasher. */
-export function computeSegmentContent(db: SqliteDatabase): SegmentContent {
-  const { problems: _ignored, ...content } = scanContent(db, null);
+/**
+ * The logical content of a record store: every row in id order through ContentHasher, or (`lthash`: data
+ * segments) every put through the LtHash, whose digest is then the content hash.
+ */
+export function computeSegmentContent(
+  db: SqliteDatabase,
+  lthash = false,
+): SegmentContent & { lthash?: LtHash } {
+  const { problems: _ignored, ...content } = scanContent(db, null, lthash);
   return content;
 }
 
 const MAX_PROBLEMS_PER_CHECK = 10;
 
 /** One pass over the rows in id order: hash, counts, seq range and (with a dimension) row checks. */
-function scanContent(db: SqliteDatabase, dimension: number | null): SegmentContent & { problems: string[] } {
-  const h = new ContentHasher();
+function scanContent(
+  db: SqliteDatabase,
+  dimension: number | null,
+  useLtHash: boolean,
+): SegmentContent & { problems: string[]; lthash?: LtHash } {
+  const h = useLtHash ? null : new ContentHasher();
+  const lt = useLtHash ? new LtHash() : null;
   const counts: KindCounts = { records: 0, tombstones: 0, patches: 0 };
   const problems: string[] = [];
   const problem = (msg: string) => {
@@ -134,21 +146,24 @@ function scanContent(db: SqliteDatabase, dimension: number | null): SegmentConte
         problem(`row ${JSON.stringify(id)} has metadata that is not JSON`);
       }
     }
-    h.add({
-      kind,
-      id,
-      embedding,
-      document: docSet ? document : null,
-      documentSet: docSet === 1,
-      metadata: meta,
-      metadataSet: kind === 'patch' ? metaSet === 1 : true,
-    });
+    if (lt) lt.add({ id, embedding, document: docSet ? document : null, metadata: meta as Metadata | null });
+    else
+      h!.add({
+        kind,
+        id,
+        embedding,
+        document: docSet ? document : null,
+        documentSet: docSet === 1,
+        metadata: meta,
+        metadataSet: kind === 'patch' ? metaSet === 1 : true,
+      });
   }
   return {
-    contentHash: h.digest(),
+    contentHash: lt ? lt.digest() : h!.digest(),
     counts,
     seqRange: Number.isFinite(lo) ? [lo, hi] : null,
     problems,
+    ...(lt ? { lthash: lt } : {}),
   };
 }
 
@@ -164,17 +179,23 @@ function allFinite(v: Float32Array): boolean {
 /** What a segment's files must agree with (from the writer's own tallies, or from a manifest). */
 export interface SegmentExpectation {
   kind: SegmentKind;
+  formatVersion: number;
   dimension: number;
   metric: Metric;
   quantization: Quantization;
   index: SegmentManifest['index'];
   counts?: KindCounts;
   contentHash?: string;
+  /** Data segments: the LtHash state (base64) and largest key the files must agree with. */
+  lthash?: string;
+  maxKey?: number;
 }
 
 export interface ContentCheck {
   report: VerifyReport;
   seqRange: [number, number] | null;
+  /** Data segments: the LtHash recomputed from the files. */
+  lthash?: LtHash;
 }
 
 const SELF_QUERY_SAMPLE = 16;
@@ -191,6 +212,8 @@ export async function checkSegmentContent(dir: string, expected: SegmentExpectat
   const counts: VerifyReport['counts'] = { records: 0, tombstones: 0, patches: 0, index: null };
   let contentHash = '';
   let seqRange: [number, number] | null = null;
+  let lthash: LtHash | undefined;
+  const isData = expected.kind === 'data';
   const recordsPath = join(dir, SEGMENT_FILES.records);
   const indexPath = join(dir, SEGMENT_FILES.index);
   const rp = (msg: string) => problems.push(`${SEGMENT_FILES.records}: ${msg}`);
@@ -206,11 +229,15 @@ export async function checkSegmentContent(dir: string, expected: SegmentExpectat
       const version = store.schemaVersion();
       if (version !== RECORDS_SCHEMA_VERSION)
         rp(`schema version ${version}, expected ${RECORDS_SCHEMA_VERSION}`);
-      const content = scanContent(store.db, expected.dimension);
+      const content = scanContent(store.db, expected.dimension, isData);
       problems.push(...content.problems);
       Object.assign(counts, content.counts);
       contentHash = content.contentHash;
       seqRange = content.seqRange;
+      lthash = content.lthash;
+      if (isData && expected.maxKey !== undefined && store.maxKey() > expected.maxKey) {
+        rp(`holds key ${store.maxKey()}, beyond the segment's largest key ${expected.maxKey}`);
+      }
     } catch (e) {
       rp(`cannot be read: ${(e as Error).message}`);
     }
@@ -221,20 +248,26 @@ export async function checkSegmentContent(dir: string, expected: SegmentExpectat
           if (want[k] !== counts[k]) rp(`holds ${counts[k]} ${k}, expected ${want[k]}`);
         }
       }
-      if (expected.kind === 'snapshot' && (counts.tombstones > 0 || counts.patches > 0)) {
-        rp(`a snapshot holds ${counts.tombstones} tombstones and ${counts.patches} patches`);
+      if ((expected.kind === 'snapshot' || isData) && (counts.tombstones > 0 || counts.patches > 0)) {
+        rp(`a ${expected.kind} segment holds ${counts.tombstones} tombstones and ${counts.patches} patches`);
       }
+      if (expected.kind === 'changes' && counts.records > 0)
+        rp(`a changes segment holds ${counts.records} puts`);
       if (expected.contentHash !== undefined && expected.contentHash !== contentHash) {
         rp(`content hash ${contentHash} differs from the expected ${expected.contentHash}`);
       }
+      if (expected.lthash !== undefined && lthash !== undefined && lthash.encode() !== expected.lthash) {
+        rp(`LtHash ${lthash.digest()} differs from the expected ${LtHash.decode(expected.lthash).digest()}`);
+      }
       try {
-        if (expected.index !== null) {
+        if (expected.formatVersion === 1 && expected.index !== null) {
           if (!store.hasMetadataIndex()) rp('has no metadata_index');
           else {
             const [actual, want2] = store.metadataIndexCounts();
             if (actual !== want2) rp(`metadata_index has ${actual} rows, the metadata gives ${want2}`);
           }
-        } else if (store.hasMetadataIndex()) rp('has a metadata_index although the segment has no index');
+        } else if (store.hasMetadataIndex())
+          rp('has a metadata_index (only format 1 snapshots with an index carry one)');
       } catch (e) {
         rp(`metadata_index cannot be read: ${(e as Error).message}`);
       }
@@ -279,7 +312,11 @@ export async function checkSegmentContent(dir: string, expected: SegmentExpectat
     ann?.close();
     store?.close();
   }
-  return { report: { ok: problems.length === 0, problems, counts, contentHash }, seqRange };
+  return {
+    report: { ok: problems.length === 0, problems, counts, contentHash },
+    seqRange,
+    ...(lthash ? { lthash } : {}),
+  };
 }
 
 /**
@@ -430,6 +467,9 @@ export async function verifySegment(
   }
   const { report } = await checkSegmentContent(dir, {
     kind: manifest.kind,
+    formatVersion: manifest.formatVersion,
+    ...(manifest.lthash !== undefined ? { lthash: manifest.lthash } : {}),
+    ...(manifest.maxKey !== undefined ? { maxKey: manifest.maxKey } : {}),
     dimension: manifest.dimension,
     metric: manifest.metric,
     quantization: manifest.quantization,

@@ -20,9 +20,20 @@ export const Keys = {
   runPrefix: (c: string, run: string) => `collections/${c}/runs/${run}/`,
   stepPrefix: (c: string, run: string, step: string, attempt: string) =>
     `collections/${c}/runs/${run}/${step}/${attempt}/`,
+  /** Format 1: one whole-collection snapshot segment per version (read, never written). */
   snapshotsPrefix: (c: string) => `collections/${c}/snapshots/`,
   snapshotPrefix: (c: string, version: number, run: string) =>
     `collections/${c}/snapshots/v${pad(version, 8)}-${run}/`,
+  /** Data segments, by content address (the SHA-256 of their manifest), shared by every version listing them. */
+  segmentsPrefix: (c: string) => `collections/${c}/segments/`,
+  segment: (c: string, manifestSha256: string) => `collections/${c}/segments/${manifestSha256}/`,
+  /** Version manifests: immutable, under a fresh key per publish attempt. */
+  versionsPrefix: (c: string) => `collections/${c}/versions/`,
+  version: (c: string, version: number, run: string) =>
+    `collections/${c}/versions/v${pad(version, 8)}-${run}.json`,
+  /** Deletion vectors, by content address. */
+  deletionsPrefix: (c: string) => `collections/${c}/deletions/`,
+  deletion: (c: string, sha256: string) => `collections/${c}/deletions/${sha256}.dv`,
   manifestOf: (segmentPrefix: string) => joinKey(segmentPrefix, 'manifest.json'),
   fileOf: (segmentPrefix: string, name: string) => joinKey(segmentPrefix, name),
 };
@@ -37,6 +48,6 @@ export function parseCollectionConfigKey(key: string): string | undefined {
   return m ? m[1] : undefined;
 }
 
-export function stepName(kind: 'chunk' | 'group' | 'final', index: number): string {
+export function stepName(kind: 'chunk' | 'group' | 'final' | 'merge', index: number): string {
   return kind === 'final' ? 'final' : `${kind}-${String(index).padStart(4, '0')}`;
 }

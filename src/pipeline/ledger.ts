@@ -5,22 +5,31 @@
  * pointer because nothing but the pointer says what is promoted.
  */
 import type { SerializedError } from '../core/errors.js';
-import type { PromotedRange, SegmentManifest } from '../core/manifest.js';
+import type { PromotedRange } from '../core/manifest.js';
+import type { RolledBackRange, VersionManifest } from '../core/version-manifest.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { type DeltaDescriptor, listDeltas } from './deltas.js';
 import { readJson, type Versioned } from './json-object.js';
 import { Keys } from './layout.js';
 import { readLease } from './lease.js';
-import { type Pointer, readPointer } from './pointer.js';
+import { baseRefOf, type Pointer, readPointer } from './pointer.js';
 import type { RunRecord } from './runs.js';
-import { fetchManifest } from './segments.js';
+import { readVersion } from './versions.js';
 
-export type DeltaState = 'pending' | 'compacting' | 'promoted' | 'quarantined';
+/**
+ * - promoted: the current version contains it (`version`: the one it landed in);
+ * - rolled-back: it landed in a version that a rollback undid (`version`: where it landed, `rolledBackBy`: the
+ *   rollback's version); it is not re-applied by later compactions;
+ * - quarantined: refused with a coded error; compacting: in the live lease holder's run; pending: the rest.
+ */
+export type DeltaState = 'pending' | 'compacting' | 'promoted' | 'rolled-back' | 'quarantined';
 
 export interface LedgerEntry extends DeltaDescriptor {
   state: DeltaState;
-  /** promoted: the snapshot version it landed in. */
+  /** promoted, rolled-back: the version it landed in. */
   version?: number;
+  /** rolled-back: the version of the rollback that undid it. */
+  rolledBackBy?: number;
   /** quarantined: why. */
   error?: SerializedError;
   run?: string;
@@ -38,11 +47,12 @@ export interface QuarantineRecord {
 export interface Ledger {
   collection: string;
   pointer: Versioned<Pointer> | undefined;
-  manifest: SegmentManifest | undefined;
+  manifest: VersionManifest | undefined;
   entries: LedgerEntry[];
   counts: Record<DeltaState, number>;
 }
 
+/** The version a range table gives for a delta (binary search over disjoint, sorted ranges). */
 export function promotedVersion(ranges: PromotedRange[], seqStart: number): number | undefined {
   let lo = 0;
   let hi = ranges.length - 1;
@@ -70,10 +80,9 @@ export async function listQuarantine(
 
 export async function readLedger(store: ObjectStore, collection: string): Promise<Ledger> {
   const pointer = await readPointer(store, collection);
-  const manifest = pointer
-    ? (await fetchManifest(store, pointer.value.snapshot, pointer.value.manifestSha256)).manifest
-    : undefined;
-  const promoted = manifest?.snapshot?.promoted ?? [];
+  const manifest = pointer ? (await readVersion(store, baseRefOf(pointer)!, collection)).manifest : undefined;
+  const promoted = manifest?.promoted ?? [];
+  const rolledBack = manifest?.rolledBack ?? [];
   const [deltas, quarantine, lease] = await Promise.all([
     listDeltas(store, collection),
     listQuarantine(store, collection),
@@ -98,11 +107,19 @@ export async function readLedger(store: ObjectStore, collection: string): Promis
       }
     }
   }
-  const counts: Record<DeltaState, number> = { pending: 0, compacting: 0, promoted: 0, quarantined: 0 };
+  const counts: Record<DeltaState, number> = {
+    pending: 0,
+    compacting: 0,
+    promoted: 0,
+    'rolled-back': 0,
+    quarantined: 0,
+  };
   const entries: LedgerEntry[] = deltas.map((d) => {
     const v = promotedVersion(promoted, d.seqStart);
+    const rb = v === undefined ? rolledBackRange(rolledBack, d.seqStart) : undefined;
     let e: LedgerEntry;
     if (v !== undefined) e = { ...d, state: 'promoted', version: v };
+    else if (rb) e = { ...d, state: 'rolled-back', version: rb.landed, rolledBackBy: rb.by };
     else if (quarantine.has(d.seqStart)) {
       const q = quarantine.get(d.seqStart)!;
       e = { ...d, state: 'quarantined', error: q.error, run: q.run };
@@ -113,4 +130,12 @@ export async function readLedger(store: ObjectStore, collection: string): Promis
     return e;
   });
   return { collection, pointer, manifest, entries, counts };
+}
+
+function rolledBackRange(
+  ranges: RolledBackRange[],
+  seqStart: number,
+): { landed: number; by: number } | undefined {
+  const r = ranges.find((x) => seqStart >= x[0] && seqStart <= x[1]);
+  return r ? { landed: r[2], by: r[3] } : undefined;
 }

@@ -50,8 +50,9 @@ export async function promotableDeltas(
   const inFlightMs = opts.inFlightMs ?? 2 * 60_000;
   const now = opts.now ?? Date.now();
   const collection = ledger.collection;
-  const promoted = ledger.manifest?.snapshot?.promoted ?? [];
-  const floor = promoted.reduce((m, r) => Math.max(m, r[1]), 0);
+  // the frontier: everything up to it landed in some version (still promoted, or rolled back since)
+  const landed = [...(ledger.manifest?.promoted ?? []), ...(ledger.manifest?.rolledBack ?? [])];
+  const floor = landed.reduce((m, r) => Math.max(m, r[1]), 0);
   const isCandidate = (e: LedgerEntry) => e.state === 'pending' || e.state === 'compacting';
   // Deltas below the promoted frontier cannot be ordered any better any more: take them first.
   const out: DeltaRef[] = ledger.entries.filter((e) => isCandidate(e) && e.seqStart <= floor).map(ref);

@@ -6,51 +6,60 @@ import type { Versioned } from './json-object.js';
 import { writeJson } from './json-object.js';
 import { Keys } from './layout.js';
 import type { Lease } from './lease.js';
-import { type Pointer, readPointer } from './pointer.js';
-import type { SegmentRef } from './segments.js';
+import { type Pointer, type RetainedVersion, readPointer } from './pointer.js';
+import type { VersionRef } from './steps.js';
 
 export interface PublishInput {
   collection: string;
   run: string;
-  version: number;
-  snapshot: SegmentRef;
-  count: number;
-  /** The pointer the snapshot was built on (undefined: first snapshot). */
+  /** The version manifest a step wrote (its number is the base's + 1). */
+  version: VersionRef;
+  /** The pointer the version was built on (undefined: first version). */
   base: Versioned<Pointer> | undefined;
-  /** How many snapshots to keep reachable, counting the new one. */
+  /** How many versions to keep reachable, counting the new one. */
   retain: number;
+}
+
+function retire(p: Pointer, at: string): RetainedVersion {
+  return {
+    version: p.version,
+    ...(p.manifest ? { manifest: p.manifest } : {}),
+    ...(p.snapshot ? { snapshot: p.snapshot } : {}),
+    manifestSha256: p.manifestSha256,
+    retiredAt: at,
+  };
 }
 
 /**
  * The one atomic step of a publish: compare-and-swap of the pointer, fenced by the lease token.
  * - refused (FencedError) if a newer lease holder already published, or the lease is no longer ours;
- * - refused (E_POINTER_CONFLICT) if the pointer moved since the snapshot's base was read — the caller
- *   rebuilds the final merge on the new base;
- * - a swap whose response was lost is recognised on re-read (the pointer names our run and snapshot).
+ * - refused (E_POINTER_CONFLICT) if the pointer moved since the version's base was read — the caller
+ *   rebuilds the final step (or rebases a merge) on the new base;
+ * - a swap whose response was lost is recognised on re-read (the pointer names our run and version key).
  */
-export async function publishSnapshot(store: ObjectStore, lease: Lease, p: PublishInput): Promise<Pointer> {
+export async function publishVersion(store: ObjectStore, lease: Lease, p: PublishInput): Promise<Pointer> {
   failpoint('publish.before-pointer');
   const key = Keys.pointer(p.collection);
-  const ctx = { collection: p.collection, run: p.run, snapshot: p.version, key };
-  const next = (base: Versioned<Pointer> | undefined): Pointer => ({
-    collection: p.collection,
-    version: p.version,
-    snapshot: p.snapshot.prefix,
-    manifestSha256: p.snapshot.manifestSha256,
-    contentHash: p.snapshot.contentHash,
-    count: p.count,
-    fencingToken: lease.token,
-    run: p.run,
-    publishedAt: new Date().toISOString(),
-    retained: base
-      ? [
-          { version: base.value.version, snapshot: base.value.snapshot, retiredAt: new Date().toISOString() },
-          ...base.value.retained,
-        ].slice(0, Math.max(0, p.retain - 1))
-      : [],
-  });
+  const ctx = { collection: p.collection, run: p.run, snapshot: p.version.version, key };
+  const next = (base: Versioned<Pointer> | undefined): Pointer => {
+    const at = new Date().toISOString();
+    return {
+      collection: p.collection,
+      version: p.version.version,
+      manifest: p.version.key,
+      manifestSha256: p.version.sha256,
+      contentHash: p.version.contentHash,
+      count: p.version.count,
+      fencingToken: lease.token,
+      run: p.run,
+      publishedAt: at,
+      retained: base
+        ? [retire(base.value, at), ...base.value.retained].slice(0, Math.max(0, p.retain - 1))
+        : [],
+    };
+  };
   const isOurs = (cur: Versioned<Pointer> | undefined) =>
-    cur !== undefined && cur.value.run === p.run && cur.value.snapshot === p.snapshot.prefix;
+    cur !== undefined && cur.value.run === p.run && cur.value.manifest === p.version.key;
 
   const result = await withRetry(
     async () => {

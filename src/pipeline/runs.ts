@@ -7,6 +7,8 @@ import { Keys } from './layout.js';
 export interface RunRecord {
   run: string;
   collection: string;
+  /** compact (default): deltas → a new version; merge: segments of a version → fewer segments. */
+  kind?: 'compact' | 'merge';
   status: 'running' | 'succeeded' | 'failed' | 'nothing-to-do';
   owner: string;
   token: number;
@@ -19,7 +21,24 @@ export interface RunRecord {
   groupsSucceeded?: number;
   groupsFailed?: number;
   quarantined?: number[];
-  snapshot?: { version: number; prefix: string; count: number; contentHash: string; build?: string };
+  snapshot?: {
+    version: number;
+    prefix: string;
+    count: number;
+    contentHash: string;
+    build?: string;
+    segments?: number;
+    newBytes?: number;
+  };
+  /** merge runs: each merge's inputs (segment addresses) and what became of it. */
+  merges?: Array<{
+    inputs: string[];
+    output?: string;
+    version?: number;
+    build?: string;
+    ms?: number;
+    dropped?: boolean;
+  }>;
   timingsMs?: Record<string, number>;
   failures?: Array<{ step: string; error: SerializedError }>;
   error?: SerializedError;

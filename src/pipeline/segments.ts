@@ -2,12 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { ErrorCodes, IntegrityError } from '../core/errors.js';
+import { ErrorCodes, IntegrityError, NotFoundError, StrataError } from '../core/errors.js';
 import { sha256Hex } from '../core/hash.js';
 import { parseManifest, type SegmentManifest } from '../core/manifest.js';
 import { type OpenOptions, SEGMENT_FILES, SegmentReader } from '../engine/index.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { Keys } from './layout.js';
+import { cachedSegmentDir } from './segment-cache.js';
 
 /** How steps refer to each other's outputs: keys and hashes only, never data. */
 export interface SegmentRef {
@@ -16,6 +17,11 @@ export interface SegmentRef {
   contentHash: string;
   seqRange: [number, number] | null;
   counts: SegmentManifest['counts'];
+  /** Data segments: what a version entry needs. */
+  maxKey?: number;
+  lthash?: string;
+  indexed?: boolean;
+  bytes?: number;
 }
 
 /** A directory for private temp work, on the store's filesystem when local (so uploads are renames). */
@@ -49,13 +55,44 @@ export async function uploadSegment(
     contentType: 'application/json',
   });
   await rm(dir, { recursive: true, force: true });
+  return refOf(prefix, manifestSha256, manifest);
+}
+
+export function refOf(prefix: string, manifestSha256: string, manifest: SegmentManifest): SegmentRef {
   return {
     prefix,
     manifestSha256,
     contentHash: manifest.contentHash,
     seqRange: manifest.seqRange,
     counts: manifest.counts,
+    ...(manifest.kind === 'data'
+      ? {
+          maxKey: manifest.maxKey!,
+          lthash: manifest.lthash!,
+          indexed: manifest.index !== null,
+          bytes: manifest.files.reduce((n, f) => n + f.size, 0),
+        }
+      : {}),
   };
+}
+
+/**
+ * Ships a sealed data segment under its content address (the SHA-256 of its manifest): files first, the
+ * manifest last. A segment already there (same address, so the same bytes) is not uploaded again.
+ */
+export async function uploadDataSegment(
+  store: ObjectStore,
+  collection: string,
+  dir: string,
+  manifest: SegmentManifest,
+): Promise<SegmentRef> {
+  const manifestSha256 = sha256Hex(await readFile(join(dir, SEGMENT_FILES.manifest)));
+  const prefix = Keys.segment(collection, manifestSha256);
+  if (await store.head(Keys.manifestOf(prefix))) {
+    await rm(dir, { recursive: true, force: true });
+    return refOf(prefix, manifestSha256, manifest);
+  }
+  return uploadSegment(store, dir, prefix, manifest);
 }
 
 /** Reads and checks a segment's manifest against the hash its referrer recorded. */
@@ -63,22 +100,34 @@ export async function fetchManifest(
   store: ObjectStore,
   prefix: string,
   expectedSha256?: string,
-): Promise<{ manifest: SegmentManifest; sha256: string }> {
+): Promise<{ manifest: SegmentManifest; sha256: string; bytes: Uint8Array }> {
   const key = Keys.manifestOf(prefix);
-  const bytes = await store.get(key);
+  let bytes: Uint8Array;
+  try {
+    bytes = await store.get(key);
+  } catch (e) {
+    if (e instanceof NotFoundError) {
+      throw new StrataError(ErrorCodes.SEGMENT_MISSING, 'segment is missing (no manifest at its address)', {
+        key,
+        segment: prefix,
+      });
+    }
+    throw e;
+  }
   const sha256 = sha256Hex(bytes);
   if (expectedSha256 && sha256 !== expectedSha256) {
     throw new IntegrityError(
-      ErrorCodes.STORE_INTEGRITY,
-      'manifest does not match the hash its referrer recorded',
+      ErrorCodes.SEGMENT_ADDRESS,
+      'segment manifest does not match the hash its referrer recorded',
       {
         key,
+        segment: prefix,
         expected: expectedSha256,
         actual: sha256,
       },
     );
   }
-  return { manifest: parseManifest(Buffer.from(bytes).toString('utf8'), { key }), sha256 };
+  return { manifest: parseManifest(Buffer.from(bytes).toString('utf8'), { key }), sha256, bytes };
 }
 
 /** An opened segment plus whatever local copy had to be made for it. */
@@ -107,12 +156,18 @@ export async function openStoredSegment(
   expectedManifestSha256?: string,
   opts: OpenOptions = {},
 ): Promise<OpenedSegment> {
-  const { manifest } = await fetchManifest(store, prefix, expectedManifestSha256);
+  const { manifest, sha256, bytes } = await fetchManifest(store, prefix, expectedManifestSha256);
   const manifestKey = Keys.manifestOf(prefix);
   const local = store.localPath?.(manifestKey);
   const verify = opts.verify ?? 'checksums';
   if (local) {
     const reader = await SegmentReader.open(dirname(local), { ...opts, verify });
+    return new OpenedSegment(reader, prefix, undefined);
+  }
+  if (manifest.kind === 'data' || manifest.kind === 'snapshot') {
+    // immutable and shared between versions: kept in the local segment cache
+    const dir = await cachedSegmentDir(store, prefix, sha256, manifest, bytes);
+    const reader = await SegmentReader.open(dir, { ...opts, verify });
     return new OpenedSegment(reader, prefix, undefined);
   }
   const dir = await newScratchDir(store, 'read');

@@ -1,10 +1,11 @@
 /**
- * Chroma's `where` and `where_document` filters evaluated over a SnapshotView's columns, all rows at once,
+ * Chroma's `where` and `where_document` filters evaluated over a RowSource's columns, all rows at once,
  * into a match mask. The semantics are exactly those of src/query/where.ts (matchesWhere /
  * matchesWhereDocument, which validate the filter first); a property test holds the two together.
  */
 import type { MetadataScalar } from '../core/types.js';
-import { type Column, type SnapshotView, Tag } from './snapshot-view.js';
+import type { RowSource } from './row-source.js';
+import { type Column, Tag } from './segment-view.js';
 import { validateWhere, validateWhereDocument, type Where, type WhereDocument } from './where.js';
 
 /** A match mask: 1 = the row matches. */
@@ -33,7 +34,7 @@ export function isEmptyFilter(f: RowFilter): boolean {
 }
 
 /** The mask of rows that pass the filter (null = every row), and how many pass. */
-export function evaluateFilter(view: SnapshotView, f: RowFilter): { mask: Mask | null; count: number } {
+export function evaluateFilter(view: RowSource, f: RowFilter): { mask: Mask | null; count: number } {
   if (isEmptyFilter(f)) return { mask: null, count: view.size };
   let mask: Mask;
   if (f.ids) {
@@ -61,7 +62,7 @@ function not(a: Mask): Mask {
   return a;
 }
 
-function whereMask(view: SnapshotView, where: Where): Mask {
+function whereMask(view: RowSource, where: Where): Mask {
   const mask = new Uint8Array(view.size).fill(1);
   for (const [k, cond] of Object.entries(where)) {
     if (k === '$and' || k === '$or') {
@@ -145,7 +146,7 @@ function opMask(col: Column, n: number, op: string, arg: unknown): Mask {
   }
 }
 
-function documentMask(view: SnapshotView, wd: WhereDocument): Mask {
+function documentMask(view: RowSource, wd: WhereDocument): Mask {
   const docs = view.documents();
   const n = view.size;
   const mask = new Uint8Array(n).fill(1);

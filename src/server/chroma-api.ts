@@ -239,7 +239,7 @@ export function registerChromaApi(app: FastifyInstance, ctx: ServerContext): voi
       // A filtered delete removes the matching records of the current snapshot.
       const snap = e.config ? await acquireCurrent(ctx, e.strata) : undefined;
       try {
-        targets = snap ? selectRows(snap, filter).map((r) => snap.view.ids[r]!) : [];
+        targets = snap ? selectRows(snap.view, filter).map((r) => snap.view.id(r)) : [];
       } finally {
         snap?.release();
       }
@@ -257,7 +257,7 @@ export function registerChromaApi(app: FastifyInstance, ctx: ServerContext): voi
     const snap = e.config ? await acquireCurrent(ctx, e.strata) : undefined;
     try {
       if (snap) reply.header('x-strata-snapshot-version', String(snap.version));
-      return snap?.view.size ?? 0;
+      return snap?.view.count ?? 0;
     } finally {
       snap?.release();
     }
@@ -276,8 +276,11 @@ export function registerChromaApi(app: FastifyInstance, ctx: ServerContext): voi
     try {
       if (!snap) return { ...emptyRows(include), include };
       reply.header('x-strata-snapshot-version', String(snap.version));
-      const rows = selectRows(snap, filter).slice(offset, limit === undefined ? undefined : offset + limit);
-      return { ...rowsPayload(snap, rows, include), include };
+      const rows = selectRows(snap.view, filter).slice(
+        offset,
+        limit === undefined ? undefined : offset + limit,
+      );
+      return { ...rowsPayload(snap.view, rows, include), include };
     } finally {
       snap?.release();
     }
@@ -308,8 +311,8 @@ export function registerChromaApi(app: FastifyInstance, ctx: ServerContext): voi
         };
       }
       reply.header('x-strata-snapshot-version', String(snap.version));
-      const answer = queryRows(snap, queries, k, filter);
-      const per = answer.rows.map((rows) => rowsPayload(snap, rows, include));
+      const answer = queryRows(snap.view, queries, k, filter);
+      const per = answer.refs.map((rows) => rowsPayload(snap.view, rows, include));
       for (const s of answer.strategies) ctx.metrics.queries.inc({ collection: e.strata, plan: s });
       ctx.metrics.queryLatency.observe({ collection: e.strata }, (performance.now() - t0) / 1000);
       return {

@@ -1,37 +1,41 @@
 /**
- * One opened snapshot as the query server serves it: the verified segment (index memory-mapped), its
- * in-memory view, and a reference count. The server holds one reference while the snapshot is current;
- * every query holds one while it runs. retire() drops the server's reference, so the files are closed
- * when the last in-flight query releases — never under a running query.
+ * One version as the query server serves it: references on its segments (shared through the pool), their
+ * deletion masks, the version view the query layer searches, and a reference count. The server holds one
+ * reference while the version is current; every query holds one while it runs. retire() drops the
+ * server's reference, so its segment references are released when the last in-flight query finishes —
+ * never under a running query.
  */
-import { performance } from 'node:perf_hooks';
 import { ClosedError } from '../core/errors.js';
+import type { VersionManifest } from '../core/version-manifest.js';
 import type { Pointer } from '../pipeline/pointer.js';
-import type { OpenedSegment } from '../pipeline/segments.js';
-import { SnapshotView, type ViewOptions } from '../query/snapshot-view.js';
+import type { VersionView } from '../query/index.js';
+import type { PooledSegment } from './segment-pool.js';
 
 export class ServedSnapshot {
   readonly collection: string;
   readonly pointer: Pointer;
-  readonly segment: OpenedSegment;
-  readonly view: SnapshotView;
-  /** How long opening (verification included) and building the view took. */
+  readonly manifest: VersionManifest;
+  readonly segments: readonly PooledSegment[];
+  readonly view: VersionView;
+  /** How long the swap took: version manifest, new segments opened and verified, masks built. */
   readonly openMs: number;
   #refs = 1;
   #isClosed = false;
   readonly #closed: Promise<void>;
   #onClosed: () => void = () => {};
 
-  private constructor(
+  constructor(
     collection: string,
     pointer: Pointer,
-    segment: OpenedSegment,
-    view: SnapshotView,
+    manifest: VersionManifest,
+    segments: PooledSegment[],
+    view: VersionView,
     openMs: number,
   ) {
     this.collection = collection;
     this.pointer = pointer;
-    this.segment = segment;
+    this.manifest = manifest;
+    this.segments = segments;
     this.view = view;
     this.openMs = openMs;
     this.#closed = new Promise<void>((resolve) => {
@@ -39,28 +43,11 @@ export class ServedSnapshot {
     });
   }
 
-  /** Takes ownership of an opened segment; closes it if the view cannot be built. */
-  static async create(
-    collection: string,
-    pointer: Pointer,
-    segment: OpenedSegment,
-    startedAt: number,
-    opts: ViewOptions = {},
-  ): Promise<ServedSnapshot> {
-    try {
-      const view = SnapshotView.build(segment.reader, opts);
-      return new ServedSnapshot(collection, pointer, segment, view, performance.now() - startedAt);
-    } catch (e) {
-      await segment.close();
-      throw e;
-    }
-  }
-
   get version(): number {
     return this.pointer.version;
   }
 
-  /** True once the last reference was released (the segment is closing or closed). */
+  /** True once the last reference was released. */
   get isClosed(): boolean {
     return this.#isClosed;
   }
@@ -68,7 +55,7 @@ export class ServedSnapshot {
   /** A reference for one query; pair with release(). */
   acquire(): this {
     if (this.#refs <= 0)
-      throw new ClosedError('served snapshot', { collection: this.collection, snapshot: this.version });
+      throw new ClosedError('served version', { collection: this.collection, snapshot: this.version });
     this.#refs++;
     return this;
   }
@@ -78,20 +65,19 @@ export class ServedSnapshot {
     this.#refs--;
     if (this.#refs > 0) return;
     this.#isClosed = true;
-    // A close error must not leave waiters hanging.
     try {
-      this.view.close();
+      for (const s of this.segments) s.release();
     } finally {
-      void this.segment.close().then(this.#onClosed, this.#onClosed);
+      this.#onClosed();
     }
   }
 
-  /** Drops the server's reference: the segment closes when the last in-flight query releases it. */
+  /** Drops the server's reference: the segments are released when the last in-flight query releases it. */
   retire(): void {
     this.release();
   }
 
-  /** Resolves once the segment has been closed (after the last reference was released). */
+  /** Resolves once the last reference was released. */
   closed(): Promise<void> {
     return this.#closed;
   }

@@ -79,14 +79,14 @@ export class StrataServer {
     const metrics = new ServerMetrics();
     const snapshots = new SnapshotSet(o.store, {
       verify: o.verify ?? 'checksums',
-      view: { vectorBudgetBytes: o.vectorBudgetBytes },
+      ...(o.vectorBudgetBytes !== undefined ? { vectorBudgetBytes: o.vectorBudgetBytes } : {}),
       onSwap: (e) => {
         metrics.swaps.inc({ collection: e.collection });
         metrics.swapOpen.set({ collection: e.collection }, e.openMs / 1000);
         const snap = snapshots.current(e.collection);
         if (snap) {
           metrics.snapshotVersion.set({ collection: e.collection }, snap.version);
-          metrics.snapshotRecords.set({ collection: e.collection }, snap.view.size);
+          metrics.snapshotRecords.set({ collection: e.collection }, snap.view.count);
         } else {
           metrics.snapshotVersion.remove({ collection: e.collection });
           metrics.snapshotRecords.remove({ collection: e.collection });

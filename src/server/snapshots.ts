@@ -1,30 +1,39 @@
 /**
- * The snapshots the server serves, one per collection, and the hot swap: when a collection's pointer
- * moves, the new snapshot is opened and verified (pointer → manifest hash → file checksums) and its view
- * built while the old one keeps serving; then the current reference is replaced in one synchronous step
- * and the old snapshot retired (closed once its in-flight queries release it). A snapshot that fails to
- * open is never swapped in: the old one stays current and the failure is reported.
+ * The versions the server serves, one per collection, and the hot swap: when a collection's pointer
+ * moves, the new version is resolved (pointer → version manifest hash → every listed segment's address),
+ * the segments it adds are opened and verified (file checksums) and their views built, the deletion
+ * vectors read and checked, all while the old version keeps serving; then the current reference is
+ * replaced in one synchronous step and the old version retired (its segment references released once its
+ * in-flight queries finish). Segments both versions list are shared, never reopened: a swap costs what the
+ * publish changed. A version that fails to open is never swapped in: the old one stays current and the
+ * failure is reported.
  */
 import { performance } from 'node:perf_hooks';
+import type { DeletionVector } from '../core/deletion-vector.js';
 import { type StrataError, toStrataError } from '../core/errors.js';
 import type { OpenOptions } from '../engine/index.js';
-import { readPointer } from '../pipeline/pointer.js';
-import { openStoredSegment } from '../pipeline/segments.js';
-import type { ViewOptions } from '../query/snapshot-view.js';
+import { baseRefOf, readPointer } from '../pipeline/pointer.js';
+import { readDeletionVector, readVersion } from '../pipeline/versions.js';
+import { segmentPart, VectorBudget, VersionView } from '../query/index.js';
 import type { ObjectStore } from '../store/object-store.js';
+import { type PooledSegment, SegmentPool } from './segment-pool.js';
 import { ServedSnapshot } from './served-snapshot.js';
 
 export interface SwapEvent {
   collection: string;
   from: number | null;
   to: number | null;
-  /** Open + verify + view build of the new snapshot (0 when a collection lost its snapshot). */
+  /** Resolve + open and verify what is new + views and masks (0 when a collection lost its version). */
   openMs: number;
+  /** Segments the new version lists, and how many of them had to be opened. */
+  segments?: number;
+  opened?: number;
 }
 
 export interface SnapshotSetOptions {
   verify?: OpenOptions['verify'];
-  view?: ViewOptions;
+  /** Bytes of f32 vectors kept in memory across every served segment (default 1 GiB). */
+  vectorBudgetBytes?: number;
   onSwap?: (e: SwapEvent) => void;
   onError?: (collection: string, e: StrataError) => void;
 }
@@ -37,12 +46,25 @@ export class SnapshotSet {
   readonly #tracked = new Set<string>();
   readonly #inflight = new Map<string, Promise<ServedSnapshot | undefined>>();
   readonly #retired = new Set<ServedSnapshot>();
+  readonly #pool: SegmentPool;
+  /** Deletion vectors by content address (immutable), kept while a served version lists them. */
+  readonly #dvs = new Map<string, DeletionVector>();
   #closed = false;
   swaps = 0;
 
   constructor(store: ObjectStore, opts: SnapshotSetOptions = {}) {
     this.#store = store;
     this.#opts = opts;
+    this.#pool = new SegmentPool(
+      store,
+      new VectorBudget(opts.vectorBudgetBytes ?? 1 << 30),
+      opts.verify ?? 'checksums',
+    );
+  }
+
+  /** Segments open now (shared between the versions served and still draining). */
+  get openSegments(): number {
+    return this.#pool.size;
   }
 
   /** The snapshot now current for a collection, if it has been loaded. */
@@ -89,15 +111,11 @@ export class SnapshotSet {
     if (
       cur &&
       cur.pointer.manifestSha256 === p.value.manifestSha256 &&
-      cur.pointer.snapshot === p.value.snapshot
+      cur.pointer.version === p.value.version
     ) {
       return cur;
     }
-    const t0 = performance.now();
-    const segment = await openStoredSegment(this.#store, p.value.snapshot, p.value.manifestSha256, {
-      verify: this.#opts.verify ?? 'checksums',
-    });
-    const next = await ServedSnapshot.create(collection, p.value, segment, t0, this.#opts.view);
+    const next = await this.#open(collection, p.value);
     if (this.#closed) {
       next.retire();
       await next.closed();
@@ -113,13 +131,56 @@ export class SnapshotSet {
     return next;
   }
 
+  async #open(collection: string, pointer: ServedSnapshot['pointer']): Promise<ServedSnapshot> {
+    const t0 = performance.now();
+    const { manifest } = await readVersion(this.#store, baseRefOf({ value: pointer, etag: '' })!, collection);
+    const held: PooledSegment[] = [];
+    let opened = 0;
+    try {
+      const dvs: DeletionVector[] = [];
+      for (const entry of manifest.segments) {
+        const before = this.#pool.size;
+        const seg = await this.#pool.acquire(entry);
+        held.push(seg);
+        if (this.#pool.size > before) opened++;
+        let dv = entry.dv ? this.#dvs.get(entry.dv.sha256) : undefined;
+        if (!dv) {
+          const e = entry.maxKey > 0 ? entry : { ...entry, maxKey: seg.segment.reader.maxKey }; // format 1: unrecorded
+          dv = await readDeletionVector(this.#store, collection, e);
+          if (entry.dv) this.#dvs.set(entry.dv.sha256, dv);
+        }
+        dvs.push(dv);
+      }
+      const view = new VersionView(
+        held.map((s, i) => segmentPart(s.view, dvs[i]!.keys)),
+        manifest.metric,
+        manifest.dimension,
+      );
+      const served = new ServedSnapshot(collection, pointer, manifest, held, view, performance.now() - t0);
+      this.#lastOpened = { segments: held.length, opened };
+      return served;
+    } catch (e) {
+      for (const s of held) s.release();
+      throw e;
+    }
+  }
+
+  #lastOpened = { segments: 0, opened: 0 };
+
   #swap(collection: string, next: ServedSnapshot | undefined, openMs: number): void {
     const old = this.#current.get(collection);
     if (next) this.#current.set(collection, next);
     else this.#current.delete(collection);
     this.swaps++;
-    this.#opts.onSwap?.({ collection, from: old?.version ?? null, to: next?.version ?? null, openMs });
+    this.#opts.onSwap?.({
+      collection,
+      from: old?.version ?? null,
+      to: next?.version ?? null,
+      openMs,
+      ...(next ? this.#lastOpened : {}),
+    });
     if (old) this.#retire(old);
+    this.#pruneDvs();
   }
 
   #retire(s: ServedSnapshot): void {
@@ -136,6 +197,15 @@ export class SnapshotSet {
     if (cur) this.#retire(cur);
   }
 
+  /** Forgets deletion vectors no served or draining version lists. */
+  #pruneDvs(): void {
+    const listed = new Set<string>();
+    for (const v of [...this.#current.values(), ...this.#retired]) {
+      for (const s of v.manifest.segments) if (s.dv) listed.add(s.dv.sha256);
+    }
+    for (const k of this.#dvs.keys()) if (!listed.has(k)) this.#dvs.delete(k);
+  }
+
   /** Retired snapshots still held by in-flight queries. */
   get draining(): number {
     return this.#retired.size;
@@ -147,5 +217,6 @@ export class SnapshotSet {
     await Promise.allSettled(this.#inflight.values());
     for (const c of [...this.#current.keys()]) this.drop(c);
     await Promise.all([...this.#retired].map((s) => s.closed()));
+    await this.#pool.drain();
   }
 }

@@ -37,7 +37,12 @@ export function registerStrataApi(app: FastifyInstance, ctx: ServerContext): voi
         dimension: e.config?.dimension ?? null,
         metric: e.config?.metric ?? e.chroma.metric,
         served: served
-          ? { version: served.version, records: served.view.size, openMs: Math.round(served.openMs) }
+          ? {
+              version: served.version,
+              records: served.view.count,
+              segments: served.view.parts.length,
+              openMs: Math.round(served.openMs),
+            }
           : null,
       };
       if (!e.config) {

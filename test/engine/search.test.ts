@@ -49,7 +49,7 @@ describe('search', () => {
     {
       await using w = await SegmentWriter.create({
         dir,
-        kind: 'snapshot',
+        kind: 'data',
         config: cfg,
         buildIndex: true,
         threads: 2,

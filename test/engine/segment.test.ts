@@ -4,16 +4,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isStrataError, VerificationError } from '../../src/core/errors.js';
 import { reloadFailpoints } from '../../src/core/failpoints.js';
 import { ContentHasher, sha256Hex } from '../../src/core/hash.js';
+import { LtHash } from '../../src/core/lthash.js';
 import { parseManifest } from '../../src/core/manifest.js';
+import type { Metadata } from '../../src/core/types.js';
 import {
   compareIds,
-  computeSegmentContent,
   hashSegmentRow,
   SEGMENT_FILES,
   SegmentReader,
   type SegmentRow,
   SegmentWriter,
 } from '../../src/engine/index.js';
+import { RecordStore } from '../../src/engine/record-store.js';
 import { config, openHandlesUnder, put, randomVector, rng, tmp } from './helpers.js';
 
 let root: { dir: string; cleanup: () => void };
@@ -90,8 +92,8 @@ describe('SegmentWriter / SegmentReader', () => {
     // without an index, search is exact
     const q = rows[0]!.embedding!;
     expect(reader.search(q, 2)[0]!.id).toBe('a');
-    expect(computeSegmentContent(reader.database).contentHash).toBe(m.contentHash);
-    expect(computeSegmentContent(reader.database).seqRange).toEqual([2, 10]);
+    expect(reader.recomputeContent().contentHash).toBe(m.contentHash);
+    expect(reader.recomputeContent().seqRange).toEqual([2, 10]);
   });
 
   it('refuses rows out of order, duplicates and malformed rows with E_INTERNAL', async () => {
@@ -106,47 +108,42 @@ describe('SegmentWriter / SegmentReader', () => {
     expect(() => w.append(put('z', new Float32Array(7)))).toThrowError(/dimensions/);
     expect(() => w.append(put('z', Float32Array.of(0, 0, 0, Number.NaN, 0, 0, 0, 0)))).toThrowError(/NaN/);
     expect(() => w.append(put('z\ud800', v))).toThrowError(/surrogate/);
-    expect(() => w.upsert(put('z', v))).toThrowError(/base/);
   });
 
-  it('snapshots hold only puts', async () => {
+  it('data segments hold only puts; format 1 snapshots are never written', async () => {
     await using w = await SegmentWriter.create({
       dir: fresh(),
-      kind: 'snapshot',
+      kind: 'data',
       config: cfg,
       buildIndex: true,
     });
     expect(() =>
       w.append({ id: 'a', kind: 'tombstone', seq: 1, embedding: null, document: null, metadata: null }),
-    ).toThrow(/snapshot/);
+    ).toThrow(/data segment/);
+    await expect(
+      SegmentWriter.create({ dir: fresh(), kind: 'snapshot', config: cfg, buildIndex: true }),
+    ).rejects.toThrow(/never written/);
   });
 
-  it('seals a manifest whose sizes and sha256s match the files, and builds the metadata index', async () => {
+  it('seals a manifest whose sizes and sha256s match the files (data segment: LtHash, key space)', async () => {
     const dir = fresh();
     const r = rng(2);
     const w = await SegmentWriter.create({
       dir,
-      kind: 'snapshot',
+      kind: 'data',
       config: cfg,
       buildIndex: true,
       producer: 'test',
     });
+    const rows: SegmentRow[] = [];
     for (let i = 0; i < 300; i++) {
-      w.append(
-        put(`id-${String(i).padStart(4, '0')}`, randomVector(r, 8), i, {
-          metadata: { i, even: i % 2 === 0, tag: `t${i % 3}`, arr: [i, `s${i}`, true] },
-        }),
-      );
+      const row = put(`id-${String(i).padStart(4, '0')}`, randomVector(r, 8), i, {
+        metadata: { i, even: i % 2 === 0, tag: `t${i % 3}`, arr: [i, `s${i}`, true] },
+      });
+      rows.push(row);
+      w.append(row);
     }
-    const snapshot = {
-      version: 1,
-      parentVersion: null,
-      promoted: [[0, 299, 1] as [number, number, number]],
-      promotedDeltas: 1,
-      build: 'full' as const,
-      run: 'r1',
-    };
-    const m = await w.seal({ seqRange: [0, 299], inputs: ['x'], snapshot });
+    const m = await w.seal({ seqRange: [0, 299], inputs: ['x'] });
     await w.close();
     expect(readdirSync(dir).sort()).toEqual([
       SEGMENT_FILES.index,
@@ -155,7 +152,13 @@ describe('SegmentWriter / SegmentReader', () => {
     ]);
     const onDisk = parseManifest(readFileSync(join(dir, SEGMENT_FILES.manifest), 'utf8'));
     expect(onDisk).toEqual(m);
-    expect(m.snapshot).toEqual(snapshot);
+    expect(m.kind).toBe('data');
+    expect(m.formatVersion).toBe(2);
+    expect(m.maxKey).toBe(300);
+    const lt = new LtHash();
+    for (const row of rows) lt.add({ ...row, metadata: row.metadata as Metadata });
+    expect(m.lthash).toBe(lt.encode());
+    expect(m.contentHash).toBe(lt.digest());
     expect(m.producer).toBe('test');
     expect(m.index).toEqual({ library: 'usearch', connectivity: 16, expansionAdd: 128, expansionSearch: 64 });
     for (const f of m.files) {
@@ -164,28 +167,8 @@ describe('SegmentWriter / SegmentReader', () => {
       expect(sha256Hex(bytes)).toBe(f.sha256);
     }
     expect(m.files.map((f) => f.role)).toEqual(['records', 'index']);
-
-    await using reader = await SegmentReader.open(dir);
-    const db = reader.database;
-    expect(db.prepare('SELECT count(*) FROM metadata_index').pluck().get()).toBe(300 * 6);
-    const evens = db
-      .prepare("SELECT count(*) FROM metadata_index WHERE name = 'even' AND b = 1")
-      .pluck()
-      .get();
-    expect(evens).toBe(150);
-    expect(
-      db.prepare("SELECT count(*) FROM metadata_index WHERE name = 'tag' AND s = 't1'").pluck().get(),
-    ).toBe(100);
-    expect(db.prepare("SELECT count(*) FROM metadata_index WHERE name = 'i' AND n < 10").pluck().get()).toBe(
-      10,
-    );
-    expect(
-      db.prepare("SELECT count(*) FROM metadata_index WHERE name = 'arr' AND s = 's7'").pluck().get(),
-    ).toBe(1);
-    const plan = db
-      .prepare("EXPLAIN QUERY PLAN SELECT key FROM metadata_index WHERE name = 'tag' AND s = 't1'")
-      .all() as { detail: string }[];
-    expect(plan.map((p) => p.detail).join(' ')).toMatch(/USING INDEX/);
+    await using reader = await SegmentReader.open(dir, { verify: 'full' });
+    expect([...reader.scanPuts()].map((p) => p.metadata)).toEqual(rows.map((x) => x.metadata));
   });
 
   it('produces the same content hash for the same content built twice (with and without an index)', async () => {
@@ -207,7 +190,7 @@ describe('SegmentWriter / SegmentReader', () => {
   it('seals an empty segment, with and without an index', async () => {
     for (const buildIndex of [false, true]) {
       const dir = fresh();
-      const w = await SegmentWriter.create({ dir, kind: 'snapshot', config: cfg, buildIndex });
+      const w = await SegmentWriter.create({ dir, kind: 'data', config: cfg, buildIndex });
       const m = await w.seal({ seqRange: null, inputs: [] });
       await w.close();
       expect(m.counts).toEqual({ records: 0, tombstones: 0, patches: 0 });
@@ -221,7 +204,7 @@ describe('SegmentWriter / SegmentReader', () => {
 
   it('close() is idempotent and deletes an unsealed directory', async () => {
     const dir = fresh();
-    const w = await SegmentWriter.create({ dir, kind: 'snapshot', config: cfg, buildIndex: true });
+    const w = await SegmentWriter.create({ dir, kind: 'data', config: cfg, buildIndex: true });
     w.append(put('a', new Float32Array(8).fill(1)));
     expect(existsSync(join(dir, SEGMENT_FILES.records))).toBe(true);
     await Promise.all([w.close(), w.close()]);
@@ -279,7 +262,7 @@ describe('SegmentWriter / SegmentReader', () => {
     'a failure at %s leaves no manifest, and close() cleans up',
     async (point) => {
       const dir = fresh();
-      const w = await SegmentWriter.create({ dir, kind: 'snapshot', config: cfg, buildIndex: true });
+      const w = await SegmentWriter.create({ dir, kind: 'data', config: cfg, buildIndex: true });
       w.append(put('a', new Float32Array(8).fill(1)));
       reloadFailpoints(`${point}=error`);
       try {
@@ -297,7 +280,7 @@ describe('SegmentWriter / SegmentReader', () => {
 
   it('reader releases the SQLite handle and the index mapping on close', async () => {
     const dir = fresh();
-    const w = await SegmentWriter.create({ dir, kind: 'snapshot', config: cfg, buildIndex: true });
+    const w = await SegmentWriter.create({ dir, kind: 'data', config: cfg, buildIndex: true });
     const r = rng(3);
     for (let i = 0; i < 50; i++) w.append(put(`k${String(i).padStart(3, '0')}`, randomVector(r, 8)));
     await w.seal({ seqRange: null, inputs: [] });
@@ -328,7 +311,7 @@ describe('SegmentWriter / SegmentReader', () => {
     };
     const before = process.platform === 'linux' ? fd0() : null;
     const dir = fresh();
-    const w = await SegmentWriter.create({ dir, kind: 'snapshot', config: cfg, buildIndex: true });
+    const w = await SegmentWriter.create({ dir, kind: 'data', config: cfg, buildIndex: true });
     w.append(put('a', new Float32Array(8).fill(1)));
     await w.seal({ seqRange: null, inputs: [] });
     await w.close();
@@ -348,10 +331,16 @@ describe('SegmentWriter / SegmentReader', () => {
     w.append(put('a', new Float32Array(8)));
     await w.seal({ seqRange: null, inputs: [] });
     await w.close();
+    // a reader's record store is opened read-only (the mode SegmentReader uses)
+    const store = RecordStore.openReadOnly(join(dir, SEGMENT_FILES.records));
+    try {
+      expect(store.db.readonly).toBe(true);
+      expect(() => store.db.exec("DELETE FROM records WHERE id = 'a'")).toThrow(/readonly/);
+      expect(() => store.db.exec('CREATE TABLE x (a)')).toThrow(/readonly/);
+    } finally {
+      store.close();
+    }
     await using reader = await SegmentReader.open(dir);
-    expect(reader.database.readonly).toBe(true);
-    expect(() => reader.database.exec("DELETE FROM records WHERE id = 'a'")).toThrow(/readonly/);
-    expect(() => reader.database.exec('CREATE TABLE x (a)')).toThrow(/readonly/);
     expect(reader.getRows(['a']).size).toBe(1);
   });
 

@@ -18,7 +18,7 @@ beforeAll(async () => {
   const m = clustered(rng(5), 1000, D, 10);
   const w = await SegmentWriter.create({
     dir,
-    kind: 'snapshot',
+    kind: 'data',
     config: config({ dimension: D, quantization: 'f16' }),
     buildIndex: true,
     threads: 2,

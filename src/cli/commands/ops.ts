@@ -1,13 +1,18 @@
 /** compact, status, verify, inspect, gc: operating a store. */
 import type { Command } from 'commander';
 import { ErrorCodes, StrataError } from '../../core/errors.js';
+import type { VersionManifest } from '../../core/version-manifest.js';
 import { getCollection, listCollections } from '../../pipeline/collections.js';
 import type { CompactReport } from '../../pipeline/compact.js';
 import { type GcReport, gcCollection } from '../../pipeline/gc.js';
+import { Keys } from '../../pipeline/layout.js';
 import { readLedger } from '../../pipeline/ledger.js';
+import { planMerges } from '../../pipeline/merges.js';
+import { baseRefOf, pointerTarget, readPointer } from '../../pipeline/pointer.js';
 import { listRuns } from '../../pipeline/runs.js';
 import { fetchManifest } from '../../pipeline/segments.js';
 import { type SnapshotVerification, verifyCollection } from '../../pipeline/verify.js';
+import { readVersion } from '../../pipeline/versions.js';
 import type { ObjectStore } from '../../store/object-store.js';
 import { runCompaction } from '../compaction.js';
 import { type CliContext, parseDuration, parseIntOption } from '../context.js';
@@ -21,11 +26,24 @@ interface StatusRow {
   quantization: string;
   version: number | null;
   count: number;
+  /** Key of the current version manifest (format 1: the snapshot prefix). */
   snapshot: string | null;
   publishedAt: string | null;
+  /** The current version's segments: rows, superseded rows, bytes, indexed or searched exactly. */
+  segments: Array<{
+    segment: string;
+    rows: number;
+    deleted: number;
+    supersededPct: number;
+    bytes: number;
+    indexed: boolean;
+  }>;
+  /** Merges the merge policy asks for on the current version (each a list of segment addresses). */
+  pendingMerges: string[][];
   pending: number;
   compacting: number;
   promoted: number;
+  rolledBack: number;
   quarantined: number;
   lastRuns: Array<{ run: string; status: string; startedAt: string; finishedAt?: string }>;
   deltas?: Array<{
@@ -133,11 +151,14 @@ export function registerOps(program: Command, ctx: Ctx): void {
             quantization: config.quantization,
             version: l.pointer?.value.version ?? null,
             count: l.pointer?.value.count ?? 0,
-            snapshot: l.pointer?.value.snapshot ?? null,
+            snapshot: l.pointer ? pointerTarget(l.pointer.value) : null,
             publishedAt: l.pointer?.value.publishedAt ?? null,
+            segments: segmentRows(l.manifest),
+            pendingMerges: l.manifest && l.pointer?.value.manifest ? planMerges(l.manifest, 'auto') : [],
             pending: l.counts.pending,
             compacting: l.counts.compacting,
             promoted: l.counts.promoted,
+            rolledBack: l.counts['rolled-back'],
             quarantined: l.counts.quarantined,
             lastRuns: runs.map((r) => ({
               run: r.run,
@@ -165,7 +186,8 @@ export function registerOps(program: Command, ctx: Ctx): void {
             : out
                 .map(
                   (s) =>
-                    `${s.collection} (${s.dimension}-d ${s.metric} ${s.quantization}): snapshot ${s.version === null ? 'none' : `v${s.version}`}, ${s.count} records; deltas: ${s.pending} pending, ${s.compacting} compacting, ${s.promoted} promoted, ${s.quarantined} quarantined` +
+                    `${s.collection} (${s.dimension}-d ${s.metric} ${s.quantization}): version ${s.version === null ? 'none' : `v${s.version}`}, ${s.count} records in ${s.segments.length} segment(s)${s.pendingMerges.length ? `, ${s.pendingMerges.length} merge(s) pending` : ''}; deltas: ${s.pending} pending, ${s.compacting} compacting, ${s.promoted} promoted, ${s.rolledBack ? `${s.rolledBack} rolled back, ` : ''}${s.quarantined} quarantined` +
+                    (s.segments.length > 1 ? `\n${formatSegments(s.segments)}` : '') +
                     (s.deltas
                       ? `\n${s.deltas.map((d) => `  ${d.seqStart}\t${d.count}\t${d.state}${d.version ? ` v${d.version}` : ''}${d.error ? ` ${d.error}` : ''}`).join('\n')}`
                       : ''),
@@ -201,7 +223,7 @@ export function registerOps(program: Command, ctx: Ctx): void {
               .map((r) =>
                 r.version === null
                   ? `${r.collection}: no snapshot yet`
-                  : `${r.collection}: snapshot v${r.version} ${r.ok ? 'verified' : `FAILED: ${r.problems.join('; ')}`} (${r.count} records)`,
+                  : `${r.collection}: version v${r.version} ${r.ok ? 'verified' : `FAILED: ${r.problems.join('; ')}`} (${r.count} records, ${r.segments.length} segment(s))`,
               )
               .join('\n') || 'no collections',
         );
@@ -213,35 +235,68 @@ export function registerOps(program: Command, ctx: Ctx): void {
 
   program
     .command('inspect')
-    .description("show a snapshot's manifest, counts and files")
+    .description(
+      "show a version's segments (rows, superseded, bytes, indexed or exact), or one segment's manifest and files",
+    )
     .requiredOption('-c, --collection <name>', 'collection')
-    .option('--snapshot <prefix>', 'a snapshot key prefix (default: current)')
-    .action(async (o: { collection: string; snapshot?: string }) => {
+    .option('--version <n>', 'a retained version (default: current)', parseIntOption('--version'))
+    .option(
+      '--segment <address>',
+      "a segment's address (manifest SHA-256) or key prefix: its manifest and files",
+    )
+    .action(async (o: { collection: string; version?: number; segment?: string }) => {
       const c = ctx();
       const store = await c.openStore();
       try {
-        const l = await readLedger(store, o.collection);
-        const prefix = o.snapshot ?? l.pointer?.value.snapshot;
-        if (!prefix)
-          throw new StrataError(ErrorCodes.NOT_FOUND, `collection ${o.collection} has no snapshot yet`, {
+        const pointer = await readPointer(store, o.collection);
+        if (!pointer)
+          throw new StrataError(ErrorCodes.NOT_FOUND, `collection ${o.collection} has no version yet`, {
             collection: o.collection,
           });
-        const { manifest, sha256 } = await fetchManifest(
-          store,
-          prefix,
-          o.snapshot ? undefined : l.pointer?.value.manifestSha256,
-        );
-        c.out({ pointer: l.pointer?.value ?? null, manifestSha256: sha256, manifest }, () =>
-          [
-            `snapshot ${prefix}`,
-            `  version ${manifest.snapshot?.version} (parent ${manifest.snapshot?.parentVersion ?? 'none'}), ${manifest.snapshot?.build} build, run ${manifest.snapshot?.run}`,
-            `  ${manifest.counts.records} records, ${manifest.dimension}-d ${manifest.metric}, index ${manifest.index ? `usearch ${manifest.quantization} M=${manifest.index.connectivity}` : 'none'}`,
-            `  content hash ${manifest.contentHash}`,
-            `  seq range ${JSON.stringify(manifest.seqRange)}, ${manifest.snapshot?.promotedDeltas} deltas promoted in ${manifest.snapshot?.promoted.length} range(s)`,
-            ...manifest.files.map(
-              (f) => `  ${f.name.padEnd(16)} ${String(f.size).padStart(12)} bytes  sha256 ${f.sha256}`,
-            ),
-          ].join('\n'),
+        if (o.segment) {
+          const prefix = /^[0-9a-f]{64}$/.test(o.segment) ? Keys.segment(o.collection, o.segment) : o.segment;
+          const { manifest, sha256 } = await fetchManifest(store, prefix);
+          c.out({ prefix, manifestSha256: sha256, manifest }, () =>
+            [
+              `segment ${prefix}`,
+              `  ${manifest.kind}, format ${manifest.formatVersion}, ${manifest.counts.records} rows (keys to ${manifest.maxKey ?? '?'}), ${manifest.dimension}-d ${manifest.metric}, index ${manifest.index ? `usearch ${manifest.quantization} M=${manifest.index.connectivity}` : 'none (searched exactly)'}`,
+              `  content hash ${manifest.contentHash}, seq range ${JSON.stringify(manifest.seqRange)}`,
+              ...manifest.files.map(
+                (f) => `  ${f.name.padEnd(16)} ${String(f.size).padStart(12)} bytes  sha256 ${f.sha256}`,
+              ),
+            ].join('\n'),
+          );
+          return;
+        }
+        const ref =
+          o.version === undefined || o.version === pointer.value.version
+            ? baseRefOf(pointer)!
+            : (() => {
+                const r = pointer.value.retained.find((x) => x.version === o.version);
+                if (!r) {
+                  throw new StrataError(ErrorCodes.NOT_FOUND, `version ${o.version} is not retained`, {
+                    collection: o.collection,
+                  });
+                }
+                return {
+                  version: r.version,
+                  manifest: r.manifest,
+                  snapshot: r.snapshot,
+                  manifestSha256: r.manifestSha256 ?? '',
+                };
+              })();
+        const v = await readVersion(store, ref, o.collection);
+        const m = v.manifest;
+        c.out(
+          { pointer: pointer.value, key: v.key, manifestSha256: v.sha256, legacy: v.legacy, manifest: m },
+          () =>
+            [
+              `version ${m.version} (${m.cause}${m.restores ? ` of v${m.restores}` : ''}, parent ${m.parentVersion ?? 'none'}, run ${m.run})${v.legacy ? ' — format 1 snapshot' : ''}`,
+              `  ${m.count} records in ${m.segments.length} segment(s), ${m.dimension}-d ${m.metric}`,
+              `  content hash ${m.contentHash}`,
+              `  ${m.promotedDeltas} deltas promoted in ${m.promoted.length} range(s)${m.rolledBack.length ? `, ${m.rolledBack.length} range(s) rolled back` : ''}`,
+              formatSegments(segmentRows(m)),
+            ].join('\n'),
         );
       } finally {
         await store.close();
@@ -250,7 +305,9 @@ export function registerOps(program: Command, ctx: Ctx): void {
 
   program
     .command('gc')
-    .description('delete unreachable snapshots and finished runs older than the grace period')
+    .description(
+      'delete versions, segments and deletion vectors nothing reaches, and finished runs, older than the grace period',
+    )
     .option('-c, --collection <name>', 'only this collection')
     .option('--grace <duration>', 'keep anything younger than this', '10m')
     .option('--dry-run', 'only report what would be deleted')
@@ -270,7 +327,7 @@ export function registerOps(program: Command, ctx: Ctx): void {
             reports
               .map(
                 (r) =>
-                  `${r.collection}: ${o.dryRun ? 'would delete' : 'deleted'} ${r.deletedSnapshots.length} snapshot(s), ${r.deletedRuns.length} run(s), ${r.deletedObjects} objects, ${(r.deletedBytes / 1e6).toFixed(1)} MB`,
+                  `${r.collection}: ${o.dryRun ? 'would delete' : 'deleted'} ${r.deletedVersions} version(s), ${r.deletedSegments.length} segment(s), ${r.deletedDeletionVectors} deletion vector(s), ${r.deletedSnapshots.length} format 1 snapshot(s), ${r.deletedRuns.length} run(s): ${r.deletedObjects} objects, ${(r.deletedBytes / 1e6).toFixed(1)} MB`,
               )
               .join('\n') || 'no collections',
         );
@@ -278,4 +335,24 @@ export function registerOps(program: Command, ctx: Ctx): void {
         await store.close();
       }
     });
+}
+
+function segmentRows(m: VersionManifest | undefined): StatusRow['segments'] {
+  return (m?.segments ?? []).map((s) => ({
+    segment: s.manifestSha256,
+    rows: s.rows,
+    deleted: s.deleted,
+    supersededPct: s.rows === 0 ? 0 : Math.round((1000 * s.deleted) / s.rows) / 10,
+    bytes: s.bytes,
+    indexed: s.indexed,
+  }));
+}
+
+function formatSegments(rows: StatusRow['segments']): string {
+  return rows
+    .map(
+      (s, i) =>
+        `  ${String(i + 1).padStart(3)}. ${s.segment.slice(0, 12)}  ${String(s.rows).padStart(10)} rows  ${String(s.supersededPct).padStart(5)} % superseded  ${(s.bytes / 1e6).toFixed(1).padStart(9)} MB  ${s.indexed ? 'indexed' : 'exact'}`,
+    )
+    .join('\n');
 }

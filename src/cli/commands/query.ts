@@ -1,9 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { ErrorCodes, StrataError, UsageError } from '../../core/errors.js';
-import { openCurrentSnapshot } from '../../pipeline/current.js';
-import { SnapshotSearcher } from '../../query/search.js';
-import { validateWhere, validateWhereDocument } from '../../query/where.js';
+import { openCurrentVersion } from '../../pipeline/current.js';
+import { validateWhere, validateWhereDocument } from '../../query/index.js';
 import { type CliContext, parseIntOption } from '../context.js';
 
 function parseJsonOption(name: string, v: string | undefined): unknown {
@@ -18,7 +17,7 @@ function parseJsonOption(name: string, v: string | undefined): unknown {
 export function registerQuery(program: Command, ctx: () => CliContext): void {
   program
     .command('query')
-    .description('k-NN query against the current snapshot')
+    .description('k-NN query against the current version')
     .requiredOption('-c, --collection <name>', 'collection')
     .option(
       '--vector <file>',
@@ -47,18 +46,16 @@ export function registerQuery(program: Command, ctx: () => CliContext): void {
         const whereDocument = validateWhereDocument(parseJsonOption('--where-document', o.whereDocument));
         const store = await c.openStore();
         try {
-          const { segment, pointer } = await openCurrentSnapshot(store, o.collection);
-          await using _seg = segment;
-          const reader = segment.reader;
+          await using v = await openCurrentVersion(store, o.collection);
+          const pointer = v.pointer;
           let queries: Float32Array[];
           if (o.id) {
-            const row = reader.getRows([o.id]).get(o.id);
+            const row = v.get([o.id]).get(o.id);
             if (!row?.embedding)
-              throw new StrataError(
-                ErrorCodes.NOT_FOUND,
-                `no record ${o.id} in snapshot v${pointer.version}`,
-                { collection: o.collection, id: o.id },
-              );
+              throw new StrataError(ErrorCodes.NOT_FOUND, `no record ${o.id} in version ${pointer.version}`, {
+                collection: o.collection,
+                id: o.id,
+              });
             queries = [row.embedding];
           } else {
             const text = (o.vector === '-' ? await readStdin() : await readFile(o.vector!))
@@ -66,22 +63,26 @@ export function registerQuery(program: Command, ctx: () => CliContext): void {
               .trim();
             queries = parseVectors(text);
           }
-          using searcher = new SnapshotSearcher(reader);
+          const dimension = v.view.dimension;
           const results = queries.map((q) => {
-            if (q.length !== reader.manifest.dimension) {
-              throw new UsageError(
-                `query has ${q.length} dimensions, the collection has ${reader.manifest.dimension}`,
-              );
+            if (q.length !== dimension) {
+              throw new UsageError(`query has ${q.length} dimensions, the collection has ${dimension}`);
             }
             const t0 = performance.now();
-            const r =
-              o.exact && !where && !whereDocument
-                ? { hits: reader.exactSearch(q, o.k), plan: { strategy: 'exact' } }
-                : searcher.search(q, o.k, { where, whereDocument, ef: o.ef });
+            const r = v.search(q, o.k, {
+              where,
+              whereDocument,
+              ef: o.ef,
+              ...(o.exact ? { exactBelow: Number.MAX_SAFE_INTEGER } : {}),
+            });
             const ms = performance.now() - t0;
-            const rows = reader.getRows(r.hits.map((h) => h.id));
+            const rows = v.get(r.hits.map((h) => h.id));
             return {
-              plan: r.plan,
+              plan: {
+                strategy: [...new Set(r.plan.strategies)].join('+') || 'none',
+                segments: r.plan.strategies.length,
+                matching: r.plan.matching,
+              },
               ms: Math.round(ms * 1000) / 1000,
               hits: r.hits.map((h) => ({
                 id: h.id,

@@ -21,7 +21,8 @@ import { ErrorCodes, InvalidInputError, StrataError, UsageError } from '../../co
 import type { Metadata, Metric } from '../../core/types.js';
 import { fsyncDir } from '../../engine/index.js';
 import { getCollection } from '../../pipeline/collections.js';
-import { openCurrentSnapshot } from '../../pipeline/current.js';
+import { openVersion } from '../../pipeline/open-version.js';
+import { baseRefOf, readPointer } from '../../pipeline/pointer.js';
 import type { ObjectStore } from '../../store/object-store.js';
 import { chromaPreimage, chromaView } from './cosine.js';
 import type { ChromaCollectionRef } from './http.js';
@@ -101,12 +102,17 @@ export async function exportChroma(
   const work = join(dirname(dir), `.${basename(dir)}.export-${randomUUID()}`);
   await mkdir(work, { recursive: true });
   try {
-    await using seg = (await openCurrentSnapshot(store, collection)).segment;
-    const reader = seg.reader;
-    const total = reader.count;
+    const pointer = await readPointer(store, collection);
+    if (!pointer) {
+      throw new StrataError(ErrorCodes.NOT_FOUND, `collection ${collection} has no published version yet`, {
+        collection,
+      });
+    }
+    await using current = await openVersion(store, collection, baseRefOf(pointer)!);
+    const total = current.count;
     const snapshot = {
-      version: reader.manifest.snapshot?.version ?? 0,
-      contentHash: reader.manifest.contentHash,
+      version: current.version,
+      contentHash: current.resolved.manifest.contentHash,
     };
     let drifted = 0;
     let batchSize = 0;
@@ -146,7 +152,7 @@ export async function exportChroma(
         metadatas = [];
       };
       let i = 0;
-      for (const row of reader.scan()) {
+      for (const row of current.liveRows()) {
         if (row.kind !== 'put' || !row.embedding) continue;
         const md = chromaMetadata(row.metadata as Metadata | null, collection, row.id);
         let vec = row.embedding;

@@ -1,16 +1,14 @@
 /**
- * What the query server keeps for one opened (and verified) snapshot, next to its SegmentReader: the put
- * rows in key order (ids, keys, parsed metadata, documents), lazily built metadata columns for the
- * filters, within a memory budget the f32 vectors in the same row order (exact search over a filtered
- * subset is a memcpy of its rows and one SIMD scan, never SQLite reads), and a key-only mapping of the
- * snapshot's index file. The reader's own search resolves every hit's id in SQLite (about 3 µs each, 1 ms
- * for a 374-candidate over-fetch); here ids come from memory, so over-fetching stays cheap.
+ * What queries keep in memory for one opened segment, next to its SegmentReader: the put rows in key order
+ * (ids, keys, parsed metadata, documents), lazily built metadata columns for the filters and, within a
+ * memory budget, the f32 vectors in the same row order (exact search over a filtered subset is a memcpy of
+ * its rows and one SIMD scan, never SQLite reads). Index searches go through the reader by key only (ids
+ * come from here), so a large over-fetch costs only the graph walk. Immutable once built, so versions that
+ * list the same segment share one view.
  */
-import { join } from 'node:path';
 import type { Metadata, MetadataScalar } from '../core/types.js';
-import { AnnIndex } from '../engine/ann-index.js';
-import { SEGMENT_FILES, type SegmentReader } from '../engine/index.js';
-import { blobToF32 } from '../engine/record-store.js';
+import type { SegmentReader } from '../engine/index.js';
+import type { RowSource } from './row-source.js';
 
 /** Value tags of a metadata column. */
 export const Tag = { missing: 0, string: 1, number: 2, boolean: 3, array: 4 } as const;
@@ -27,57 +25,77 @@ export interface Column {
   arrays: Map<number, MetadataScalar[]>;
 }
 
+/** Bytes of f32 vectors the views of one process may hold; shared by every view built against it. */
+export class VectorBudget {
+  #left: number;
+  constructor(bytes: number) {
+    this.#left = bytes;
+  }
+  get left(): number {
+    return this.#left;
+  }
+  take(bytes: number): boolean {
+    if (bytes > this.#left) return false;
+    this.#left -= bytes;
+    return true;
+  }
+  give(bytes: number): void {
+    this.#left += bytes;
+  }
+}
+
 export interface ViewOptions {
-  /** Keep the f32 vectors in memory when they take at most this many bytes (default 1 GiB). */
+  /** Keep the f32 vectors in memory within this budget (default: a private 1 GiB budget per view). */
+  budget?: VectorBudget;
+  /** Shorthand for a private budget of this many bytes. */
   vectorBudgetBytes?: number;
 }
 
 const DEFAULT_VECTOR_BUDGET = 1 << 30;
 
-export class SnapshotView {
+export class SegmentView implements RowSource {
+  readonly reader: SegmentReader;
   readonly dimension: number;
   /** Rows in ascending key order. */
   readonly size: number;
   readonly ids: string[];
   readonly keys: Float64Array;
   readonly metadata: Array<Metadata | null>;
-  /** Row-major f32 vectors of every row, or null when over the budget (then read from SQLite). */
-  readonly vectors: Float32Array | null;
-  /** The snapshot's index, memory-mapped again for key-only searches (null: the segment has none). */
-  readonly ann: AnnIndex | null;
+  readonly hasIndex: boolean;
+  #vectors: Float32Array | null;
   readonly #rowOfKey: Int32Array | Map<number, number>;
   readonly #rowOfId: Map<string, number>;
   readonly #columns = new Map<string, Column>();
-  readonly #reader: SegmentReader;
   readonly #documents: Array<string | null>;
+  readonly #budget: VectorBudget | null;
 
   private constructor(reader: SegmentReader, opts: ViewOptions) {
-    this.#reader = reader;
+    this.reader = reader;
     this.dimension = reader.manifest.dimension;
+    this.hasIndex = reader.hasIndex;
     const n = reader.count;
     const d = this.dimension;
-    const keepVectors = n * d * 4 <= (opts.vectorBudgetBytes ?? DEFAULT_VECTOR_BUDGET);
+    const budget = opts.budget ?? new VectorBudget(opts.vectorBudgetBytes ?? DEFAULT_VECTOR_BUDGET);
+    const keepVectors = budget.take(n * d * 4);
+    this.#budget = keepVectors ? budget : null;
     this.size = n;
-    this.vectors = keepVectors ? new Float32Array(n * d) : null;
+    this.#vectors = keepVectors ? new Float32Array(n * d) : null;
     this.ids = new Array<string>(n);
     this.keys = new Float64Array(n);
     this.metadata = new Array<Metadata | null>(n);
     this.#rowOfId = new Map();
     this.#documents = new Array<string | null>(n);
-    const sql = `SELECT key, id, metadata, document, ${keepVectors ? 'embedding' : 'NULL'} FROM records WHERE kind = 0 ORDER BY key`;
     let row = 0;
     let maxKey = 0;
-    for (const r of reader.database.prepare(sql).raw(true).iterate() as Iterable<
-      [number, string, string | null, string | null, Buffer | null]
-    >) {
+    for (const r of reader.scanPuts({ vectors: keepVectors })) {
       if (row >= n) break;
-      this.keys[row] = r[0];
-      this.ids[row] = r[1];
-      this.#rowOfId.set(r[1], row);
-      this.metadata[row] = r[2] === null ? null : (JSON.parse(r[2]) as Metadata);
-      this.#documents[row] = r[3];
-      if (this.vectors !== null && r[4] !== null) this.vectors.set(blobToF32(r[4]), row * d);
-      if (r[0] > maxKey) maxKey = r[0];
+      this.keys[row] = r.key;
+      this.ids[row] = r.id;
+      this.#rowOfId.set(r.id, row);
+      this.metadata[row] = r.metadata;
+      this.#documents[row] = r.document;
+      if (this.#vectors !== null && r.embedding !== null) this.#vectors.set(r.embedding, row * d);
+      if (r.key > maxKey) maxKey = r.key;
       row++;
     }
     this.#rowOfKey = maxKey <= 4 * n + 1024 ? new Int32Array(maxKey + 1).fill(-1) : new Map();
@@ -85,24 +103,16 @@ export class SnapshotView {
       if (this.#rowOfKey instanceof Int32Array) this.#rowOfKey[this.keys[i]!] = i;
       else this.#rowOfKey.set(this.keys[i]!, i);
     }
-    const m = reader.manifest;
-    // Mapped only after SegmentReader.open verified the file against the manifest.
-    this.ann =
-      m.index === null
-        ? null
-        : AnnIndex.view(join(reader.dir, SEGMENT_FILES.index), {
-            dimension: m.dimension,
-            metric: m.metric,
-            quantization: m.quantization,
-            connectivity: m.index.connectivity,
-            expansionAdd: m.index.expansionAdd,
-            expansionSearch: m.index.expansionSearch,
-          });
   }
 
-  /** Builds the view of an open reader (a full scan of its puts: ~0.3 s for 28k × 1536). Pair with close(). */
-  static build(reader: SegmentReader, opts: ViewOptions = {}): SnapshotView {
-    return new SnapshotView(reader, opts);
+  /** Builds the view of an open reader (a full scan of its puts: ~0.3 s for 28k × 1536). */
+  static build(reader: SegmentReader, opts: ViewOptions = {}): SegmentView {
+    return new SegmentView(reader, opts);
+  }
+
+  /** Row-major f32 vectors of every row, or null when over the budget (then read from the record store). */
+  get vectors(): Float32Array | null {
+    return this.#vectors;
   }
 
   rowOfKey(key: number): number {
@@ -114,7 +124,7 @@ export class SnapshotView {
     return this.#rowOfId.get(id) ?? -1;
   }
 
-  /** The column of one metadata key, built on first use and kept for the snapshot's lifetime. */
+  /** The column of one metadata key, built on first use and kept for the view's lifetime. */
   column(name: string): Column {
     let c = this.#columns.get(name);
     if (c !== undefined) return c;
@@ -161,21 +171,34 @@ export class SnapshotView {
   /** The f32 vectors of these rows, row-major (from memory, else from the record store). */
   gather(rows: ArrayLike<number>): Float32Array {
     const d = this.dimension;
-    if (this.vectors === null) {
+    const vectors = this.#vectors;
+    if (vectors === null) {
       const keys = new Array<number>(rows.length);
       for (let i = 0; i < rows.length; i++) keys[i] = this.keys[rows[i]!]!;
-      return this.#reader.vectors(keys);
+      return this.reader.vectors(keys);
     }
     const out = new Float32Array(rows.length * d);
     for (let i = 0; i < rows.length; i++) {
       const r = rows[i]!;
-      out.set(this.vectors.subarray(r * d, r * d + d), i * d);
+      out.set(vectors.subarray(r * d, r * d + d), i * d);
     }
     return out;
   }
 
-  /** Releases the index mapping (the reader owns, and closes, everything else). Idempotent. */
-  close(): void {
-    this.ann?.close();
+  /** Index candidates as rows of this view (keys the view does not hold are skipped), closest first. */
+  searchRows(query: Float32Array, count: number): number[] {
+    const res = this.reader.searchKeys(query, count);
+    const rows: number[] = [];
+    for (const key of res.keys) {
+      const r = this.rowOfKey(key);
+      if (r >= 0) rows.push(r);
+    }
+    return rows;
+  }
+
+  /** Returns the vectors' bytes to the budget. The reader is its owner's to close. Idempotent. */
+  release(): void {
+    if (this.#budget && this.#vectors) this.#budget.give(this.#vectors.byteLength);
+    this.#vectors = null;
   }
 }

@@ -1,0 +1,345 @@
+/**
+ * Background merges of a collection's segments: the merge policy picks (pure), merge steps run through the
+ * same executor as every other step (worker processes, BullMQ jobs, Lambda), and each merged segment is
+ * published by compare-and-swap like any version, fenced by the lease. A merge publishes onto whatever
+ * version is current by then: the deletions made since the version it read are carried onto the merged
+ * segment through its key map ("re-applies the newer deletion vectors"), so no update is lost or
+ * resurrected; a merge whose inputs are no longer listed (another merge, a rollback) is dropped.
+ */
+import { DeletionVector } from '../core/deletion-vector.js';
+import { ErrorCodes, isStrataError, StrataError, serializeError, toStrataError } from '../core/errors.js';
+import { failpoint } from '../core/failpoints.js';
+import { sha256Hex } from '../core/hash.js';
+import type { VersionManifest } from '../core/version-manifest.js';
+import type { ObjectStore } from '../store/object-store.js';
+import type { StepExecutor } from './executor.js';
+import { KeyMap } from './keymap.js';
+import type { Lease } from './lease.js';
+import {
+  defaultMergePolicy,
+  findMerges,
+  type MergePolicyOptions,
+  mergeAll,
+  type PolicySegment,
+} from './merge-policy.js';
+import { baseRefOf, type Pointer, readPointer } from './pointer.js';
+import { publishVersion } from './publish.js';
+import { newRunId, type RunRecord, writeRunRecord } from './runs.js';
+import { newEntry } from './step-final.js';
+import type { StepResult } from './steps.js';
+import {
+  type ResolvedVersion,
+  readDeletionVector,
+  readVersion,
+  writeDeletionVector,
+  writeVersion,
+} from './versions.js';
+
+export type MergeMode = 'auto' | 'none' | 'all';
+
+export interface MergeOptions {
+  executor: StepExecutor;
+  /** auto: what the policy asks for; all: down to one segment (strata optimize); none: nothing. */
+  mode: MergeMode;
+  policy?: Partial<MergePolicyOptions>;
+  rebuildAbove?: number;
+  retain?: number;
+  /** How often to rebase a merge onto a pointer that moved meanwhile (default 5). */
+  publishAttempts?: number;
+  onEvent?: (e: MergeEvent) => void;
+}
+
+export type MergeEvent =
+  | { type: 'merge-planned'; run: string; merges: number; segments: number }
+  | {
+      type: 'merge-step';
+      index: number;
+      ok: boolean;
+      inputs: number;
+      rows: number;
+      build?: string;
+      ms: number;
+      error?: ReturnType<typeof serializeError>;
+    }
+  | { type: 'merge-published'; index: number; version: number; rebased: boolean }
+  | { type: 'merge-dropped'; index: number; reason: string };
+
+export interface MergeReport {
+  run: string | null;
+  planned: string[][];
+  published: Array<{
+    index: number;
+    version: number;
+    segment: string;
+    inputs: number;
+    rows: number;
+    build: string;
+    ms: number;
+  }>;
+  dropped: Array<{ index: number; error: ReturnType<typeof serializeError> }>;
+}
+
+export function policySegments(m: VersionManifest): PolicySegment[] {
+  return m.segments.map((s) => ({
+    id: s.manifestSha256,
+    rows: s.rows,
+    deleted: s.deleted,
+    indexed: s.indexed,
+  }));
+}
+
+/** The merges the policy (or `mode`) asks for on this version. */
+export function planMerges(
+  m: VersionManifest,
+  mode: MergeMode,
+  policy: Partial<MergePolicyOptions> = {},
+): string[][] {
+  if (mode === 'none') return [];
+  const segs = policySegments(m);
+  return mode === 'all'
+    ? mergeAll(segs)
+    : findMerges(segs, { ...defaultMergePolicy(m.dimension), ...policy });
+}
+
+/**
+ * Plans, runs and publishes the merges of one collection under a held lease. Merge steps run in parallel;
+ * publishes happen one at a time, each on the version the previous one left.
+ */
+export async function mergeCollection(
+  store: ObjectStore,
+  collection: string,
+  lease: Lease,
+  opts: MergeOptions,
+): Promise<MergeReport> {
+  const report: MergeReport = { run: null, planned: [], published: [], dropped: [] };
+  const pointer = await readPointer(store, collection);
+  if (!pointer?.value.manifest) return report; // nothing published, or a format 1 version (one segment)
+  const base = await readVersion(store, baseRefOf(pointer)!, collection);
+  const merges = planMerges(base.manifest, opts.mode, opts.policy);
+  report.planned = merges;
+  if (merges.length === 0) return report;
+  const run = newRunId();
+  report.run = run;
+  const emit = opts.onEvent ?? (() => {});
+  emit({ type: 'merge-planned', run, merges: merges.length, segments: base.manifest.segments.length });
+  const record: RunRecord = {
+    run,
+    collection,
+    kind: 'merge',
+    status: 'running',
+    owner: lease.owner,
+    token: lease.token,
+    startedAt: new Date().toISOString(),
+    deltas: [],
+    chunks: 0,
+    groups: 0,
+    merges: merges.map((inputs) => ({ inputs })),
+  };
+  await writeRunRecord(store, record);
+  const rowsOf = (inputs: string[]) =>
+    inputs.reduce((n, id) => {
+      const s = base.manifest.segments.find((x) => x.manifestSha256 === id);
+      return n + (s ? s.rows - s.deleted : 0);
+    }, 0);
+  const steps = merges.map((inputs, index) =>
+    opts.executor.run({
+      kind: 'merge',
+      collection,
+      run,
+      index,
+      base: baseRefOf(pointer)!,
+      inputs,
+      ...(opts.rebuildAbove !== undefined ? { rebuildAbove: opts.rebuildAbove } : {}),
+    }),
+  );
+  const settled = await Promise.allSettled(steps);
+  for (let index = 0; index < merges.length; index++) {
+    const s = settled[index]!;
+    const inputs = merges[index]!;
+    if (s.status === 'rejected') {
+      const err = toStrataError(s.reason, { collection, run, merge: index });
+      report.dropped.push({ index, error: serializeError(err) });
+      emit({
+        type: 'merge-step',
+        index,
+        ok: false,
+        inputs: inputs.length,
+        rows: rowsOf(inputs),
+        ms: 0,
+        error: serializeError(err),
+      });
+      continue;
+    }
+    const result = s.value;
+    emit({
+      type: 'merge-step',
+      index,
+      ok: true,
+      inputs: inputs.length,
+      rows: rowsOf(inputs),
+      build: result.build ?? 'rebuild',
+      ms: result.ms,
+    });
+    try {
+      const { pointer: published, rebased } = await publishMerge(store, lease, {
+        collection,
+        run,
+        base,
+        inputs,
+        result,
+        retain: opts.retain ?? 4,
+        attempts: opts.publishAttempts ?? 5,
+      });
+      report.published.push({
+        index,
+        version: published.version,
+        segment: result.segment?.prefix ?? '',
+        inputs: inputs.length,
+        rows: rowsOf(inputs),
+        build: result.build ?? 'rebuild',
+        ms: result.ms,
+      });
+      emit({ type: 'merge-published', index, version: published.version, rebased });
+    } catch (e) {
+      if (!isStrataError(e, ErrorCodes.MERGE_OBSOLETE)) {
+        Object.assign(record, {
+          status: 'failed',
+          finishedAt: new Date().toISOString(),
+          error: serializeError(toStrataError(e)),
+        });
+        await writeRunRecord(store, record).catch(() => undefined);
+        throw e;
+      }
+      report.dropped.push({ index, error: serializeError(e as StrataError) });
+      emit({ type: 'merge-dropped', index, reason: (e as Error).message });
+    }
+  }
+  Object.assign(record, {
+    status: 'succeeded',
+    finishedAt: new Date().toISOString(),
+    merges: merges.map((inputs, i) => {
+      const p = report.published.find((x) => x.index === i);
+      return {
+        inputs,
+        ...(p ? { output: p.segment, version: p.version, build: p.build, ms: p.ms } : { dropped: true }),
+      };
+    }),
+  });
+  await writeRunRecord(store, record).catch(() => undefined);
+  return report;
+}
+
+export interface PublishMergeInput {
+  collection: string;
+  run: string;
+  /** The version the merge step read. */
+  base: ResolvedVersion;
+  inputs: string[];
+  result: StepResult;
+  retain: number;
+  attempts: number;
+}
+
+/** Publishes one merged segment onto the current version, carrying over deletions made since its base. */
+export async function publishMerge(
+  store: ObjectStore,
+  lease: Lease,
+  p: PublishMergeInput,
+): Promise<{ pointer: Pointer; rebased: boolean }> {
+  const { collection } = p;
+  const ctx = { collection, run: p.run };
+  const obsolete = (why: string) => new StrataError(ErrorCodes.MERGE_OBSOLETE, `merge dropped: ${why}`, ctx);
+  const seg = p.result.segment;
+  if (!seg || !p.result.keymap)
+    throw new StrataError(ErrorCodes.INTERNAL, 'merge step returned no segment', ctx);
+  const kmBytes = await store.get(p.result.keymap.key);
+  if (sha256Hex(kmBytes) !== p.result.keymap.sha256) {
+    throw new StrataError(ErrorCodes.STORE_INTEGRITY, 'merge key map does not match its hash', {
+      ...ctx,
+      key: p.result.keymap.key,
+    });
+  }
+  const keymap = KeyMap.decode(kmBytes, { ...ctx, key: p.result.keymap.key });
+  for (let attempt = 1; ; attempt++) {
+    await lease.assertHeld();
+    const cur = await readPointer(store, collection);
+    if (!cur?.value.manifest) throw obsolete('the collection has no format 2 version');
+    const curV = await readVersion(store, baseRefOf(cur)!, collection);
+    const m = curV.manifest;
+    const positions = p.inputs.map((id) => m.segments.findIndex((s) => s.manifestSha256 === id));
+    if (positions.some((i) => i < 0))
+      throw obsolete(`version ${m.version} no longer lists all of its inputs`);
+    const deleted: number[] = [];
+    let liveBefore = 0;
+    for (const id of p.inputs) {
+      const now = m.segments.find((s) => s.manifestSha256 === id)!;
+      const then = p.base.manifest.segments.find((s) => s.manifestSha256 === id)!;
+      liveBefore += now.rows - now.deleted;
+      const dvNow = await readDeletionVector(store, collection, now);
+      const dvThen = await readDeletionVector(store, collection, then);
+      if (dvThen.since(dvNow).length > 0)
+        throw obsolete(`rows of ${id} deleted at its base are live again (a rollback)`);
+      const since = dvNow.since(dvThen);
+      const mapped = keymap.map(id, since);
+      if (mapped.length !== since.length) {
+        throw new StrataError(
+          ErrorCodes.INTERNAL,
+          `merge key map lacks ${since.length - mapped.length} live rows of ${id}`,
+          ctx,
+        );
+      }
+      deleted.push(...mapped);
+    }
+    const entry = newEntry(seg);
+    if (deleted.length > 0) {
+      const dv = DeletionVector.of(entry.maxKey, deleted, { ...ctx, segment: seg.prefix });
+      entry.deleted = dv.count;
+      entry.dv = await writeDeletionVector(store, collection, dv);
+    }
+    if (entry.rows - entry.deleted !== liveBefore) {
+      throw new StrataError(
+        ErrorCodes.INTERNAL,
+        `merged segment would hold ${entry.rows - entry.deleted} live rows, its inputs hold ${liveBefore}`,
+        ctx,
+      );
+    }
+    const first = Math.min(...positions);
+    const segments = m.segments.flatMap((s, i) =>
+      i === first ? (entry.rows - entry.deleted > 0 ? [entry] : []) : positions.includes(i) ? [] : [s],
+    );
+    const manifest: VersionManifest = {
+      ...m,
+      version: m.version + 1,
+      parentVersion: m.version,
+      cause: 'merge',
+      run: p.run,
+      segments,
+      merged: { inputs: p.inputs, output: seg.manifestSha256 },
+      createdAt: new Date().toISOString(),
+    };
+    delete manifest.restores;
+    const written = await writeVersion(store, manifest);
+    failpoint('merge.before-pointer');
+    try {
+      const pointer = await publishVersion(store, lease, {
+        collection,
+        run: p.run,
+        version: {
+          version: manifest.version,
+          key: written.key,
+          sha256: written.sha256,
+          count: manifest.count,
+          contentHash: manifest.contentHash,
+          segments: segments.length,
+          newBytes: seg.bytes ?? 0,
+        },
+        base: cur,
+        retain: p.retain,
+      });
+      return { pointer, rebased: cur.value.manifestSha256 !== p.base.sha256 };
+    } catch (e) {
+      if (isStrataError(e, ErrorCodes.POINTER_CONFLICT) && attempt < p.attempts) continue;
+      throw e;
+    }
+  }
+}
