@@ -1,4 +1,6 @@
 /** Delta files and producer-file converters: pure functions, bytes in, bytes out (no store access). */
+export { decodeDelta, readDeltaHeader } from './delta-decode.js';
+export { encodeDelta, type RawDeltaRow, writeRawDelta } from './delta-encode.js';
 export {
   DELTA_FORMAT,
   DELTA_FORMAT_VERSION,
@@ -6,10 +8,7 @@ export {
   type DeltaExpectation,
   type DeltaHeader,
   DeltaKeys,
-  decodeDelta,
-  encodeDelta,
-  readDeltaHeader,
-} from './delta-format.js';
+} from './delta-header.js';
 export {
   detectProducerFormat,
   type ProducerFormat,

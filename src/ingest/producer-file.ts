@@ -24,8 +24,11 @@ import {
   UsageError,
 } from '../core/errors.js';
 import type { Operation } from '../core/types.js';
-import { validateId, validateOperation } from '../core/validate.js';
-import { checkWellFormedDocument, DeltaKeys, decodeDelta, openArrowFile } from './delta-format.js';
+import { validateId } from '../core/validate.js';
+import { openArrowFile } from './arrow-file.js';
+import { decodeDelta } from './delta-decode.js';
+import { validateStorableOperation } from './delta-encode.js';
+import { DeltaKeys } from './delta-header.js';
 import { IpcStructureError, verifyIpcStream } from './ipc-verify.js';
 
 /** One producer row before validation: the loose object, its optional producer-local seq, where it came from. */
@@ -53,8 +56,7 @@ function finishRows(rows: ProducerRow[], dimension: number, ctx: ErrorContext): 
   }
   const ops = rows.map((r) => {
     const c = { ...ctx, ...r.where };
-    const o = validateOperation(r.raw, dimension, c);
-    checkWellFormedDocument(o, c);
+    const o = validateStorableOperation(r.raw, dimension, c);
     if (o.op === 'delete') {
       for (const k of ['embedding', 'document', 'metadata'] as const) {
         if (r.raw[k] !== undefined && r.raw[k] !== null) {

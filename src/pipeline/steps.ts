@@ -19,7 +19,7 @@ import type { CollectionConfig, SequencedOperation } from '../core/types.js';
 import { compareIds } from '../engine/ids.js';
 import { SegmentWriter } from '../engine/index.js';
 import type { SegmentRow } from '../engine/rows.js';
-import { decodeDelta } from '../ingest/delta-format.js';
+import { decodeDelta } from '../ingest/index.js';
 import type { ObjectStore } from '../store/object-store.js';
 import type { DeltaDescriptor } from './deltas.js';
 import { applyToBase, foldRows, rowFromOp } from './fold.js';
