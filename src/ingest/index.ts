@@ -9,12 +9,12 @@ export {
   type DeltaHeader,
   DeltaKeys,
 } from './delta-header.js';
+export { parseArrowProducerFile } from './producer-arrow.js';
 export {
   detectProducerFormat,
   type ProducerFormat,
-  parseArrowProducerFile,
-  parseNdjson,
-  parseOpenAIBatch,
   type ReadProducerFileOptions,
   readProducerFile,
 } from './producer-file.js';
+export { parseNdjson } from './producer-ndjson.js';
+export { parseOpenAIBatch } from './producer-openai.js';
