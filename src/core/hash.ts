@@ -14,6 +14,11 @@ export function sha256Hex(data: Uint8Array | string): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
+/** MD5 (base64) of bytes: the Content-MD5 an S3 request body carries as its transport check. */
+export function md5Base64(data: Uint8Array): string {
+  return createHash('md5').update(data).digest('base64');
+}
+
 /** An incremental SHA-256 for bytes that arrive in pieces: `update(…)`, then `digest('hex')`. */
 export function sha256Hasher(): Hash {
   return createHash('sha256');
