@@ -1,5 +1,5 @@
 /**
- * The local store's lock for mutations: an in-process FIFO mutex plus `BEGIN IMMEDIATE … ROLLBACK` on the
+ * The local store's lock for mutations: one at a time in this process (a one-permit semaphore) plus `BEGIN IMMEDIATE … ROLLBACK` on the
  * SQLite database `.lock.sqlite` under the store's root, so that a precondition check and the rename that
  * follows it are atomic with respect to every other writer on this machine, in this or any other process.
  * SQLite's locks are POSIX fcntl locks: the kernel drops them when a process dies, even by SIGKILL, so a
@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { ClosedError, StoreError } from '../../core/errors.js';
 import { delay } from '../../core/retry.js';
-import { Mutex } from '../mutex.js';
+import { Semaphore } from '../../core/semaphore.js';
 import { errCode, ioError } from './errors.js';
 
 export interface StoreLockOptions {
@@ -24,7 +24,8 @@ export class StoreLock {
   readonly #file: string;
   readonly #timeoutMs: number;
   readonly #onLocked: ((key: string) => void | Promise<void>) | undefined;
-  readonly #mutex = new Mutex();
+  /** One mutation (or close) at a time in this process, in arrival order. */
+  readonly #one = new Semaphore(1);
   #db: Database.Database | null;
 
   /** Opens (creating) the lock database of the store at `root`; throws what SQLite throws. */
@@ -45,7 +46,7 @@ export class StoreLock {
 
   /** Runs fn holding both the in-process mutex and the cross-process SQLite write lock. */
   async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    return this.#mutex.run(async () => {
+    return this.#one.with(async () => {
       const db = this.#db;
       if (db === null) throw new ClosedError('LocalStore', { file: this.#root });
       await this.#begin(db, key);
@@ -61,7 +62,7 @@ export class StoreLock {
 
   /** Closes the lock database after any `run` in flight. Idempotent. */
   async close(): Promise<void> {
-    await this.#mutex.run(() => {
+    await this.#one.with(async () => {
       this.#db?.close();
       this.#db = null;
     });
