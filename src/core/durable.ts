@@ -30,12 +30,7 @@ export async function fsyncFile(path: string): Promise<void> {
 /** fsync a directory, making created/renamed/deleted entries in it durable. No-op on Windows. */
 export async function fsyncDir(path: string): Promise<void> {
   if (process.platform === 'win32') return;
-  const fh = await open(path, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
+  await fsyncFile(path);
 }
 
 /**

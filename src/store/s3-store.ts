@@ -35,7 +35,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { replaceFileDurable, writeAll } from '../core/durable.js';
 import { ClosedError, ErrorCodes, IntegrityError, StoreError } from '../core/errors.js';
-import { fileChunks, md5Base64, sha256Chunks, sha256Hex } from '../core/hash.js';
+import { fileChunks, md5Base64, sha256Chunks, sha256Handle, sha256Hex } from '../core/hash.js';
 import { isTransient, type RetryOptions, withRetry } from '../core/retry.js';
 import { compareKeys, validateKey, validatePrefix } from './keys.js';
 import {
@@ -201,14 +201,14 @@ export class S3Store implements ObjectStore {
         }
         // one pass for SHA-256 (recorded) and MD5 (the server checks the bytes it receives against it, so a
         // file changed after this pass is refused with BadDigest)
-        const sums = await this.#hashHandle(fh, true);
+        const sums = await this.#sums(fh);
         checkGivenSha256(opts.sha256, sums.sha256, { bucket: this.bucket, key });
         const stream = () => fh.createReadStream({ start: 0, end: st.size - 1, autoClose: false });
         info = await this.#putObject(key, full, stream, st.size, sums, opts);
       } else {
         // the SHA-256 goes into the object's metadata at creation: the caller's (checked against the bytes
         // sent before completion) or one read pass ahead of the upload
-        const sha256 = opts.sha256?.toLowerCase() ?? (await this.#hashHandle(fh, false)).sha256;
+        const sha256 = opts.sha256?.toLowerCase() ?? (await sha256Handle(fh)).sha256;
         const etag = await uploadMultipart({
           client: this.#client,
           bucket: this.bucket,
@@ -477,12 +477,12 @@ export class S3Store implements ObjectStore {
     return h && h.sha256 === sha256 && h.size === size ? h.etag : undefined;
   }
 
-  /** SHA-256 (hex) of the whole file and, with `withMd5`, its MD5 (base64) in the same pass. */
-  async #hashHandle(fh: FileHandle, withMd5: boolean): Promise<{ sha256: string; md5: string }> {
-    const m = withMd5 ? createHash('md5') : undefined;
+  /** SHA-256 (hex) and MD5 (base64) of the whole file, in one pass. */
+  async #sums(fh: FileHandle): Promise<{ sha256: string; md5: string }> {
+    const md5 = createHash('md5');
     const { sha256 } = await sha256Chunks(fileChunks(fh), (chunk) => {
-      m?.update(chunk);
+      md5.update(chunk);
     });
-    return { sha256, md5: m?.digest('base64') ?? '' };
+    return { sha256, md5: md5.digest('base64') };
   }
 }
