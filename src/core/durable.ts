@@ -1,4 +1,5 @@
-import { type FileHandle, open, rename, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { type FileHandle, open, rename, rm, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /**
@@ -29,12 +30,7 @@ export async function fsyncFile(path: string): Promise<void> {
 /** fsync a directory, making created/renamed/deleted entries in it durable. No-op on Windows. */
 export async function fsyncDir(path: string): Promise<void> {
   if (process.platform === 'win32') return;
-  const fh = await open(path, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
+  await fsyncFile(path);
 }
 
 /**
@@ -58,4 +54,31 @@ export async function writeFileDurable(path: string, data: string | Uint8Array):
     throw e;
   }
   await fsyncDir(dir);
+}
+
+/**
+ * Replaces `dest` with a file that `write` fills, so that a crash leaves the old file or the complete new
+ * one: a temp file beside `dest` (unique to this call), written, fsynced, closed, renamed over `dest`, the
+ * directory fsynced. `write` may throw to refuse what it wrote (a checksum that does not match): the temp
+ * file is removed on every failure. The directory must exist. Returns what `write` returned.
+ */
+export async function replaceFileDurable<T>(dest: string, write: (fh: FileHandle) => Promise<T>): Promise<T> {
+  const dir = dirname(dest);
+  const tmp = join(dir, `.${basename(dest)}.${process.pid}-${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    const fh = await open(tmp, 'wx', 0o644);
+    let result: T;
+    try {
+      result = await write(fh);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, dest);
+    await fsyncDir(dir);
+    return result;
+  } catch (e) {
+    await unlink(tmp).catch(() => undefined);
+    throw e;
+  }
 }

@@ -1,19 +1,74 @@
+/**
+ * Hashing, in one place: SHA-256 of bytes, of open files and of chunk streams (the stores, the engine
+ * and the pipeline all take theirs from here), the length-prefixed field stream content hashes are built
+ * on, and the content hash of a record set.
+ */
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { type FileHandle, open } from 'node:fs/promises';
 import type { Metadata, MetadataPatch } from './types.js';
 
+const READ_CHUNK = 4 << 20;
+
+/** SHA-256 (hex) of bytes, or of a string's UTF-8. */
 export function sha256Hex(data: Uint8Array | string): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-export async function sha256File(path: string): Promise<{ sha256: string; size: number }> {
+/** MD5 (base64) of bytes: the Content-MD5 an S3 request body carries as its transport check. */
+export function md5Base64(data: Uint8Array): string {
+  return createHash('md5').update(data).digest('base64');
+}
+
+/** An incremental SHA-256 for bytes that arrive in pieces: `update(…)`, then `digest('hex')`. */
+export function sha256Hasher(): Hash {
+  return createHash('sha256');
+}
+
+/**
+ * The whole of an open file from position 0, read through one reused buffer: a chunk is only valid until
+ * the next one is asked for.
+ */
+export async function* fileChunks(fh: FileHandle): AsyncGenerator<Uint8Array> {
+  const buf = Buffer.allocUnsafe(READ_CHUNK);
+  for (let pos = 0; ; ) {
+    const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
+    if (bytesRead === 0) return;
+    yield buf.subarray(0, bytesRead);
+    pos += bytesRead;
+  }
+}
+
+/**
+ * SHA-256 (hex) and byte count of everything `chunks` yields. `each` sees every chunk after it is hashed
+ * and is awaited before the next is read: for copying the bytes, or a second digest, in the same pass.
+ */
+export async function sha256Chunks(
+  chunks: AsyncIterable<Uint8Array>,
+  each?: (chunk: Uint8Array) => void | Promise<void>,
+): Promise<{ sha256: string; size: number }> {
   const h = createHash('sha256');
   let size = 0;
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
-    h.update(chunk as Buffer);
-    size += (chunk as Buffer).length;
+  for await (const chunk of chunks) {
+    h.update(chunk);
+    size += chunk.byteLength;
+    if (each) await each(chunk);
   }
   return { sha256: h.digest('hex'), size };
+}
+
+/** SHA-256 and size of the whole of an open file (read from position 0, whatever its current one). */
+export function sha256Handle(fh: FileHandle): Promise<{ sha256: string; size: number }> {
+  return sha256Chunks(fileChunks(fh));
+}
+
+/** SHA-256 and size of a file. */
+export async function sha256File(path: string): Promise<{ sha256: string; size: number }> {
+  const fh = await open(path, 'r');
+  try {
+    return await sha256Handle(fh);
+  } finally {
+    await fh.close();
+  }
 }
 
 /** JSON with sorted keys: the canonical form of metadata for hashing and storage. */
@@ -27,6 +82,62 @@ export function canonicalJson(v: unknown): string {
     .join(',')}}`;
 }
 
+/**
+ * A SHA-256 over a stream of fields: `field` is a u32 LE length and the bytes, or the u32 0xFFFFFFFF for
+ * null, so no two different field sequences share a byte stream; `u8` and `i64` (LE) are fixed-width.
+ * Small fields are batched through a scratch buffer so that many short fields do not cost one hash
+ * update each.
+ */
+export class FieldHasher {
+  #h: Hash = createHash('sha256');
+  #buf = Buffer.allocUnsafe(64 << 10);
+  #pos = 0;
+
+  #room(n: number): void {
+    if (this.#pos + n > this.#buf.length) this.#flush();
+  }
+
+  #flush(): void {
+    if (this.#pos > 0) this.#h.update(this.#buf.subarray(0, this.#pos));
+    this.#pos = 0;
+  }
+
+  field(b: Uint8Array | null): void {
+    this.#room(4);
+    if (b === null) {
+      this.#buf.writeUInt32LE(0xffffffff, this.#pos);
+      this.#pos += 4;
+      return;
+    }
+    this.#buf.writeUInt32LE(b.byteLength, this.#pos);
+    this.#pos += 4;
+    if (b.byteLength > 4096) {
+      this.#flush();
+      this.#h.update(b);
+      return;
+    }
+    this.#room(b.byteLength);
+    this.#buf.set(b, this.#pos);
+    this.#pos += b.byteLength;
+  }
+
+  u8(v: number): void {
+    this.#room(1);
+    this.#buf[this.#pos++] = v;
+  }
+
+  i64(v: bigint): void {
+    this.#room(8);
+    this.#buf.writeBigInt64LE(v, this.#pos);
+    this.#pos += 8;
+  }
+
+  digest(): string {
+    this.#flush();
+    return this.#h.digest('hex');
+  }
+}
+
 export type RowKind = 'put' | 'tombstone' | 'patch';
 
 /**
@@ -34,20 +145,11 @@ export type RowKind = 'put' | 'tombstone' | 'patch';
  * different record sets share a byte stream. Independent of file layout, rowids, index, build path.
  */
 export class ContentHasher {
-  #h: Hash = createHash('sha256');
+  #f = new FieldHasher();
   #n = 0;
-  #lenBuf = Buffer.alloc(4);
 
   #field(b: Uint8Array | string | null | undefined): void {
-    if (b === null || b === undefined) {
-      this.#lenBuf.writeUInt32LE(0xffffffff);
-      this.#h.update(this.#lenBuf);
-      return;
-    }
-    const buf = typeof b === 'string' ? Buffer.from(b, 'utf8') : b;
-    this.#lenBuf.writeUInt32LE(buf.byteLength);
-    this.#h.update(this.#lenBuf);
-    this.#h.update(buf);
+    this.#f.field(b === null || b === undefined ? null : typeof b === 'string' ? Buffer.from(b, 'utf8') : b);
   }
 
   add(row: {
@@ -80,6 +182,6 @@ export class ContentHasher {
   }
 
   digest(): string {
-    return this.#h.digest('hex');
+    return this.#f.digest();
   }
 }

@@ -7,6 +7,11 @@ export interface RetryOptions {
   /** Which errors are worth another attempt. Default: transient store errors. */
   retryable?: (e: unknown) => boolean;
   onRetry?: (e: unknown, attempt: number, delayMs: number) => void;
+  /**
+   * What to throw when giving up — after the last attempt, or on an error not worth another — given the
+   * error and how many attempts were made. Default: the error itself.
+   */
+  giveUp?: (e: unknown, attempts: number) => unknown;
 }
 
 export function isTransient(e: unknown): boolean {
@@ -34,7 +39,10 @@ export function delay(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-/** Runs fn with bounded, jittered retries on retryable errors; rethrows the last error. */
+/**
+ * Runs fn with bounded, jittered retries on retryable errors; rethrows the last error (or what `giveUp`
+ * makes of it). The one retry loop: the store, pipeline and runner policies are options of it.
+ */
 export async function withRetry<T>(fn: (attempt: number) => Promise<T>, opts: RetryOptions = {}): Promise<T> {
   const attempts = opts.attempts ?? 6;
   const retryable = opts.retryable ?? isTransient;
@@ -42,7 +50,7 @@ export async function withRetry<T>(fn: (attempt: number) => Promise<T>, opts: Re
     try {
       return await fn(attempt);
     } catch (e) {
-      if (attempt >= attempts || !retryable(e)) throw e;
+      if (attempt >= attempts || !retryable(e)) throw opts.giveUp ? opts.giveUp(e, attempt) : e;
       const d = backoffDelay(attempt, opts.baseMs, opts.maxMs);
       opts.onRetry?.(e, attempt, d);
       await delay(d);

@@ -1,4 +1,6 @@
 /** Delta files and producer-file converters: pure functions, bytes in, bytes out (no store access). */
+export { decodeDelta, readDeltaHeader } from './delta-decode.js';
+export { encodeDelta, type RawDeltaRow, writeRawDelta } from './delta-encode.js';
 export {
   DELTA_FORMAT,
   DELTA_FORMAT_VERSION,
@@ -6,16 +8,13 @@ export {
   type DeltaExpectation,
   type DeltaHeader,
   DeltaKeys,
-  decodeDelta,
-  encodeDelta,
-  readDeltaHeader,
-} from './delta-format.js';
+} from './delta-header.js';
+export { parseArrowProducerFile } from './producer-arrow.js';
 export {
   detectProducerFormat,
   type ProducerFormat,
-  parseArrowProducerFile,
-  parseNdjson,
-  parseOpenAIBatch,
   type ReadProducerFileOptions,
   readProducerFile,
 } from './producer-file.js';
+export { parseNdjson } from './producer-ndjson.js';
+export { parseOpenAIBatch } from './producer-openai.js';

@@ -2,7 +2,7 @@ import { ErrorCodes, InvalidInputError } from '../core/errors.js';
 import { failpoint } from '../core/failpoints.js';
 import { sha256Hex } from '../core/hash.js';
 import type { CollectionConfig, Operation } from '../core/types.js';
-import { encodeDelta } from '../ingest/delta-format.js';
+import { encodeDelta } from '../ingest/index.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { readJson, writeJson } from './json-object.js';
 import { Keys, parseDeltaDescriptorKey } from './layout.js';

@@ -1,6 +1,7 @@
 import { ErrorCodes, type StrataError } from '../core/errors.js';
-import { backoffDelay, delay } from '../core/retry.js';
+import { withRetry } from '../core/retry.js';
 
+/** How a runner retries a failed step: the bounds of core/retry.ts's loop. */
 export interface RetryPolicy {
   /** Total attempts per step, the first included (default 3). */
   attempts: number;
@@ -17,21 +18,21 @@ export function isRetryableStepError(e: StrataError): boolean {
   return e.code !== ErrorCodes.COLLECTION_NOT_FOUND && e.code !== ErrorCodes.USAGE;
 }
 
-export async function retryStep<T>(
+/**
+ * Runs a step's attempts under `policy`: retryable step errors are retried with jittered backoff, and the
+ * error finally thrown carries `attempts` in its context. `attempt` throws StrataErrors.
+ */
+export function retryStep<T>(
   policy: RetryPolicy,
   attempt: (n: number) => Promise<T>,
   onRetry?: (e: StrataError, n: number) => void,
 ): Promise<T> {
-  for (let n = 1; ; n++) {
-    try {
-      return await attempt(n);
-    } catch (e) {
-      const err = e as StrataError;
-      if (n >= policy.attempts || !isRetryableStepError(err)) {
-        throw err.withContext({ attempts: n });
-      }
-      onRetry?.(err, n);
-      await delay(backoffDelay(n, policy.baseMs, policy.maxMs));
-    }
-  }
+  return withRetry(attempt, {
+    attempts: policy.attempts,
+    baseMs: policy.baseMs,
+    maxMs: policy.maxMs,
+    retryable: (e) => isRetryableStepError(e as StrataError),
+    ...(onRetry ? { onRetry: (e: unknown, n: number) => onRetry(e as StrataError, n) } : {}),
+    giveUp: (e, n) => (e as StrataError).withContext({ attempts: n }),
+  });
 }

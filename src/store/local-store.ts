@@ -9,39 +9,43 @@
  *
  * Every put writes a temp file, fsyncs it, renames it into place and fsyncs the directory: a reader (or a
  * crash) sees the old object, the new one or none, never a part. Every mutation (put, putFile, delete) runs
- * inside `BEGIN IMMEDIATE … ROLLBACK` on the lock database, so a precondition check and the rename that
- * follows it are atomic with respect to every other writer on this machine, in this or any other process.
- * SQLite's locks are POSIX fcntl locks: the kernel drops them when a process dies, even by SIGKILL, so a
- * crash never leaves a stuck lock. The body is already durable in a temp file before the lock is taken; the
- * critical section is stat (+ hash for ifMatch) + rename + fsync(dir).
+ * holding the cross-process lock (local/lock.ts), so a precondition check and the rename that follows it
+ * are atomic with respect to every other writer on this machine. The body is already durable in a temp
+ * file before the lock is taken; the critical section is stat (+ hash for ifMatch) + rename + fsync(dir).
  *
  * etag = sha256 = SHA-256 (hex) of the content, computed while writing; head() hashes the file (cached by
- * inode/size/mtime). Preconditions are always checked against a fresh hash, never the cache.
+ * file version: local/etag-cache.ts). Preconditions are always checked against a fresh hash, never the cache.
  *
  * Not for network filesystems: the lock relies on working POSIX locks and rename atomicity.
  */
 
-import { createHash, type Hash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync } from 'node:fs';
 import { type FileHandle, mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
-import { basename, dirname, join, resolve, sep } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import Database from 'better-sqlite3';
-import { fsyncDir, writeAll } from '../core/durable.js';
+import { fsyncDir, replaceFileDurable, writeAll } from '../core/durable.js';
 import {
   ClosedError,
   ErrorCodes,
-  IntegrityError,
   NotFoundError,
   PreconditionFailedError,
   StoreError,
   StrataError,
 } from '../core/errors.js';
 import { failpoint } from '../core/failpoints.js';
-import { delay } from '../core/retry.js';
+import { fileChunks, sha256Chunks, sha256Handle, sha256Hex } from '../core/hash.js';
 import { compareKeys, validateKey, validatePrefix } from './keys.js';
-import { Mutex } from './mutex.js';
-import type { ObjectInfo, ObjectStore, PutFileOptions, PutOptions } from './object-store.js';
+import { errCode, ioError, isMissing } from './local/errors.js';
+import { EtagCache, type FileVersion, fileVersion } from './local/etag-cache.js';
+import { StoreLock } from './local/lock.js';
+import {
+  checkGivenSha256,
+  type ObjectInfo,
+  type ObjectStore,
+  type PutFileOptions,
+  type PutOptions,
+} from './object-store.js';
 
 export interface LocalStoreOptions {
   /** How long a mutation waits for the cross-process lock before a transient StoreError (default 10 s). */
@@ -53,77 +57,32 @@ export interface LocalStoreOptions {
   onLocked?: (key: string) => void | Promise<void>;
 }
 
-const COPY_CHUNK = 4 << 20;
-const ETAG_CACHE_MAX = 10_000;
-const TRANSIENT_CODES = new Set([
-  'EAGAIN',
-  'EBUSY',
-  'EMFILE',
-  'ENFILE',
-  'EINTR',
-  'ETIMEDOUT',
-  'ENOSPC',
-  'EDQUOT',
-]);
-const MISSING_CODES = new Set(['ENOENT', 'ENOTDIR', 'EISDIR']);
-
-interface CachedEtag {
-  dev: bigint;
-  ino: bigint;
-  size: bigint;
-  mtimeNs: bigint;
-  sha256: string;
-}
-
+/** A file written for an object, ready to be renamed into place. */
 interface Written {
   size: number;
   sha256: string;
   mtime: Date;
-  dev: bigint;
-  ino: bigint;
-  mtimeNs: bigint;
-}
-
-function errCode(e: unknown): string | undefined {
-  const c = (e as { code?: unknown } | null)?.code;
-  return typeof c === 'string' ? c : undefined;
-}
-
-/** StrataErrors pass through; anything else becomes a StoreError (transient for EAGAIN, ENOSPC…). */
-function ioError(what: string, e: unknown, context: Record<string, unknown>): StrataError {
-  if (e instanceof StrataError) return e;
-  const code = errCode(e);
-  const msg = e instanceof Error ? e.message : String(e);
-  return new StoreError(`${what}: ${msg}`, context, {
-    cause: e,
-    transient: code ? TRANSIENT_CODES.has(code) : false,
-  });
+  version: FileVersion;
 }
 
 /**
- * Copies src → dst from the current positions, hashing what passes; calls `atHalf` once, after
- * `half` bytes are written (before anything when half = 0). Returns the byte count.
+ * Copies the whole of `src` into `dst`, hashing what passes; calls `atHalf` once, after `half` bytes are
+ * written (before anything when half = 0).
  */
 async function copyHashing(
   src: FileHandle,
   dst: FileHandle,
-  hash: Hash,
   half: number,
   atHalf: () => void,
-): Promise<number> {
-  const buf = Buffer.allocUnsafe(COPY_CHUNK);
+): Promise<{ sha256: string; size: number }> {
   let total = 0;
   let fired = false;
   if (half <= 0) {
     atHalf();
     fired = true;
   }
-  for (;;) {
-    const { bytesRead } = await src.read(buf, 0, buf.length, null);
-    if (bytesRead === 0) break;
-    const chunk = buf.subarray(0, bytesRead);
-    hash.update(chunk);
-    if (!fired && total + bytesRead >= half) {
+  const hashed = await sha256Chunks(fileChunks(src), async (chunk) => {
+    if (!fired && total + chunk.byteLength >= half) {
       const first = half - total;
       await writeAll(dst, chunk.subarray(0, first));
       atHalf();
@@ -132,35 +91,10 @@ async function copyHashing(
     } else {
       await writeAll(dst, chunk);
     }
-    total += bytesRead;
-  }
+    total += chunk.byteLength;
+  });
   if (!fired) atHalf();
-  return total;
-}
-
-async function hashHandle(fh: FileHandle): Promise<{ sha256: string; size: number }> {
-  const h = createHash('sha256');
-  const buf = Buffer.allocUnsafe(COPY_CHUNK);
-  let size = 0;
-  let pos = 0;
-  for (;;) {
-    const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
-    if (bytesRead === 0) break;
-    h.update(buf.subarray(0, bytesRead));
-    size += bytesRead;
-    pos += bytesRead;
-  }
-  return { sha256: h.digest('hex'), size };
-}
-
-function checkSha(expected: string | undefined, actual: string, key: string): void {
-  if (expected !== undefined && expected.toLowerCase() !== actual) {
-    throw new IntegrityError(ErrorCodes.STORE_INTEGRITY, 'body does not match the SHA-256 the caller gave', {
-      key,
-      expected,
-      actual,
-    });
-  }
+  return hashed;
 }
 
 export class LocalStore implements ObjectStore {
@@ -171,13 +105,10 @@ export class LocalStore implements ObjectStore {
   readonly #objects: string;
   readonly #tmp: string;
   readonly #scratch: string;
-  readonly #lockTimeoutMs: number;
-  readonly #onLocked: ((key: string) => void | Promise<void>) | undefined;
-  readonly #mutex = new Mutex();
-  readonly #etags = new Map<string, CachedEtag>();
+  readonly #lock: StoreLock;
+  readonly #etags = new EtagCache();
   /** Temp files this instance is writing right now (removeTempFiles leaves them alone). */
   readonly #active = new Set<string>();
-  #db: Database.Database | null;
 
   constructor(rootDir: string, opts: LocalStoreOptions = {}) {
     this.root = resolve(rootDir);
@@ -185,8 +116,6 @@ export class LocalStore implements ObjectStore {
     this.#objects = join(this.root, 'objects');
     this.#tmp = join(this.root, '.tmp');
     this.#scratch = join(this.root, '.scratch');
-    this.#lockTimeoutMs = opts.lockTimeoutMs ?? 10_000;
-    this.#onLocked = opts.onLocked;
     try {
       const made = [this.#objects, this.#tmp, this.#scratch]
         .map((d) => mkdirSync(d, { recursive: true }))
@@ -204,10 +133,10 @@ export class LocalStore implements ObjectStore {
           if (d === dirname(made) || d === dirname(d)) break;
         }
       }
-      const db = new Database(join(this.root, '.lock.sqlite'));
-      // Never block the event loop inside SQLite: lock waits are async polls (see #begin).
-      db.pragma('busy_timeout = 0');
-      this.#db = db;
+      this.#lock = new StoreLock(this.root, {
+        timeoutMs: opts.lockTimeoutMs ?? 10_000,
+        onLocked: opts.onLocked,
+      });
     } catch (e) {
       throw ioError('cannot open local store', e, { file: this.root });
     }
@@ -265,8 +194,8 @@ export class LocalStore implements ObjectStore {
       const st = await fh.stat({ bigint: true });
       if (!st.isFile()) throw new NotFoundError('no object at this key', { key });
       const body = await fh.readFile();
-      const sha = createHash('sha256').update(body).digest('hex');
-      this.#remember(key, { dev: st.dev, ino: st.ino, size: st.size, mtimeNs: st.mtimeNs, sha256: sha });
+      const sha = sha256Hex(body);
+      this.#etags.set(key, st, sha);
       return { body, info: { key, size: body.byteLength, etag: sha, sha256: sha, lastModified: st.mtime } };
     } catch (e) {
       throw this.#readError(e, key);
@@ -282,23 +211,20 @@ export class LocalStore implements ObjectStore {
     try {
       fh = await open(p, 'r');
     } catch (e) {
-      if (MISSING_CODES.has(errCode(e) ?? '')) return undefined;
+      if (isMissing(e)) return undefined;
       throw ioError('head failed', e, { key });
     }
     try {
       const st = await fh.stat({ bigint: true });
       if (!st.isFile()) return undefined;
-      const c = this.#etags.get(key);
-      let sha: string;
-      if (c && c.dev === st.dev && c.ino === st.ino && c.size === st.size && c.mtimeNs === st.mtimeNs) {
-        sha = c.sha256;
-      } else {
-        sha = (await hashHandle(fh)).sha256;
-        this.#remember(key, { dev: st.dev, ino: st.ino, size: st.size, mtimeNs: st.mtimeNs, sha256: sha });
+      let sha = this.#etags.get(key, st);
+      if (sha === undefined) {
+        sha = (await sha256Handle(fh)).sha256;
+        this.#etags.set(key, st, sha);
       }
       return { key, size: Number(st.size), etag: sha, sha256: sha, lastModified: st.mtime };
     } catch (e) {
-      if (MISSING_CODES.has(errCode(e) ?? '')) return undefined;
+      if (isMissing(e)) return undefined;
       throw ioError('head failed', e, { key });
     } finally {
       await fh.close();
@@ -309,8 +235,8 @@ export class LocalStore implements ObjectStore {
     this.localPath(key);
     this.#assertOpen();
     const data = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
-    const sha256 = createHash('sha256').update(data).digest('hex');
-    checkSha(opts.sha256, sha256, key);
+    const sha256 = sha256Hex(data);
+    checkGivenSha256(opts.sha256, sha256, { key });
     const tmp = this.#tempName();
     try {
       let written: Written;
@@ -353,7 +279,7 @@ export class LocalStore implements ObjectStore {
         const fh = await open(tmp, 'r');
         try {
           failpoint('store.put.partial');
-          const { sha256 } = await hashHandle(fh);
+          const { sha256 } = await sha256Handle(fh);
           await fh.sync();
           written = this.#written(await fh.stat({ bigint: true }), sha256);
         } finally {
@@ -362,7 +288,7 @@ export class LocalStore implements ObjectStore {
       } else {
         written = await this.#copyIn(path, tmp, key);
       }
-      checkSha(opts.sha256, written.sha256, key);
+      checkGivenSha256(opts.sha256, written.sha256, { key });
       const info = await this.#commit(key, tmp, written, opts);
       ok = true;
       if (opts.consume && !moved) {
@@ -383,31 +309,20 @@ export class LocalStore implements ObjectStore {
   async getToFile(key: string, path: string): Promise<ObjectInfo> {
     const src = await this.#openForRead(key);
     const dest = resolve(path);
-    const dir = dirname(dest);
-    const tmp = join(dir, `.${basename(dest)}.${process.pid}-${randomBytes(6).toString('hex')}.tmp`);
     try {
       const st = await src.stat({ bigint: true });
       if (!st.isFile()) throw new NotFoundError('no object at this key', { key });
-      await mkdir(dir, { recursive: true });
-      const h = createHash('sha256');
-      const dst = await open(tmp, 'wx', 0o644);
-      let size: number;
-      try {
-        size = await copyHashing(src, dst, h, 0, () => undefined);
-        await dst.sync();
-      } finally {
-        await dst.close();
-      }
-      if (size !== Number(st.size)) {
-        throw new StoreError('object changed size while it was read', { key }, { transient: true });
-      }
-      const sha = h.digest('hex');
-      await rename(tmp, dest);
-      await fsyncDir(dir);
-      this.#remember(key, { dev: st.dev, ino: st.ino, size: st.size, mtimeNs: st.mtimeNs, sha256: sha });
-      return { key, size, etag: sha, sha256: sha, lastModified: st.mtime };
+      await mkdir(dirname(dest), { recursive: true });
+      const { sha256, size } = await replaceFileDurable(dest, async (dst) => {
+        const copied = await sha256Chunks(fileChunks(src), (chunk) => writeAll(dst, chunk));
+        if (copied.size !== Number(st.size)) {
+          throw new StoreError('object changed size while it was read', { key }, { transient: true });
+        }
+        return copied;
+      });
+      this.#etags.set(key, st, sha256);
+      return { key, size, etag: sha256, sha256, lastModified: st.mtime };
     } catch (e) {
-      await unlink(tmp).catch(() => undefined);
       throw ioError('getToFile failed', e, { key, file: dest });
     } finally {
       await src.close();
@@ -425,7 +340,7 @@ export class LocalStore implements ObjectStore {
       try {
         entries = await readdir(join(this.#objects, keyDir), { withFileTypes: true });
       } catch (e) {
-        if (MISSING_CODES.has(errCode(e) ?? '')) return;
+        if (isMissing(e)) return;
         throw ioError('list failed', e, { key: keyDir });
       }
       await Promise.all(
@@ -439,7 +354,7 @@ export class LocalStore implements ObjectStore {
               const st = await stat(join(this.#objects, k));
               if (st.isFile()) out.push({ key: k, size: st.size, lastModified: st.mtime });
             } catch (e) {
-              if (!MISSING_CODES.has(errCode(e) ?? '')) throw ioError('list failed', e, { key: k });
+              if (!isMissing(e)) throw ioError('list failed', e, { key: k });
             }
           }
         }),
@@ -454,12 +369,11 @@ export class LocalStore implements ObjectStore {
     const p = this.localPath(key);
     this.#assertOpen();
     try {
-      await this.#locked(key, async () => {
+      await this.#lock.run(key, async () => {
         try {
           await unlink(p);
         } catch (e) {
-          const c = errCode(e);
-          if (c && (MISSING_CODES.has(c) || c === 'EPERM')) return;
+          if (isMissing(e) || errCode(e) === 'EPERM') return;
           throw e;
         }
         this.#etags.delete(key);
@@ -497,10 +411,7 @@ export class LocalStore implements ObjectStore {
 
   /** Closes the lock database after any mutation in flight. Idempotent. */
   async close(): Promise<void> {
-    await this.#mutex.run(() => {
-      this.#db?.close();
-      this.#db = null;
-    });
+    await this.#lock.close();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -509,9 +420,8 @@ export class LocalStore implements ObjectStore {
 
   // ---------------------------------------------------------------------------------------------------
 
-  #assertOpen(): Database.Database {
-    if (this.#db === null) throw new ClosedError('LocalStore', { file: this.root });
-    return this.#db;
+  #assertOpen(): void {
+    if (this.#lock.closed) throw new ClosedError('LocalStore', { file: this.root });
   }
 
   #tempName(): string {
@@ -525,25 +435,13 @@ export class LocalStore implements ObjectStore {
     this.#active.delete(tmp);
   }
 
-  #written(
-    st: { size: bigint; mtime: Date; dev: bigint; ino: bigint; mtimeNs: bigint },
-    sha256: string,
-  ): Written {
-    return { size: Number(st.size), sha256, mtime: st.mtime, dev: st.dev, ino: st.ino, mtimeNs: st.mtimeNs };
-  }
-
-  #remember(key: string, e: CachedEtag): void {
-    this.#etags.delete(key);
-    this.#etags.set(key, e);
-    if (this.#etags.size > ETAG_CACHE_MAX) {
-      const first = this.#etags.keys().next();
-      if (!first.done) this.#etags.delete(first.value);
-    }
+  #written(st: FileVersion & { mtime: Date }, sha256: string): Written {
+    return { size: Number(st.size), sha256, mtime: st.mtime, version: fileVersion(st) };
   }
 
   #readError(e: unknown, key: string): StrataError {
     if (e instanceof StrataError) return e;
-    if (MISSING_CODES.has(errCode(e) ?? '')) return new NotFoundError('no object at this key', { key });
+    if (isMissing(e)) return new NotFoundError('no object at this key', { key });
     return ioError('read failed', e, { key });
   }
 
@@ -557,12 +455,13 @@ export class LocalStore implements ObjectStore {
     try {
       const sst = await sfh.stat();
       if (!sst.isFile()) throw new StoreError('source is not a regular file', { key, file: src });
-      const h = createHash('sha256');
       const dfh = await open(tmp, 'wx', 0o644);
       try {
-        await copyHashing(sfh, dfh, h, Math.floor(sst.size / 2), () => failpoint('store.put.partial'));
+        const { sha256 } = await copyHashing(sfh, dfh, Math.floor(sst.size / 2), () =>
+          failpoint('store.put.partial'),
+        );
         await dfh.sync();
-        return this.#written(await dfh.stat({ bigint: true }), h.digest('hex'));
+        return this.#written(await dfh.stat({ bigint: true }), sha256);
       } finally {
         await dfh.close();
       }
@@ -607,7 +506,7 @@ export class LocalStore implements ObjectStore {
     const final = this.localPath(key);
     const dir = dirname(final);
     await this.#ensureDir(dir, key);
-    await this.#locked(key, async () => {
+    await this.#lock.run(key, async () => {
       if (opts.ifNoneMatch !== undefined || opts.ifMatch !== undefined) await this.#check(key, final, opts);
       try {
         await rename(tmp, final);
@@ -618,13 +517,7 @@ export class LocalStore implements ObjectStore {
         throw e;
       }
       this.#active.delete(tmp);
-      this.#remember(key, {
-        dev: w.dev,
-        ino: w.ino,
-        size: BigInt(w.size),
-        mtimeNs: w.mtimeNs,
-        sha256: w.sha256,
-      });
+      this.#etags.set(key, w.version, w.sha256);
       await fsyncDir(dir);
     });
     return { key, size: w.size, etag: w.sha256, sha256: w.sha256, lastModified: w.mtime };
@@ -640,7 +533,7 @@ export class LocalStore implements ObjectStore {
         fh = undefined;
       }
     } catch (e) {
-      if (!MISSING_CODES.has(errCode(e) ?? '')) throw e;
+      if (!isMissing(e)) throw e;
     }
     try {
       if (opts.ifNoneMatch === '*' && fh) {
@@ -652,7 +545,7 @@ export class LocalStore implements ObjectStore {
             key,
             expected: opts.ifMatch,
           });
-        const { sha256 } = await hashHandle(fh);
+        const { sha256 } = await sha256Handle(fh);
         if (sha256 !== opts.ifMatch) {
           throw new PreconditionFailedError('object changed (ifMatch etag mismatch)', {
             key,
@@ -663,46 +556,6 @@ export class LocalStore implements ObjectStore {
       }
     } finally {
       await fh?.close();
-    }
-  }
-
-  /** Runs fn holding both the in-process mutex and the cross-process SQLite write lock. */
-  async #locked<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    return this.#mutex.run(async () => {
-      const db = this.#assertOpen();
-      await this.#begin(db, key);
-      try {
-        if (this.#onLocked) await this.#onLocked(key);
-        return await fn();
-      } finally {
-        // nothing was written: ROLLBACK just releases the lock (and never reports BUSY)
-        if (db.inTransaction) db.exec('ROLLBACK');
-      }
-    });
-  }
-
-  async #begin(db: Database.Database, key: string): Promise<void> {
-    const deadline = performance.now() + this.#lockTimeoutMs;
-    let backoffMs = 1;
-    for (;;) {
-      try {
-        db.exec('BEGIN IMMEDIATE');
-        return;
-      } catch (e) {
-        const c = errCode(e);
-        if (!c?.startsWith('SQLITE_BUSY') && !c?.startsWith('SQLITE_LOCKED')) {
-          throw ioError('lock database failed', e, { key });
-        }
-        if (performance.now() >= deadline) {
-          throw new StoreError(
-            `store lock busy for ${this.#lockTimeoutMs} ms`,
-            { key, file: join(this.root, '.lock.sqlite') },
-            { transient: true },
-          );
-        }
-        await delay(backoffMs * (0.5 + Math.random()));
-        backoffMs = Math.min(backoffMs * 2, 20);
-      }
     }
   }
 }

@@ -11,6 +11,8 @@
  * - list(prefix) returns every key under that prefix (sorted ascending), with sizes.
  * - stored bytes are checked against their SHA-256 where the backend records one (IntegrityError).
  */
+import { ErrorCodes, type ErrorContext, IntegrityError } from '../core/errors.js';
+
 export interface ObjectInfo {
   key: string;
   size: number;
@@ -66,6 +68,17 @@ export interface ObjectStore {
    */
   scratchDir?(): string;
   close(): Promise<void>;
+}
+
+/** A put whose caller gave the body's SHA-256 (`PutOptions.sha256`): the body must have it (any case). */
+export function checkGivenSha256(given: string | undefined, actual: string, ctx: ErrorContext): void {
+  if (given !== undefined && given.toLowerCase() !== actual) {
+    throw new IntegrityError(ErrorCodes.STORE_INTEGRITY, 'body does not match the SHA-256 the caller gave', {
+      ...ctx,
+      expected: given,
+      actual,
+    });
+  }
 }
 
 export function joinKey(...parts: string[]): string {

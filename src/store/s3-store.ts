@@ -20,9 +20,9 @@
  * - No localPath/scratchDir: readers download into os.tmpdir() (pipeline/segments.ts).
  */
 
-import { createHash, randomBytes } from 'node:crypto';
-import { type FileHandle, mkdir, open, rename, unlink } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { createHash } from 'node:crypto';
+import { type FileHandle, mkdir, open, unlink } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import {
   DeleteObjectCommand,
@@ -33,11 +33,18 @@ import {
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
-import { fsyncDir, writeAll } from '../core/durable.js';
+import { replaceFileDurable, writeAll } from '../core/durable.js';
 import { ClosedError, ErrorCodes, IntegrityError, StoreError } from '../core/errors.js';
+import { fileChunks, md5Base64, sha256Chunks, sha256Handle, sha256Hex } from '../core/hash.js';
 import { isTransient, type RetryOptions, withRetry } from '../core/retry.js';
 import { compareKeys, validateKey, validatePrefix } from './keys.js';
-import type { ObjectInfo, ObjectStore, PutFileOptions, PutOptions } from './object-store.js';
+import {
+  checkGivenSha256,
+  type ObjectInfo,
+  type ObjectStore,
+  type PutFileOptions,
+  type PutOptions,
+} from './object-store.js';
 import type { S3ConnectionOptions, S3Location } from './s3/config.js';
 import {
   isNotFoundS3,
@@ -132,7 +139,7 @@ export class S3Store implements ObjectStore {
     return this.#retrying('get', key, async () => {
       const out = await this.#getResponse(full, key);
       const body = await out.Body!.transformToByteArray();
-      const sha256 = this.#verify(key, out, createHash('sha256').update(body).digest('hex'), body.byteLength);
+      const sha256 = this.#verify(key, out, sha256Hex(body), body.byteLength);
       return { body, info: this.#info(key, out, body.byteLength, sha256) };
     });
   }
@@ -153,9 +160,9 @@ export class S3Store implements ObjectStore {
   async put(key: string, body: Uint8Array | string, opts: PutOptions = {}): Promise<ObjectInfo> {
     const full = this.#full(key);
     const data = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
-    const sha256 = createHash('sha256').update(data).digest('hex');
-    this.#checkGiven(key, opts.sha256, sha256);
-    const md5 = createHash('md5').update(data).digest('base64');
+    const sha256 = sha256Hex(data);
+    checkGivenSha256(opts.sha256, sha256, { bucket: this.bucket, key });
+    const md5 = md5Base64(data);
     return this.#putObject(key, full, () => data, data.byteLength, { sha256, md5 }, opts);
   }
 
@@ -194,14 +201,14 @@ export class S3Store implements ObjectStore {
         }
         // one pass for SHA-256 (recorded) and MD5 (the server checks the bytes it receives against it, so a
         // file changed after this pass is refused with BadDigest)
-        const sums = await this.#hashHandle(fh, true);
-        this.#checkGiven(key, opts.sha256, sums.sha256);
+        const sums = await this.#sums(fh);
+        checkGivenSha256(opts.sha256, sums.sha256, { bucket: this.bucket, key });
         const stream = () => fh.createReadStream({ start: 0, end: st.size - 1, autoClose: false });
         info = await this.#putObject(key, full, stream, st.size, sums, opts);
       } else {
         // the SHA-256 goes into the object's metadata at creation: the caller's (checked against the bytes
         // sent before completion) or one read pass ahead of the upload
-        const sha256 = opts.sha256?.toLowerCase() ?? (await this.#hashHandle(fh, false)).sha256;
+        const sha256 = opts.sha256?.toLowerCase() ?? (await sha256Handle(fh)).sha256;
         const etag = await uploadMultipart({
           client: this.#client,
           bucket: this.bucket,
@@ -266,42 +273,26 @@ export class S3Store implements ObjectStore {
     const dir = dirname(dest);
     await mkdir(dir, { recursive: true });
     return this.#retrying('getToFile', key, async () => {
-      const tmp = join(dir, `.${basename(dest)}.${process.pid}-${randomBytes(6).toString('hex')}.tmp`);
-      try {
-        const out = await this.#getResponse(full, key);
-        const hash = createHash('sha256');
-        let size = 0;
-        const fh = await open(tmp, 'wx', 0o644);
-        try {
-          let pending: Buffer[] = [];
-          let pendingBytes = 0;
-          const flush = async () => {
-            if (pendingBytes === 0) return;
-            await writeAll(fh, pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes));
-            pending = [];
-            pendingBytes = 0;
-          };
-          for await (const chunk of out.Body as Readable) {
-            const b = chunk as Buffer;
-            hash.update(b);
-            size += b.length;
-            pending.push(b);
-            pendingBytes += b.length;
-            if (pendingBytes >= WRITE_BUF) await flush();
-          }
-          await flush();
-          await fh.sync();
-        } finally {
-          await fh.close();
-        }
-        const sha256 = this.#verify(key, out, hash.digest('hex'), size);
-        await rename(tmp, dest);
-        await fsyncDir(dir);
-        return this.#info(key, out, size, sha256);
-      } catch (e) {
-        await unlink(tmp).catch(() => undefined);
-        throw e;
-      }
+      const out = await this.#getResponse(full, key);
+      return replaceFileDurable(dest, async (fh) => {
+        // the body arrives in small chunks: written in batches of WRITE_BUF
+        let pending: Uint8Array[] = [];
+        let pendingBytes = 0;
+        const flush = async () => {
+          if (pendingBytes === 0) return;
+          await writeAll(fh, pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes));
+          pending = [];
+          pendingBytes = 0;
+        };
+        const received = await sha256Chunks(out.Body as Readable, async (chunk) => {
+          pending.push(chunk);
+          pendingBytes += chunk.byteLength;
+          if (pendingBytes >= WRITE_BUF) await flush();
+        });
+        await flush();
+        const sha256 = this.#verify(key, out, received.sha256, received.size);
+        return this.#info(key, out, received.size, sha256);
+      });
     });
   }
 
@@ -428,21 +419,6 @@ export class S3Store implements ObjectStore {
     return e;
   }
 
-  #checkGiven(key: string, given: string | undefined, actual: string): void {
-    if (given !== undefined && given.toLowerCase() !== actual) {
-      throw new IntegrityError(
-        ErrorCodes.STORE_INTEGRITY,
-        'body does not match the SHA-256 the caller gave',
-        {
-          bucket: this.bucket,
-          key,
-          expected: given,
-          actual,
-        },
-      );
-    }
-  }
-
   /** Checks what was received against the recorded SHA-256 and length; returns the SHA-256. */
   #verify(
     key: string,
@@ -501,17 +477,12 @@ export class S3Store implements ObjectStore {
     return h && h.sha256 === sha256 && h.size === size ? h.etag : undefined;
   }
 
-  async #hashHandle(fh: FileHandle, withMd5: boolean): Promise<{ sha256: string; md5: string }> {
-    const h = createHash('sha256');
-    const m = withMd5 ? createHash('md5') : undefined;
-    const buf = Buffer.allocUnsafe(WRITE_BUF);
-    for (let pos = 0; ; ) {
-      const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
-      if (bytesRead === 0) break;
-      h.update(buf.subarray(0, bytesRead));
-      m?.update(buf.subarray(0, bytesRead));
-      pos += bytesRead;
-    }
-    return { sha256: h.digest('hex'), md5: m?.digest('base64') ?? '' };
+  /** SHA-256 (hex) and MD5 (base64) of the whole file, in one pass. */
+  async #sums(fh: FileHandle): Promise<{ sha256: string; md5: string }> {
+    const md5 = createHash('md5');
+    const { sha256 } = await sha256Chunks(fileChunks(fh), (chunk) => {
+      md5.update(chunk);
+    });
+    return { sha256, md5: md5.digest('base64') };
   }
 }

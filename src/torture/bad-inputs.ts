@@ -16,10 +16,11 @@ import {
   DELTA_FORMAT,
   DELTA_FORMAT_VERSION,
   DeltaKeys,
+  parseNdjson,
+  parseOpenAIBatch,
   type RawDeltaRow,
   writeRawDelta,
-} from '../ingest/delta-format.js';
-import { parseNdjson, parseOpenAIBatch } from '../ingest/producer-file.js';
+} from '../ingest/index.js';
 import type { DeltaDescriptor } from '../pipeline/deltas.js';
 import { writeJson } from '../pipeline/json-object.js';
 import { Keys } from '../pipeline/layout.js';

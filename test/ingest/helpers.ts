@@ -1,7 +1,7 @@
 import { expect } from 'vitest';
 import { type ErrorCode, type ErrorContext, StrataError } from '../../src/core/errors.js';
 import type { Operation, SequencedOperation } from '../../src/core/types.js';
-import { DeltaKeys, type RawDeltaRow, writeRawDelta } from '../../src/ingest/delta-format.js';
+import { DeltaKeys, type RawDeltaRow, writeRawDelta } from '../../src/ingest/index.js';
 
 /** Runs `fn`, expects a StrataError with `code` whose context contains `ctx`; returns it. */
 export function expectCode(fn: () => unknown, code: ErrorCode, ctx: ErrorContext = {}): StrataError {

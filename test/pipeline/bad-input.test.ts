@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { ErrorCodes } from '../../src/core/errors.js';
 import { sha256Hex } from '../../src/core/hash.js';
 import type { CollectionConfig } from '../../src/core/types.js';
-import { DeltaKeys, encodeDelta, type RawDeltaRow, writeRawDelta } from '../../src/ingest/delta-format.js';
+import { DeltaKeys, encodeDelta, type RawDeltaRow, writeRawDelta } from '../../src/ingest/index.js';
 import { writeJson } from '../../src/pipeline/json-object.js';
 import { Keys } from '../../src/pipeline/layout.js';
 import { readLedger } from '../../src/pipeline/ledger.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { sha256Hex } from '../../src/core/hash.js';
-import { encodeDelta } from '../../src/ingest/delta-format.js';
+import { encodeDelta } from '../../src/ingest/index.js';
 import { acceptDelta } from '../../src/pipeline/deltas.js';
 import { writeJson } from '../../src/pipeline/json-object.js';
 import { Keys } from '../../src/pipeline/layout.js';

@@ -3,7 +3,7 @@ import { basename } from 'node:path';
 import type { Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import type { Metric, Quantization } from '../../core/types.js';
-import { readProducerFile } from '../../ingest/producer-file.js';
+import { readProducerFile } from '../../ingest/index.js';
 import { importChroma } from '../../interop/chroma/import.js';
 import { chromaDirectoriesIn } from '../../interop/chroma/reader.js';
 import { createCollection, findCollection } from '../../pipeline/collections.js';

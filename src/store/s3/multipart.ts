@@ -11,7 +11,6 @@
  * - Unconditional only: radosgw 16 ignores If-None-Match / If-Match on CompleteMultipartUpload, so the
  *   store sends conditional puts of large files as one streamed PutObject instead.
  */
-import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import {
   AbortMultipartUploadCommand,
@@ -22,6 +21,7 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { ErrorCodes, IntegrityError, StoreError } from '../../core/errors.js';
+import { md5Base64, sha256Hasher } from '../../core/hash.js';
 import { Semaphore } from '../../core/semaphore.js';
 
 /** S3 allows at most 10,000 parts, each at least 5 MiB (but the last). */
@@ -82,7 +82,7 @@ export async function uploadMultipart(m: MultipartInput): Promise<string | undef
   const parts: CompletedPart[] = [];
   try {
     const partSize = partSizeFor(m.size, m.partSize);
-    const hash = createHash('sha256');
+    const hash = sha256Hasher();
     const slots = new Semaphore(Math.max(1, m.concurrency));
     const inflight: Array<Promise<void>> = [];
     let failed: { error: unknown } | undefined;
@@ -103,7 +103,7 @@ export async function uploadMultipart(m: MultipartInput): Promise<string | undef
         break;
       }
       hash.update(body);
-      const md5 = createHash('md5').update(body).digest('base64');
+      const md5 = md5Base64(body);
       const partNumber = n;
       inflight.push(
         m
