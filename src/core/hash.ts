@@ -90,8 +90,19 @@ export function canonicalJson(v: unknown): string {
  */
 export class FieldHasher {
   #h: Hash = createHash('sha256');
-  #buf = Buffer.allocUnsafe(64 << 10);
+  #buf: Buffer;
   #pos = 0;
+
+  /** `scratch`: bytes batched per hash update (small for one-record hashers, large for streams). */
+  constructor(scratch = 64 << 10) {
+    this.#buf = Buffer.allocUnsafe(Math.max(64, scratch));
+  }
+
+  /** Raw bytes into the stream (a domain separator, say). */
+  raw(b: Uint8Array): void {
+    this.#flush();
+    this.#h.update(b);
+  }
 
   #room(n: number): void {
     if (this.#pos + n > this.#buf.length) this.#flush();
@@ -111,7 +122,7 @@ export class FieldHasher {
     }
     this.#buf.writeUInt32LE(b.byteLength, this.#pos);
     this.#pos += 4;
-    if (b.byteLength > 4096) {
+    if (b.byteLength > Math.min(4096, this.#buf.length >> 1)) {
       this.#flush();
       this.#h.update(b);
       return;
@@ -135,6 +146,11 @@ export class FieldHasher {
   digest(): string {
     this.#flush();
     return this.#h.digest('hex');
+  }
+
+  digestBytes(): Buffer {
+    this.#flush();
+    return this.#h.digest();
   }
 }
 

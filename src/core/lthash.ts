@@ -17,12 +17,12 @@
  * under the key SHA-256(domain ‖ record): SHA-256 as the random oracle, AES-CTR as the expansion (a
  * standard PRG keyed by a uniform key), measured 3× cheaper here than a SHAKE256 XOF of the same length.
  *
- * The record's encoding is the same length-prefixed field stream as the sorted-stream hash of
- * intermediate segments (ContentHasher): id, embedding bytes (f32 LE), document, canonical metadata.
+ * The record's encoding is the length-prefixed field stream of core/hash.ts (FieldHasher), as every content
+ * hash uses: id, embedding bytes (f32 LE), document, canonical metadata.
  */
 import { createCipheriv, createHash } from 'node:crypto';
 import { ErrorCodes, StrataError } from './errors.js';
-import { canonicalJson } from './hash.js';
+import { canonicalJson, FieldHasher } from './hash.js';
 import type { Metadata } from './types.js';
 
 export const LTHASH_LANES = 1024;
@@ -30,7 +30,6 @@ export const LTHASH_BYTES = LTHASH_LANES * 2;
 const DOMAIN = Buffer.from('strata.lthash.v1\n', 'utf8');
 const ZERO_IV = Buffer.alloc(16);
 const ZEROS = Buffer.alloc(LTHASH_BYTES);
-const NULL_FIELD = Buffer.from([0xff, 0xff, 0xff, 0xff]);
 
 /** The fields of a record that its hash covers (not its sequence number, key or segment). */
 export interface HashedRecord {
@@ -40,28 +39,17 @@ export interface HashedRecord {
   metadata?: Metadata | null;
 }
 
-function field(h: ReturnType<typeof createHash>, b: Uint8Array | string | null | undefined): void {
-  if (b === null || b === undefined) {
-    h.update(NULL_FIELD);
-    return;
-  }
-  const buf = typeof b === 'string' ? Buffer.from(b, 'utf8') : b;
-  const len = Buffer.allocUnsafe(4);
-  len.writeUInt32LE(buf.byteLength);
-  h.update(len);
-  h.update(buf);
-}
-
 /** SHA-256 of the record's canonical encoding: the key of its lattice vector. */
 export function recordDigest(r: HashedRecord): Buffer {
-  const h = createHash('sha256');
-  h.update(DOMAIN);
-  field(h, r.id);
+  const h = new FieldHasher(1024);
+  h.raw(DOMAIN);
+  const utf8 = (x: string | null | undefined) => (x === null || x === undefined ? null : Buffer.from(x, 'utf8'));
+  h.field(utf8(r.id));
   const e = r.embedding;
-  field(h, e ? new Uint8Array(e.buffer, e.byteOffset, e.byteLength) : null);
-  field(h, r.document ?? null);
-  field(h, r.metadata ? canonicalJson(r.metadata) : null);
-  return h.digest();
+  h.field(e ? new Uint8Array(e.buffer, e.byteOffset, e.byteLength) : null);
+  h.field(utf8(r.document));
+  h.field(r.metadata ? Buffer.from(canonicalJson(r.metadata), 'utf8') : null);
+  return h.digestBytes();
 }
 
 /** The record's lattice vector: 1,024 little-endian 16-bit lanes. */

@@ -4,7 +4,7 @@ import { failpoint } from '../core/failpoints.js';
 import { sha256Hex } from '../core/hash.js';
 import type { SequencedOperation } from '../core/types.js';
 import { compareIds, type SegmentRow, SegmentWriter } from '../engine/index.js';
-import { decodeDelta } from '../ingest/delta-format.js';
+import { decodeDelta } from '../ingest/index.js';
 import { foldRows, rowFromOp } from './fold.js';
 import { Keys, stepName } from './layout.js';
 import { newScratchDir, type SegmentRef, uploadSegment } from './segments.js';
