@@ -67,7 +67,7 @@ export async function benchServe(o: ServeBenchOptions = {}): Promise<BenchSectio
       });
     }
     for (let i = 0; i < ops.length; i += 2_500) await acceptDelta(store, config, ops.slice(i, i + 2_500));
-    const exec = new LocalPoolExecutor({ store: dir, concurrency: availableParallelism() });
+    const exec = new LocalPoolExecutor({ storeSpec: dir, concurrency: availableParallelism() });
     try {
       await compact(store, 'lines', { executor: exec, chunkSize: 3, groupSize: 10 });
     } finally {
@@ -250,7 +250,7 @@ export async function benchServe(o: ServeBenchOptions = {}): Promise<BenchSectio
       ...generateChanges({ seed: 42, existingIds, count: Math.round(n / 100), dimension: dim, round: 2 }),
     ];
     await acceptDelta(store, config, changes);
-    const exec2 = new LocalPoolExecutor({ store: dir, concurrency: availableParallelism() });
+    const exec2 = new LocalPoolExecutor({ storeSpec: dir, concurrency: availableParallelism() });
     try {
       await compact(store, 'lines', { executor: exec2 });
     } finally {

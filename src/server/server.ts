@@ -111,7 +111,7 @@ export class StrataServer {
     const executor = (): StepExecutor =>
       o.compactRunner === 'inline'
         ? new InlineExecutor(o.store)
-        : new LocalPoolExecutor({ store: o.storeSpec, concurrency: o.compactConcurrency ?? 1 });
+        : new LocalPoolExecutor({ storeSpec: o.storeSpec, concurrency: o.compactConcurrency ?? 1 });
     const compactor = new BackgroundCompactor(o.store, executor, {
       everyMs: o.compactEveryMs,
       leaseTtlMs: o.leaseTtlMs,
