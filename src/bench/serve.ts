@@ -74,7 +74,7 @@ export async function benchServe(o: ServeBenchOptions = {}): Promise<BenchSectio
       await exec.close();
     }
 
-    server = await StrataServer.start({ store, storeSpec: dir, port: 0, token: TOKEN, refreshMs: 60_000 });
+    server = await StrataServer.start({ store, port: 0, token: TOKEN, refreshMs: 60_000 });
     const snap = (await server.ctx.snapshots.get('lines'))!;
     const entry = await server.ctx.catalog.resolve('default_tenant', 'default_database', 'lines');
     const url = `${server.url}/api/v2/tenants/default_tenant/databases/default_database/collections/${entry.chroma.id}/query`;
