@@ -89,7 +89,7 @@ export {
 export { type CompactEvent, type CompactOptions, type CompactReport, compact } from './pipeline/compact.js';
 export { openCurrentSnapshot } from './pipeline/current.js';
 export { type AcceptOptions, acceptDelta, type DeltaDescriptor, listDeltas } from './pipeline/deltas.js';
-export type { StepExecutor } from './pipeline/executor.js';
+export type { ExecutorFactory, StepExecutor } from './pipeline/executor.js';
 export { type GcOptions, type GcReport, gcCollection } from './pipeline/gc.js';
 export { Lease, type LeaseOptions, type LeaseRecord } from './pipeline/lease.js';
 export { type DeltaState, type Ledger, type LedgerEntry, readLedger } from './pipeline/ledger.js';
@@ -114,6 +114,7 @@ export {
   type StateMachineOptions,
 } from './runners/lambda/index.js';
 export { LocalPoolExecutor, type LocalPoolOptions } from './runners/local/pool.js';
+export { type OpenExecutorOptions, openExecutor, RUNNERS, type Runner } from './runners/open.js';
 export { FaultyStore, type FaultyStoreOptions } from './store/faulty-store.js';
 export { LocalStore, type LocalStoreOptions } from './store/local-store.js';
 // storage

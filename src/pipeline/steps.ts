@@ -97,7 +97,13 @@ export interface StepEnv {
   producer?: string;
 }
 
-function ctxOf(task: StepTask) {
+/** What a step's errors carry: its collection, run and chunk or group index. */
+export function stepContext(task: StepTask): {
+  collection: string;
+  run: string;
+  chunk?: number;
+  group?: number;
+} {
   return {
     collection: task.collection,
     run: task.run,
@@ -120,7 +126,7 @@ export async function runStep(env: StepEnv, task: StepTask): Promise<StepResult>
       maxRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
     };
   } catch (e) {
-    throw toStrataError(e, ctxOf(task));
+    throw toStrataError(e, stepContext(task));
   }
 }
 
@@ -155,7 +161,7 @@ async function chunkStep(env: StepEnv, task: ChunkTask): Promise<Omit<StepResult
   const rejected: RejectedDelta[] = [];
   const deltas = [...task.deltas].sort((a, b) => a.seqStart - b.seqStart);
   for (const d of deltas) {
-    const ctx = { ...ctxOf(task), delta: String(d.seqStart), file: d.key };
+    const ctx = { ...stepContext(task), delta: String(d.seqStart), file: d.key };
     let ops: SequencedOperation[];
     try {
       const bytes = await env.store.get(d.key);
