@@ -3,6 +3,7 @@
  * internals stay internal. Layers (DESIGN.md): core → engine/store → pipeline → runners → cli/server.
  */
 
+export { DeletionVector } from './core/deletion-vector.js';
 // core
 export {
   CollectionError,
@@ -25,6 +26,7 @@ export {
   VerificationError,
 } from './core/errors.js';
 export { FAILPOINTS, type FailpointName } from './core/failpoints.js';
+export { LtHash } from './core/lthash.js';
 export {
   MANIFEST_FORMAT,
   MANIFEST_FORMAT_VERSION,
@@ -45,6 +47,13 @@ export type {
   VectorRecord,
 } from './core/types.js';
 export { validateName, validateOperation } from './core/validate.js';
+export {
+  parseVersionManifest,
+  VERSION_FORMAT,
+  type VersionCause,
+  type VersionManifest,
+  type VersionSegment,
+} from './core/version-manifest.js';
 // engine
 export {
   type Hit,
@@ -87,20 +96,46 @@ export {
   listCollections,
 } from './pipeline/collections.js';
 export { type CompactEvent, type CompactOptions, type CompactReport, compact } from './pipeline/compact.js';
-export { openCurrentSnapshot } from './pipeline/current.js';
+export { openCurrentVersion, type QueryableOptions, QueryableVersion } from './pipeline/current.js';
 export { type AcceptOptions, acceptDelta, type DeltaDescriptor, listDeltas } from './pipeline/deltas.js';
-export type { StepExecutor } from './pipeline/executor.js';
+export type { ExecutorFactory, StepExecutor } from './pipeline/executor.js';
 export { type GcOptions, type GcReport, gcCollection } from './pipeline/gc.js';
 export { Lease, type LeaseOptions, type LeaseRecord } from './pipeline/lease.js';
 export { type DeltaState, type Ledger, type LedgerEntry, readLedger } from './pipeline/ledger.js';
+export {
+  defaultMergePolicy,
+  findMerges,
+  type MergePolicyOptions,
+  mergeAll,
+  type PolicySegment,
+} from './pipeline/merge-policy.js';
+export {
+  type MergeMode,
+  type MergeOptions,
+  type MergeReport,
+  mergeCollection,
+  planMerges,
+} from './pipeline/merges.js';
+export { OpenedVersion, openVersion } from './pipeline/open-version.js';
 export { type Pointer, readPointer } from './pipeline/pointer.js';
+export { type RollbackOptions, type RollbackReport, rollbackCollection } from './pipeline/rollback.js';
 export { listRuns, type RunRecord, readRunRecord } from './pipeline/runs.js';
 export { OpenedSegment, openStoredSegment } from './pipeline/segments.js';
 export { runStep, type StepEnv, type StepResult, type StepTask } from './pipeline/steps.js';
 export { type SnapshotVerification, verifyCollection } from './pipeline/verify.js';
+export { type ResolvedVersion, readDeletionVector, readVersion } from './pipeline/versions.js';
 // query
-export { type SearchOptions, searchSnapshot } from './query/search.js';
-export { matchesWhere, matchesWhereDocument, type Where, type WhereDocument } from './query/where.js';
+export {
+  matchesWhere,
+  matchesWhereDocument,
+  type SearchHit,
+  type SearchOptions,
+  type SearchPlan,
+  searchVersion,
+  VersionView,
+  type Where,
+  type WhereDocument,
+} from './query/index.js';
 // runners
 export { BullMQExecutor, type BullMQExecutorOptions } from './runners/bullmq/executor.js';
 export { StepWorker, type StepWorkerOptions } from './runners/bullmq/worker.js';
@@ -114,6 +149,7 @@ export {
   type StateMachineOptions,
 } from './runners/lambda/index.js';
 export { LocalPoolExecutor, type LocalPoolOptions } from './runners/local/pool.js';
+export { type OpenExecutorOptions, openExecutor, RUNNERS, type Runner } from './runners/open.js';
 export { FaultyStore, type FaultyStoreOptions } from './store/faulty-store.js';
 export { LocalStore, type LocalStoreOptions } from './store/local-store.js';
 // storage

@@ -103,7 +103,7 @@ export async function benchCore(o: CoreBenchOptions = {}): Promise<BenchSection>
     bare.add(keys, matrix, threads);
     const bareMs = performance.now() - t;
     log('compaction through the local pool');
-    const exec = new LocalPoolExecutor({ store: dir, concurrency: threads });
+    const exec = new LocalPoolExecutor({ storeSpec: dir, concurrency: threads });
     t = performance.now();
     const report = await compact(store, 'lines', { executor: exec, chunkSize: 3, groupSize: 10 });
     const compactMs = performance.now() - t;
@@ -255,7 +255,7 @@ export async function benchCore(o: CoreBenchOptions = {}): Promise<BenchSection>
     log(`large collection ${LN} × ${LD}`);
     const large = upsertsOf(7, LN, LD);
     const config = await ingestAll(store, 'large', LD, large.ops, 40);
-    const exec2 = new LocalPoolExecutor({ store: dir, concurrency: threads });
+    const exec2 = new LocalPoolExecutor({ storeSpec: dir, concurrency: threads });
     await compact(store, 'large', { executor: exec2, chunkSize: 4, groupSize: 10 });
     await exec2.close();
     const changes = [

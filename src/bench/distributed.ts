@@ -181,12 +181,12 @@ export async function benchDistributed(opts: DistributedBenchOptions = {}): Prom
         workers.push(await startWorker(redisUrl, bullmqSpec, queue, opts.workerEnv ?? {}));
       }
       const runLocal = (name: string) =>
-        timed(localStore, name, new LocalPoolExecutor({ store: localDir, concurrency: o.workers }), o);
+        timed(localStore, name, new LocalPoolExecutor({ storeSpec: localDir, concurrency: o.workers }), o);
       const runDist = (name: string) =>
         timed(
           remoteStore,
           name,
-          new BullMQExecutor({ redis: redisUrl, storeUrl: remoteStore.url, queue, concurrency: o.workers }),
+          new BullMQExecutor({ redis: redisUrl, store: remoteStore, queue, concurrency: o.workers }),
           o,
         );
       const locals: Array<Awaited<ReturnType<typeof timed>>> = [];

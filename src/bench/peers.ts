@@ -319,7 +319,7 @@ async function benchStrata(
     }
     const ingestMs = performance.now() - t0;
     const t1 = performance.now();
-    const executor = new LocalPoolExecutor({ store: dir, concurrency: availableParallelism() });
+    const executor = new LocalPoolExecutor({ storeSpec: dir, concurrency: availableParallelism() });
     let report: Awaited<ReturnType<typeof compact>>;
     try {
       report = await compact(store, 'peers', { executor, chunkSize: 3, groupSize: 10 });

@@ -67,14 +67,14 @@ export async function benchServe(o: ServeBenchOptions = {}): Promise<BenchSectio
       });
     }
     for (let i = 0; i < ops.length; i += 2_500) await acceptDelta(store, config, ops.slice(i, i + 2_500));
-    const exec = new LocalPoolExecutor({ store: dir, concurrency: availableParallelism() });
+    const exec = new LocalPoolExecutor({ storeSpec: dir, concurrency: availableParallelism() });
     try {
       await compact(store, 'lines', { executor: exec, chunkSize: 3, groupSize: 10 });
     } finally {
       await exec.close();
     }
 
-    server = await StrataServer.start({ store, storeSpec: dir, port: 0, token: TOKEN, refreshMs: 60_000 });
+    server = await StrataServer.start({ store, port: 0, token: TOKEN, refreshMs: 60_000 });
     const snap = (await server.ctx.snapshots.get('lines'))!;
     const entry = await server.ctx.catalog.resolve('default_tenant', 'default_database', 'lines');
     const url = `${server.url}/api/v2/tenants/default_tenant/databases/default_database/collections/${entry.chroma.id}/query`;
@@ -250,7 +250,7 @@ export async function benchServe(o: ServeBenchOptions = {}): Promise<BenchSectio
       ...generateChanges({ seed: 42, existingIds, count: Math.round(n / 100), dimension: dim, round: 2 }),
     ];
     await acceptDelta(store, config, changes);
-    const exec2 = new LocalPoolExecutor({ store: dir, concurrency: availableParallelism() });
+    const exec2 = new LocalPoolExecutor({ storeSpec: dir, concurrency: availableParallelism() });
     try {
       await compact(store, 'lines', { executor: exec2 });
     } finally {

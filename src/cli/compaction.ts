@@ -1,15 +1,10 @@
-import { availableParallelism } from 'node:os';
-import { UsageError } from '../core/errors.js';
 import { type CompactOptions, type CompactReport, compact } from '../pipeline/compact.js';
-import type { StepExecutor } from '../pipeline/executor.js';
-import { BullMQExecutor } from '../runners/bullmq/executor.js';
-import { InlineExecutor } from '../runners/inline.js';
-import { LocalPoolExecutor } from '../runners/local/pool.js';
+import { openExecutor, type Runner } from '../runners/open.js';
 import type { ObjectStore } from '../store/object-store.js';
 import type { CliContext } from './context.js';
 
 export interface CompactionCliOptions {
-  runner?: 'local' | 'inline' | 'bullmq';
+  runner?: Runner;
   /** --runner bullmq: the Redis URL and queue the workers serve. */
   redis?: string;
   queue?: string;
@@ -23,28 +18,6 @@ export interface CompactionCliOptions {
   retain?: number;
 }
 
-export function createExecutor(ctx: CliContext, store: ObjectStore, o: CompactionCliOptions): StepExecutor {
-  if (o.runner === 'inline') return new InlineExecutor(store);
-  if (o.runner === 'bullmq') {
-    if (!o.redis)
-      throw new UsageError('--runner bullmq needs --redis URL (and `strata worker` processes serving it)');
-    return new BullMQExecutor({
-      redis: o.redis,
-      queue: o.queue,
-      storeUrl: store.url,
-      concurrency: o.concurrency,
-    });
-  }
-  if (o.runner !== undefined && o.runner !== 'local')
-    throw new UsageError(`unknown runner ${o.runner} (local | inline | bullmq)`);
-  return new LocalPoolExecutor({
-    store: ctx.storeSpec,
-    concurrency: o.concurrency ?? availableParallelism(),
-    onRetry: (task, e, n) =>
-      ctx.progress.log(`retrying ${task.kind} step after attempt ${n}: ${e.describe()}`, { code: e.code }),
-  });
-}
-
 /** Runs one compaction with progress wired to the CLI's display. */
 export async function runCompaction(
   ctx: CliContext,
@@ -52,12 +25,16 @@ export async function runCompaction(
   collection: string,
   o: CompactionCliOptions,
 ): Promise<CompactReport> {
-  await using exec = Object.assign(createExecutor(ctx, store, o), {
-    async [Symbol.asyncDispose](this: StepExecutor) {
-      await this.close();
-    },
-  });
   const p = ctx.progress;
+  await using exec = await openExecutor(o.runner ?? 'local', {
+    store,
+    storeSpec: ctx.storeSpec,
+    concurrency: o.concurrency,
+    redis: o.redis,
+    queue: o.queue,
+    onRetry: (task, e, n) =>
+      p.log(`retrying ${task.kind} step after attempt ${n}: ${e.describe()}`, { code: e.code }),
+  });
   const copts: CompactOptions = {
     executor: exec,
     chunkSize: o.chunkSize,

@@ -5,6 +5,7 @@ import { openStore } from '../store/open.js';
 import { withS3Endpoint } from '../store/s3/config.js';
 import { createLogger, createProgress, type Progress } from './progress.js';
 
+/** The global flags as commander parses them (named after the flags: `store` is --store's spec string). */
 export interface GlobalOptions {
   dir?: string;
   store?: string;

@@ -43,7 +43,8 @@ export interface HashedRecord {
 export function recordDigest(r: HashedRecord): Buffer {
   const h = new FieldHasher(1024);
   h.raw(DOMAIN);
-  const utf8 = (x: string | null | undefined) => (x === null || x === undefined ? null : Buffer.from(x, 'utf8'));
+  const utf8 = (x: string | null | undefined) =>
+    x === null || x === undefined ? null : Buffer.from(x, 'utf8');
   h.field(utf8(r.id));
   const e = r.embedding;
   h.field(e ? new Uint8Array(e.buffer, e.byteOffset, e.byteLength) : null);

@@ -11,3 +11,9 @@ export interface StepExecutor {
   run(task: StepTask): Promise<StepResult>;
   close(): Promise<void>;
 }
+
+/**
+ * Makes an executor when one is needed, for code that runs compactions without knowing the runners (the
+ * server's background compaction); the caller closes what it returns. runners/open.ts builds them.
+ */
+export type ExecutorFactory = () => Promise<StepExecutor> | StepExecutor;

@@ -12,7 +12,6 @@ import { failpoint } from '../core/failpoints.js';
 import { sha256Hex } from '../core/hash.js';
 import type { VersionManifest } from '../core/version-manifest.js';
 import type { ObjectStore } from '../store/object-store.js';
-import type { StepExecutor } from './executor.js';
 import { KeyMap } from './keymap.js';
 import type { Lease } from './lease.js';
 import {
@@ -26,7 +25,7 @@ import { baseRefOf, type Pointer, readPointer } from './pointer.js';
 import { publishVersion } from './publish.js';
 import { newRunId, type RunRecord, writeRunRecord } from './runs.js';
 import { newEntry } from './step-final.js';
-import type { StepResult } from './steps.js';
+import type { MergeTask, StepResult } from './steps.js';
 import {
   type ResolvedVersion,
   readDeletionVector,
@@ -38,7 +37,8 @@ import {
 export type MergeMode = 'auto' | 'none' | 'all';
 
 export interface MergeOptions {
-  executor: StepExecutor;
+  /** Runs one merge step (an executor's run, or the step code in this process). */
+  step: (task: MergeTask) => Promise<StepResult>;
   /** auto: what the policy asks for; all: down to one segment (strata optimize); none: nothing. */
   mode: MergeMode;
   policy?: Partial<MergePolicyOptions>;
@@ -142,7 +142,7 @@ export async function mergeCollection(
       return n + (s ? s.rows - s.deleted : 0);
     }, 0);
   const steps = merges.map((inputs, index) =>
-    opts.executor.run({
+    opts.step({
       kind: 'merge',
       collection,
       run,

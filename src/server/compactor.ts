@@ -4,10 +4,10 @@
  * skipped this round). Runs never overlap; the steps run in the executor's worker processes so queries
  * keep their latency. After a publish the served snapshot is refreshed at once.
  */
-import { ErrorCodes, isStrataError, type StrataError, toStrataError } from '../core/errors.js';
+import { ErrorCodes, isStrataError, type StrataError, toStrataError, UsageError } from '../core/errors.js';
 import { listCollections } from '../pipeline/collections.js';
 import { type CompactReport, compact } from '../pipeline/compact.js';
-import type { StepExecutor } from '../pipeline/executor.js';
+import type { ExecutorFactory, StepExecutor } from '../pipeline/executor.js';
 import { readLedger } from '../pipeline/ledger.js';
 import type { ObjectStore } from '../store/object-store.js';
 
@@ -21,7 +21,7 @@ export interface CompactorOptions {
 
 export class BackgroundCompactor {
   readonly #store: ObjectStore;
-  readonly #executor: () => StepExecutor;
+  readonly #executor: ExecutorFactory | undefined;
   readonly #opts: CompactorOptions;
   #exec: StepExecutor | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -29,8 +29,10 @@ export class BackgroundCompactor {
   #closed = false;
   runs = 0;
 
-  /** `executor` is created on first use and closed by close(). */
-  constructor(store: ObjectStore, executor: () => StepExecutor, opts: CompactorOptions = {}) {
+  /** `executor` is called on first use; what it makes is closed by close(). Without it nothing compacts. */
+  constructor(store: ObjectStore, executor: ExecutorFactory | undefined, opts: CompactorOptions = {}) {
+    if (!executor && (opts.everyMs ?? 0) > 0)
+      throw new UsageError('background compaction needs an executor factory');
     this.#store = store;
     this.#executor = executor;
     this.#opts = opts;
@@ -47,6 +49,10 @@ export class BackgroundCompactor {
 
   /** Compacts these collections (default: all) that have pending deltas; runs never overlap. */
   runOnce(collections?: string[]): Promise<CompactReport[]> {
+    if (!this.#executor)
+      return Promise.reject(
+        new UsageError('this server compacts nothing: it was started without an executor factory'),
+      );
     const run = this.#tail.then(() => this.#run(collections));
     this.#tail = run.catch(() => undefined);
     return run;
@@ -60,7 +66,7 @@ export class BackgroundCompactor {
       try {
         const ledger = await readLedger(this.#store, c);
         if (ledger.counts.pending === 0) continue;
-        this.#exec ??= this.#executor();
+        this.#exec ??= await this.#executor!();
         const r = await compact(this.#store, c, {
           executor: this.#exec,
           ...(this.#opts.leaseTtlMs ? { lease: { ttlMs: this.#opts.leaseTtlMs } } : {}),

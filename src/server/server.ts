@@ -8,9 +8,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { toStrataError } from '../core/errors.js';
 import type { OpenOptions } from '../engine/index.js';
-import type { StepExecutor } from '../pipeline/executor.js';
-import { InlineExecutor } from '../runners/inline.js';
-import { LocalPoolExecutor } from '../runners/local/pool.js';
+import type { ExecutorFactory } from '../pipeline/executor.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { TokenAuth } from './auth.js';
 import { Catalog } from './catalog.js';
@@ -25,8 +23,11 @@ import { registerStrataApi } from './strata-api.js';
 
 export interface ServeOptions {
   store: ObjectStore;
-  /** The store location as workers open it (local compaction runner). */
-  storeSpec: string;
+  /**
+   * Opens the executor compactions run their steps on (on first use; closed with the server), e.g.
+   * `() => openExecutor('local', { storeSpec })`. Without it the server does not compact.
+   */
+  compactExecutor?: ExecutorFactory;
   host?: string;
   /** 0 = any free port. */
   port?: number;
@@ -43,8 +44,6 @@ export interface ServeOptions {
   refreshMs?: number;
   /** Background compaction interval in ms (0 = off, the default). */
   compactEveryMs?: number;
-  compactRunner?: 'local' | 'inline';
-  compactConcurrency?: number;
   leaseTtlMs?: number;
   verify?: OpenOptions['verify'];
   vectorBudgetBytes?: number;
@@ -108,11 +107,7 @@ export class StrataServer {
         log?.debug({ collection, seqStart: d.seqStart, count: d.count }, 'delta accepted');
       },
     });
-    const executor = (): StepExecutor =>
-      o.compactRunner === 'inline'
-        ? new InlineExecutor(o.store)
-        : new LocalPoolExecutor({ store: o.storeSpec, concurrency: o.compactConcurrency ?? 1 });
-    const compactor = new BackgroundCompactor(o.store, executor, {
+    const compactor = new BackgroundCompactor(o.store, o.compactExecutor, {
       everyMs: o.compactEveryMs,
       leaseTtlMs: o.leaseTtlMs,
       onReport: (r) => {

@@ -63,7 +63,7 @@ async function main(): Promise<void> {
     job.executor === 'inline'
       ? new InlineExecutor(store, { retry: { attempts: 3, baseMs: 20, maxMs: 200 } })
       : new LocalPoolExecutor({
-          store: job.store,
+          storeSpec: job.store,
           concurrency: job.concurrency,
           threads: 1,
           retry: { attempts: 3, baseMs: 20, maxMs: 200 },

@@ -144,7 +144,7 @@ function copts(ctx: EpisodeContext, executor: StepExecutor): CompactOptions {
 
 function pool(ctx: EpisodeContext, env: Record<string, string> = {}): LocalPoolExecutor {
   return new LocalPoolExecutor({
-    store: ctx.storeDir,
+    storeSpec: ctx.storeDir,
     concurrency: 2,
     threads: 1,
     retry: RETRY,
@@ -444,7 +444,7 @@ async function killBullWorker(ctx: EpisodeContext): Promise<void> {
     const { BullMQExecutor } = await import('../runners/bullmq/executor.js');
     const executor = new BullMQExecutor({
       redis,
-      storeUrl: ctx.base.url,
+      store: ctx.base,
       queue,
       concurrency: 2,
       retry: { attempts: 3, baseMs: 50 },

@@ -174,7 +174,7 @@ export async function runOne(
     if (services.serve) {
       // loaded on demand: only campaigns started with --serve pay for fastify
       const { StrataServer } = await import('../server/server.js');
-      server = await StrataServer.start({ store: base, storeSpec: storeDir, port: 0, refreshMs: 50 });
+      server = await StrataServer.start({ store: base, port: 0, refreshMs: 50 });
     }
     const rounds = between(wl, profile.rounds);
     // killing the server needs a backend that has one; the BullMQ runner needs a Redis

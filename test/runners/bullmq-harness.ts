@@ -97,11 +97,9 @@ export function bullmqHarness(
       const queue = `strata-test-${randomUUID().slice(0, 8)}`;
       const procs = await startWorkers(redis(), { storeDir, queue, count: workers, env });
       const store = await LocalStore.open(storeDir);
-      const storeUrl = store.url;
-      await store.close();
       const executor = new BullMQExecutor({
         redis: redis().url,
-        storeUrl,
+        store,
         queue,
         concurrency: workers,
         retry: { attempts, baseMs: 20 },
@@ -112,6 +110,7 @@ export function bullmqHarness(
         held: () => submitterConnections(redis(), queue),
         stop: async () => {
           await executor.close();
+          await store.close();
           await Promise.all(procs.map((p) => p.proc.stop()));
         },
       };

@@ -65,7 +65,7 @@ describe('BullMQ runner: a worker killed mid-job', () => {
     const stalled: StepTask[] = [];
     const executor = new BullMQExecutor({
       redis: server().url,
-      storeUrl: t.store.url,
+      store: t.store,
       queue,
       retry: { attempts: 3, baseMs: 20 },
       onStalled: (task) => stalled.push(task),
@@ -94,7 +94,7 @@ describe('BullMQ runner: Redis out of reach', () => {
   it('submitting and starting a worker fail fast with E_QUEUE_UNAVAILABLE, and close() still returns', async () => {
     await using t = await tempStore();
     const redis = `redis://127.0.0.1:${await freePort()}`; // nothing listens there
-    const executor = new BullMQExecutor({ redis, storeUrl: t.store.url, connectTimeoutMs: 300 });
+    const executor = new BullMQExecutor({ redis, store: t.store, connectTimeoutMs: 300 });
     const e = await executor
       .run({ kind: 'chunk', collection: 'lines', run: 'r-test', index: 0, deltas: [] })
       .then(

@@ -15,7 +15,7 @@ const local: RunnerHarness = {
   name: 'local process pool',
   async open({ storeDir, attempts, env }) {
     const executor = new LocalPoolExecutor({
-      store: storeDir,
+      storeSpec: storeDir,
       concurrency: 2,
       env,
       retry: { attempts, baseMs: 20, maxMs: 100 },
@@ -39,7 +39,7 @@ describe('local runner: a worker killed mid-step', () => {
     await ingestBatches(t.store, config, ops, 30);
     const retries: Array<{ task: StepTask; error: StrataError }> = [];
     const executor = new LocalPoolExecutor({
-      store: t.dir,
+      storeSpec: t.dir,
       concurrency: 2,
       env: { STRATA_FAILPOINTS: 'step.chunk=crash-once', STRATA_FAILPOINT_DIR: marks.dir },
       retry: { attempts: 3, baseMs: 20, maxMs: 100 },

@@ -47,7 +47,7 @@ function allStates(
 
 const fast = { resources: localResources(), retryIntervalScale: 0.001 };
 const planEvent = (dir: string, o: Partial<PlanEvent> = {}): PlanEvent => ({
-  store: dir,
+  storeSpec: dir,
   collection: 'lines',
   chunkSize: 2,
   groupSize: 2,

@@ -2,6 +2,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { openExecutor } from '../../src/runners/open.js';
 import { type ServeOptions, StrataServer } from '../../src/server/server.js';
 import { LocalStore } from '../../src/store/local-store.js';
 
@@ -18,19 +19,26 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startTestServer(opts: Partial<ServeOptions> = {}): Promise<TestServer> {
+/** The server's options, and the runner its compactions use (as `strata serve` takes them). */
+export type TestServerOptions = Partial<ServeOptions> & {
+  compactRunner?: 'local' | 'inline';
+  compactConcurrency?: number;
+};
+
+export async function startTestServer(opts: TestServerOptions = {}): Promise<TestServer> {
+  const { compactRunner = 'inline', compactConcurrency = 1, ...serveOpts } = opts;
   const dir = await mkdtemp(join(tmpdir(), 'strata-serve-'));
   const store = await LocalStore.open(dir);
   let server: StrataServer;
   try {
     server = await StrataServer.start({
       store,
-      storeSpec: dir,
+      compactExecutor: () =>
+        openExecutor(compactRunner, { store, storeSpec: dir, concurrency: compactConcurrency }),
       port: 0,
       token: TOKEN,
-      compactRunner: 'inline',
       refreshMs: 200,
-      ...opts,
+      ...serveOpts,
     });
   } catch (e) {
     await store.close();

@@ -15,7 +15,7 @@ describe('HttpReaderLoop', () => {
     const served = upserts(1, 30, 8);
     const [d] = await ingestBatches(t.store, config, served, 30);
     await compactInline(t.store, 'hr');
-    const server = await StrataServer.start({ store: t.store, storeSpec: t.dir, port: 0, refreshMs: 50 });
+    const server = await StrataServer.start({ store: t.store, port: 0, refreshMs: 50 });
     try {
       await server.ctx.snapshots.refresh('hr');
       const right = new TrackedCollection(config, new OpGenerator(rng(1), 8));

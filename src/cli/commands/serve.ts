@@ -1,5 +1,7 @@
 /** serve: the query server (Chroma's HTTP API v2 over the current snapshots). */
 import type { Command } from 'commander';
+import { UsageError } from '../../core/errors.js';
+import { openExecutor } from '../../runners/open.js';
 import { StrataServer } from '../../server/server.js';
 import { type CliContext, parseDuration, parseIntOption } from '../context.js';
 
@@ -43,19 +45,21 @@ export function registerServe(program: Command, ctx: () => CliContext): void {
     .option('--lease-ttl <duration>', 'compaction lease time-to-live', '60s')
     .action(async (o: ServeCliOptions) => {
       const c = ctx();
+      const runner = o.compactRunner;
+      if (runner !== 'local' && runner !== 'inline')
+        throw new UsageError(`unknown compaction runner ${runner} (local | inline)`);
       const store = await c.openStore();
       let server: StrataServer;
       try {
         server = await StrataServer.start({
           store,
-          storeSpec: c.storeSpec,
+          compactExecutor: () =>
+            openExecutor(runner, { store, storeSpec: c.storeSpec, concurrency: o.concurrency }),
           host: o.host,
           port: o.port,
           token: o.token ?? process.env.STRATA_TOKEN,
           authReads: !!o.authReads,
           compactEveryMs: o.compactEvery ? parseDuration(o.compactEvery) : 0,
-          compactRunner: o.compactRunner,
-          compactConcurrency: o.concurrency,
           refreshMs: parseDuration(o.refresh),
           maxBatchSize: o.maxBatchSize,
           bodyLimit: o.bodyLimitMb << 20,

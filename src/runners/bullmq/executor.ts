@@ -16,7 +16,8 @@ import { hostname } from 'node:os';
 import { type Job, Queue, QueueEvents } from 'bullmq';
 import { ClosedError, ErrorCodes, StepError, type StrataError } from '../../core/errors.js';
 import type { StepExecutor } from '../../pipeline/executor.js';
-import type { StepResult, StepTask } from '../../pipeline/steps.js';
+import { type StepResult, type StepTask, stepContext } from '../../pipeline/steps.js';
+import type { ObjectStore } from '../../store/object-store.js';
 import { DEFAULT_RETRY, type RetryPolicy } from '../retry-policy.js';
 import { redactRedisUrl, redisOptions } from './connection.js';
 import { DEFAULT_QUEUE, decodeFailure, jobIdOf, PROTOCOL_VERSION, type StepJobData } from './protocol.js';
@@ -25,8 +26,11 @@ import { withinQueueTimeout } from './within.js';
 export interface BullMQExecutorOptions {
   /** redis://host:port[/db] */
   redis: string;
-  /** The store the steps read and write (its ObjectStore.url); workers must serve the same store. */
-  storeUrl: string;
+  /**
+   * The store the steps read and write (not owned): workers must serve the same store, which the jobs name
+   * by its url.
+   */
+  store: ObjectStore;
   queue?: string;
   /** Attempts per step (BullMQ `attempts`); exponential backoff from `baseMs`, full jitter, no cap. */
   retry?: Partial<RetryPolicy>;
@@ -39,12 +43,6 @@ export interface BullMQExecutorOptions {
   /** A job of this executor was found stalled (its worker died or froze) and handed to another worker. */
   onStalled?: (task: StepTask) => void;
 }
-
-const ctxOf = (task: StepTask) => ({
-  collection: task.collection,
-  run: task.run,
-  ...(task.kind === 'chunk' ? { chunk: task.index } : task.kind === 'group' ? { group: task.index } : {}),
-});
 
 export class BullMQExecutor implements StepExecutor, AsyncDisposable {
   readonly name = 'bullmq';
@@ -101,10 +99,10 @@ export class BullMQExecutor implements StepExecutor, AsyncDisposable {
   }
 
   async run(task: StepTask): Promise<StepResult> {
-    if (this.#closed) throw new ClosedError('the BullMQ executor', ctxOf(task));
-    const ctx = { ...ctxOf(task), queue: this.queueName, redis: redactRedisUrl(this.#opts.redis) };
+    if (this.#closed) throw new ClosedError('the BullMQ executor', stepContext(task));
+    const ctx = { ...stepContext(task), queue: this.queueName, redis: redactRedisUrl(this.#opts.redis) };
     const timeoutMs = this.#opts.stepTimeoutMs ?? 30 * 60_000;
-    const data: StepJobData = { v: PROTOCOL_VERSION, store: this.#opts.storeUrl, task };
+    const data: StepJobData = { v: PROTOCOL_VERSION, store: this.#opts.store.url, task };
     const jobId = jobIdOf(task, randomUUID().slice(0, 8));
     const events = await this.#connect(ctx);
     if (this.#closed) throw new ClosedError('the BullMQ executor', ctx);

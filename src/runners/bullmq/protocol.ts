@@ -18,7 +18,10 @@ export const DEFAULT_QUEUE = 'strata-steps';
 
 export interface StepJobData {
   v: typeof PROTOCOL_VERSION;
-  /** The store URL the submitter compacts (ObjectStore.url); a worker serving another store refuses the job. */
+  /**
+   * The url (ObjectStore.url) of the store the submitter compacts; a worker serving another store refuses
+   * the job. A string under the wire name `store`: renaming it would change the protocol.
+   */
   store: string;
   task: StepTask;
 }

@@ -60,7 +60,7 @@ export class StepWorker implements AsyncDisposable {
     this.#store = opts.store;
     // One attempt per job here: BullMQ owns the retries (attempts, backoff, stalled recovery).
     this.#pool = new LocalPoolExecutor({
-      store: opts.storeSpec,
+      storeSpec: opts.storeSpec,
       concurrency,
       threads,
       retry: { attempts: 1 },
@@ -118,14 +118,14 @@ export class StepWorker implements AsyncDisposable {
   async #process(job: Job<StepJobData, StepResult>): Promise<StepResult> {
     const attempt = job.attemptsMade + 1;
     try {
-      const { v, store, task } = job.data;
+      const { v, store: storeUrl, task } = job.data;
       if (v !== PROTOCOL_VERSION) {
         throw new UsageError(`job speaks step protocol ${v}, this worker speaks ${PROTOCOL_VERSION}`, {
           job: job.id,
         });
       }
-      if (store !== this.#store.url) {
-        throw new UsageError(`job is for store ${store}, this worker serves ${this.#store.url}`, {
+      if (storeUrl !== this.#store.url) {
+        throw new UsageError(`job is for store ${storeUrl}, this worker serves ${this.#store.url}`, {
           job: job.id,
         });
       }

@@ -4,37 +4,27 @@
  */
 import type { Versioned } from '../../pipeline/json-object.js';
 import type { Pointer } from '../../pipeline/pointer.js';
-import type { SegmentRef } from '../../pipeline/segments.js';
-import type { ChunkTask, RejectedDelta, StepResult } from '../../pipeline/steps.js';
+import type { GroupOutcome, LeaseHandle, Promotion, RunOptions } from '../../pipeline/run.js';
+import type { ChunkTask, StepResult } from '../../pipeline/steps.js';
 
-export interface PlanEvent {
-  /** Store URL every handler opens (s3://bucket/prefix on AWS; a directory locally). */
-  store: string;
+export type { GroupOutcome, LeaseHandle };
+
+/** The execution's input. */
+export interface PlanEvent extends RunOptions {
+  /** The store every handler opens, as openStore takes it (s3://bucket/prefix on AWS; a directory locally). */
+  storeSpec: string;
   collection: string;
-  chunkSize?: number;
-  groupSize?: number;
-  maxDeltas?: number;
   /** Lease time-to-live: must cover the whole execution (no heartbeats between Lambda invocations). Default 30 min. */
   leaseTtlMs?: number;
-  retain?: number;
-  incrementalThreshold?: number;
-  /** Rebuilds of the final merge when the pointer moves underneath (default 3). */
-  finalAttempts?: number;
-}
-
-export interface LeaseHandle {
-  owner: string;
-  token: number;
 }
 
 /** The execution's state after Plan; later steps add their results to it. */
 export interface RunState {
-  store: string;
+  storeSpec: string;
   collection: string;
   run: string;
   lease: LeaseHandle;
   retain: number;
-  incrementalThreshold?: number;
   finalAttempts: number;
 }
 
@@ -46,27 +36,17 @@ export interface PlanResult extends RunState {
 }
 
 export interface ChunkEvent {
-  store: string;
+  storeSpec: string;
   task: ChunkTask;
 }
 
 export interface GroupEvent {
-  store: string;
+  storeSpec: string;
   collection: string;
   run: string;
   index: number;
   chunkResults: StepResult[];
 }
-
-export type GroupOutcome =
-  | {
-      ok: true;
-      index: number;
-      segment: SegmentRef | null;
-      included: Array<[number, number]>;
-      rejected: Array<RejectedDelta & { chunk: number }>;
-    }
-  | { ok: false; index: number; error: string; cause?: string };
 
 /** A caught error as Step Functions passes it on: { Error, Cause }. */
 export interface CaughtError {
@@ -81,15 +61,12 @@ export interface FinalEvent extends RunState {
   conflict?: CaughtError;
 }
 
-export interface FinalOutcome {
+export interface FinalOutcome extends Pick<Promotion, 'promote' | 'quarantine' | 'groupsFailed'> {
   attempt: number;
   /** The pointer this snapshot was built on (null: first snapshot), with its etag for the CAS. */
   base: Versioned<Pointer> | null;
   /** Null when no group produced anything to publish. */
   result: StepResult | null;
-  promote: Array<[number, number]>;
-  quarantine: Array<RejectedDelta & { chunk: number }>;
-  groupsFailed: number;
 }
 
 export interface PublishEvent extends FinalEvent {

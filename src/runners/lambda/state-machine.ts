@@ -81,7 +81,7 @@ export function buildStateMachine(o: StateMachineOptions = {}): AslDefinition {
         ItemsPath: '$.groups',
         MaxConcurrency: maxConcurrency,
         ItemSelector: {
-          'store.$': '$.store',
+          'storeSpec.$': '$.storeSpec',
           'collection.$': '$.collection',
           'run.$': '$.run',
           'group.$': '$$.Map.Item.Value',
@@ -94,7 +94,7 @@ export function buildStateMachine(o: StateMachineOptions = {}): AslDefinition {
               Type: 'Map',
               ItemsPath: '$.group.chunks',
               MaxConcurrency: maxConcurrency,
-              ItemSelector: { 'store.$': '$.store', 'task.$': '$$.Map.Item.Value' },
+              ItemSelector: { 'storeSpec.$': '$.storeSpec', 'task.$': '$$.Map.Item.Value' },
               ItemProcessor: {
                 ProcessorConfig: { Mode: 'INLINE' },
                 StartAt: 'ChunkMerge',
@@ -113,7 +113,7 @@ export function buildStateMachine(o: StateMachineOptions = {}): AslDefinition {
             },
             GroupMerge: task('group', {
               Parameters: {
-                'store.$': '$.store',
+                'storeSpec.$': '$.storeSpec',
                 'collection.$': '$.collection',
                 'run.$': '$.run',
                 'index.$': '$.group.index',

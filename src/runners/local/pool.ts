@@ -9,13 +9,13 @@ import { fileURLToPath } from 'node:url';
 import { deserializeError, ErrorCodes, StepError, type StrataError } from '../../core/errors.js';
 import { Semaphore } from '../../core/semaphore.js';
 import type { StepExecutor } from '../../pipeline/executor.js';
-import type { StepResult, StepTask } from '../../pipeline/steps.js';
+import { type StepResult, type StepTask, stepContext } from '../../pipeline/steps.js';
 import { DEFAULT_RETRY, type RetryPolicy, retryStep } from '../retry-policy.js';
 import type { ChildMessage, ParentMessage } from './protocol.js';
 
 export interface LocalPoolOptions {
-  /** Store URL or path the workers open (they must reach the same store). */
-  store: string;
+  /** The store the workers open, as openStore takes it (they must reach the same store). */
+  storeSpec: string;
   /** Worker processes (default: number of cores). */
   concurrency?: number;
   /** Threads each worker gives the index build (default: cores / concurrency, at least 1; the final merge gets all). */
@@ -74,7 +74,7 @@ export class LocalPoolExecutor implements StepExecutor {
       env: {
         ...process.env,
         ...this.#opts.env,
-        STRATA_WORKER_STORE: this.#opts.store,
+        STRATA_WORKER_STORE: this.#opts.storeSpec,
         STRATA_WORKER_THREADS: String(threads),
       },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -121,12 +121,7 @@ export class LocalPoolExecutor implements StepExecutor {
     w.busy = true;
     await w.ready;
     const id = this.#nextId++;
-    const ctx = {
-      collection: task.collection,
-      run: task.run,
-      ...(task.kind === 'chunk' ? { chunk: task.index } : task.kind === 'group' ? { group: task.index } : {}),
-      pid: w.child.pid,
-    };
+    const ctx = { ...stepContext(task), pid: w.child.pid };
     const timeoutMs = this.#opts.stepTimeoutMs ?? 30 * 60_000;
     return new Promise<StepResult>((resolve, reject) => {
       const cleanup = () => {
