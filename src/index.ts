@@ -109,8 +109,6 @@ export {
   type AslDefinition,
   buildStateMachine,
   handlers as lambdaHandlers,
-  localResources,
-  runStateMachine,
   type StateMachineOptions,
 } from './runners/lambda/index.js';
 export { LocalPoolExecutor, type LocalPoolOptions } from './runners/local/pool.js';

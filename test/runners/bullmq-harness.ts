@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { OwnedProcess, waitUntil } from '../../src/devservers/process.js';
+import { OwnedProcess, waitUntil } from '../../lab/devservers/process.js';
 import { BullMQExecutor, type BullMQExecutorOptions } from '../../src/runners/bullmq/executor.js';
 import { LocalStore } from '../../src/store/local-store.js';
 import type { RedisTestServer } from '../servers/redis.js';

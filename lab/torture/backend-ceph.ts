@@ -11,9 +11,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Semaphore } from '../core/semaphore.js';
+import { Semaphore } from '../../src/core/semaphore.js';
+import { S3Store } from '../../src/store/s3-store.js';
 import { CephCluster, type CephGateway, type CephOptions } from '../devservers/ceph.js';
-import { S3Store } from '../store/s3-store.js';
 import type { RunStore, StoreBackend } from './backend.js';
 
 /** Objects at least this large go through multipart upload in the campaign process (one part: 5 MiB min). */

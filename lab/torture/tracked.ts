@@ -3,7 +3,7 @@
  * operations, bad ones with their class), the reference model, and the content hash of every prefix of
  * good deltas in sequence order — the only record sets a published snapshot may ever hold.
  */
-import type { CollectionConfig, Operation } from '../core/types.js';
+import type { CollectionConfig, Operation } from '../../src/core/types.js';
 import type { BadDeltaClass } from './bad-inputs.js';
 import { ReferenceModel } from './model.js';
 import type { OpGenerator } from './workload.js';

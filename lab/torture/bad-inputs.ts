@@ -9,23 +9,23 @@
  * Used by the torture campaign (random bad deltas among good ones) and by test/torture/bad-inputs.test.ts
  * (one test per class).
  */
-import { type ErrorCode, ErrorCodes } from '../core/errors.js';
-import { sha256Hex } from '../core/hash.js';
-import type { CollectionConfig, Metric, Operation } from '../core/types.js';
+import { type ErrorCode, ErrorCodes } from '../../src/core/errors.js';
+import { sha256Hex } from '../../src/core/hash.js';
+import type { CollectionConfig, Metric, Operation } from '../../src/core/types.js';
 import {
   DELTA_FORMAT,
   DELTA_FORMAT_VERSION,
   DeltaKeys,
   type RawDeltaRow,
   writeRawDelta,
-} from '../ingest/delta-format.js';
-import { parseNdjson, parseOpenAIBatch } from '../ingest/producer-file.js';
-import type { DeltaDescriptor } from '../pipeline/deltas.js';
-import { writeJson } from '../pipeline/json-object.js';
-import { Keys } from '../pipeline/layout.js';
-import { allocateSequence } from '../pipeline/sequence.js';
-import type { ObjectStore } from '../store/object-store.js';
-import type { Rng } from '../workload/random.js';
+} from '../../src/ingest/delta-format.js';
+import { parseNdjson, parseOpenAIBatch } from '../../src/ingest/producer-file.js';
+import type { DeltaDescriptor } from '../../src/pipeline/deltas.js';
+import { writeJson } from '../../src/pipeline/json-object.js';
+import { Keys } from '../../src/pipeline/layout.js';
+import { allocateSequence } from '../../src/pipeline/sequence.js';
+import type { ObjectStore } from '../../src/store/object-store.js';
+import type { Rng } from '../../src/workload/random.js';
 
 /** What a raw bad delta consists of. */
 export interface BadDeltaBytes {

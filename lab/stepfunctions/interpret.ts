@@ -5,10 +5,10 @@
  * the definition gives, so the exported definition is exercised before anyone deploys it. Not a general
  * Step Functions emulator: anything outside the subset is refused with a coded error.
  */
-import { ErrorCodes, StrataError } from '../../core/errors.js';
-import { delay } from '../../core/retry.js';
-import { Semaphore } from '../../core/semaphore.js';
-import type { AslDefinition, AslState } from './state-machine.js';
+import { ErrorCodes, StrataError } from '../../src/core/errors.js';
+import { delay } from '../../src/core/retry.js';
+import { Semaphore } from '../../src/core/semaphore.js';
+import type { AslDefinition, AslState } from '../../src/runners/lambda/state-machine.js';
 
 type Json = unknown;
 export type ResourceHandler = (input: Json) => Promise<Json>;

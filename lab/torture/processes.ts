@@ -37,7 +37,7 @@ export interface CompactorProcess {
   readonly hasExited: boolean;
 }
 
-/** A script of this package, next to this module (`rel` without extension), run from source or dist. */
+/** A script of this package relative to this module (`rel` without extension), run from source or lab-dist. */
 const script = (rel: string): { path: string; execArgv: string[] } => {
   const here = fileURLToPath(import.meta.url);
   const ts = here.endsWith('.ts');
@@ -182,7 +182,7 @@ export function spawnBullWorker(
   o: { store: string; redis: string; queue: string },
   env: Record<string, string> = {},
 ): BullWorkerProcess {
-  const { path, execArgv } = script('../cli/bin');
+  const { path, execArgv } = script('../../src/cli/bin');
   const child = spawn(
     process.execPath,
     [

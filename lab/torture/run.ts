@@ -6,12 +6,12 @@
 
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createCollection } from '../pipeline/collections.js';
-import { acceptDelta } from '../pipeline/deltas.js';
-import { InlineExecutor } from '../runners/inline.js';
-import type { StrataServer } from '../server/server.js';
-import { type FaultKind, FaultyStore } from '../store/faulty-store.js';
-import { hashSeed, type Rng, rng } from '../workload/random.js';
+import { createCollection } from '../../src/pipeline/collections.js';
+import { acceptDelta } from '../../src/pipeline/deltas.js';
+import { InlineExecutor } from '../../src/runners/inline.js';
+import type { StrataServer } from '../../src/server/server.js';
+import { type FaultKind, FaultyStore } from '../../src/store/faulty-store.js';
+import { hashSeed, type Rng, rng } from '../../src/workload/random.js';
 import type { StoreBackend } from './backend.js';
 import { BAD_DELTA_CLASSES, writeBadDelta } from './bad-inputs.js';
 import { compactWaitingForLease } from './compact-waiting.js';
@@ -173,7 +173,7 @@ export async function runOne(
     }
     if (services.serve) {
       // loaded on demand: only campaigns started with --serve pay for fastify
-      const { StrataServer } = await import('../server/server.js');
+      const { StrataServer } = await import('../../src/server/server.js');
       server = await StrataServer.start({ store: base, storeSpec: storeDir, port: 0, refreshMs: 50 });
     }
     const rounds = between(wl, profile.rounds);

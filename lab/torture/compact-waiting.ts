@@ -3,10 +3,10 @@
  * it expires; a live one releases it when done): on E_LEASE_HELD, look again at the lease after
  * `pollMs` or at the holder's expiry, whichever comes first, up to `waitMs` in total.
  */
-import { ErrorCodes, isStrataError } from '../core/errors.js';
-import { delay } from '../core/retry.js';
-import { type CompactOptions, type CompactReport, compact } from '../pipeline/compact.js';
-import type { ObjectStore } from '../store/object-store.js';
+import { ErrorCodes, isStrataError } from '../../src/core/errors.js';
+import { delay } from '../../src/core/retry.js';
+import { type CompactOptions, type CompactReport, compact } from '../../src/pipeline/compact.js';
+import type { ObjectStore } from '../../src/store/object-store.js';
 
 /**
  * The campaign writes every delta of a round before it compacts, so a reserved sequence range without a

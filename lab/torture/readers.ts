@@ -5,12 +5,12 @@
  * prefix of good deltas). A reader that sees anything else saw a mix of two snapshots, or a lost delta.
  */
 
-import { StrataError } from '../core/errors.js';
-import { delay, isTransient } from '../core/retry.js';
-import { computeSegmentContent } from '../engine/verify.js';
-import { readPointer } from '../pipeline/pointer.js';
-import { openStoredSegment } from '../pipeline/segments.js';
-import type { ObjectStore } from '../store/object-store.js';
+import { StrataError } from '../../src/core/errors.js';
+import { delay, isTransient } from '../../src/core/retry.js';
+import { computeSegmentContent } from '../../src/engine/verify.js';
+import { readPointer } from '../../src/pipeline/pointer.js';
+import { openStoredSegment } from '../../src/pipeline/segments.js';
+import type { ObjectStore } from '../../src/store/object-store.js';
 import type { TrackedCollection } from './tracked.js';
 
 export interface ReaderProblem {

@@ -1,6 +1,6 @@
 /** What a running S3-compatible test server gives its tests. */
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import type { S3StoreOptions } from '../store/s3-store.js';
+import type { S3StoreOptions } from '../../src/store/s3-store.js';
 
 export interface S3TestServer extends AsyncDisposable {
   readonly name: string;

@@ -4,7 +4,7 @@
  */
 import { type ChildProcess, execFile, type SpawnOptions, spawn } from 'node:child_process';
 
-export { freeLoopbackPort as freePort } from '../core/net.js';
+export { freeLoopbackPort as freePort } from '../../src/core/net.js';
 
 /** Every OwnedProcess still running; killed if this process exits without stopping them (a crashed suite). */
 const running = new Set<ChildProcess>();

@@ -2,13 +2,13 @@
  * The invariants checked after every round of a run (issue 6, DESIGN.md invariants 3, 6 and 7), against
  * the reference model. Each returns problems (invariant name + detail); none throws on a violation.
  */
-import { compareIds } from '../engine/ids.js';
-import { type GcReport, gcCollection } from '../pipeline/gc.js';
-import { type Ledger, readLedger } from '../pipeline/ledger.js';
-import { readPointer } from '../pipeline/pointer.js';
-import { openStoredSegment } from '../pipeline/segments.js';
-import { verifyCollection } from '../pipeline/verify.js';
-import type { ObjectStore } from '../store/object-store.js';
+import { compareIds } from '../../src/engine/ids.js';
+import { type GcReport, gcCollection } from '../../src/pipeline/gc.js';
+import { type Ledger, readLedger } from '../../src/pipeline/ledger.js';
+import { readPointer } from '../../src/pipeline/pointer.js';
+import { openStoredSegment } from '../../src/pipeline/segments.js';
+import { verifyCollection } from '../../src/pipeline/verify.js';
+import type { ObjectStore } from '../../src/store/object-store.js';
 import { describe } from './readers.js';
 import type { TrackedCollection } from './tracked.js';
 

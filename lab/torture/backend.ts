@@ -6,8 +6,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LocalStore } from '../store/local-store.js';
-import type { ObjectStore } from '../store/object-store.js';
+import { LocalStore } from '../../src/store/local-store.js';
+import type { ObjectStore } from '../../src/store/object-store.js';
 
 export interface RunStore {
   /** What child processes pass to openStore() (a directory, or s3://bucket/prefix?endpoint=…). */

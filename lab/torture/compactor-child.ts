@@ -5,16 +5,16 @@
  * the `stop` failpoint action) and races several of them on one collection.
  */
 import { readFile } from 'node:fs/promises';
-import { serializeError } from '../core/errors.js';
-import type { Operation } from '../core/types.js';
-import { getCollection } from '../pipeline/collections.js';
-import { acceptDelta } from '../pipeline/deltas.js';
-import type { StepExecutor } from '../pipeline/executor.js';
-import { InlineExecutor } from '../runners/inline.js';
-import { LocalPoolExecutor } from '../runners/local/pool.js';
-import { FaultyStore } from '../store/faulty-store.js';
-import type { ObjectStore } from '../store/object-store.js';
-import { openStore } from '../store/open.js';
+import { serializeError } from '../../src/core/errors.js';
+import type { Operation } from '../../src/core/types.js';
+import { getCollection } from '../../src/pipeline/collections.js';
+import { acceptDelta } from '../../src/pipeline/deltas.js';
+import type { StepExecutor } from '../../src/pipeline/executor.js';
+import { InlineExecutor } from '../../src/runners/inline.js';
+import { LocalPoolExecutor } from '../../src/runners/local/pool.js';
+import { FaultyStore } from '../../src/store/faulty-store.js';
+import type { ObjectStore } from '../../src/store/object-store.js';
+import { openStore } from '../../src/store/open.js';
 import {
   type CompactorJob,
   type CompactorOutcome,

@@ -8,8 +8,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { ErrorCodes, StrataError } from '../../core/errors.js';
-import { freeLoopbackPort } from '../../core/net.js';
+import { ErrorCodes, StrataError } from '../../src/core/errors.js';
+import { freeLoopbackPort } from '../../src/core/net.js';
 
 export class RedisServerProcess implements AsyncDisposable {
   readonly url: string;

@@ -10,10 +10,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, open, rm, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { LocalStore } from '../../src/store/local-store.js';
+import type { ObjectStore } from '../../src/store/object-store.js';
+import { S3Store } from '../../src/store/s3-store.js';
 import { startS3rverProcess } from '../devservers/s3rver-process.js';
-import { LocalStore } from '../store/local-store.js';
-import type { ObjectStore } from '../store/object-store.js';
-import { S3Store } from '../store/s3-store.js';
 import { type BenchRow, type BenchSection, round } from './stats.js';
 
 export interface S3BenchOptions {

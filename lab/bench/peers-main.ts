@@ -1,5 +1,5 @@
 /**
- * `npm run bench:peers`: Strata, Chroma and LanceDB on the same vectors and machine (src/bench/peers.ts).
+ * `npm run bench:peers`: Strata, Chroma and LanceDB on the same vectors and machine (lab/bench/peers.ts).
  * Writes bench-results/peers-<timestamp>.json and .md (and peers-latest.md), prints the Markdown tables.
  * `--quick` runs small workloads (a smoke run); `--only chroma,strata` picks peers; `--workloads demo` or `large`.
  */

@@ -7,15 +7,20 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { FailpointName } from '../core/failpoints.js';
-import type { CompactOptions } from '../pipeline/compact.js';
-import type { StepExecutor } from '../pipeline/executor.js';
-import { readLease } from '../pipeline/lease.js';
-import { InlineExecutor } from '../runners/inline.js';
-import { LocalPoolExecutor } from '../runners/local/pool.js';
-import { FAULT_KINDS, type FaultKind, type FaultProbabilities, FaultyStore } from '../store/faulty-store.js';
-import type { ObjectStore } from '../store/object-store.js';
-import type { Rng } from '../workload/random.js';
+import type { FailpointName } from '../../src/core/failpoints.js';
+import type { CompactOptions } from '../../src/pipeline/compact.js';
+import type { StepExecutor } from '../../src/pipeline/executor.js';
+import { readLease } from '../../src/pipeline/lease.js';
+import { InlineExecutor } from '../../src/runners/inline.js';
+import { LocalPoolExecutor } from '../../src/runners/local/pool.js';
+import {
+  FAULT_KINDS,
+  type FaultKind,
+  type FaultProbabilities,
+  FaultyStore,
+} from '../../src/store/faulty-store.js';
+import type { ObjectStore } from '../../src/store/object-store.js';
+import type { Rng } from '../../src/workload/random.js';
 import type { CompactorJob } from './child-protocol.js';
 import { compactWaitingForLease } from './compact-waiting.js';
 import { debug } from './debug.js';
@@ -441,7 +446,7 @@ async function killBullWorker(ctx: EpisodeContext): Promise<void> {
   try {
     await Promise.all(workers.map((w) => w.ready));
     // loaded on demand: only campaigns started with --bullmq pay for bullmq and ioredis
-    const { BullMQExecutor } = await import('../runners/bullmq/executor.js');
+    const { BullMQExecutor } = await import('../../src/runners/bullmq/executor.js');
     const executor = new BullMQExecutor({
       redis,
       storeUrl: ctx.base.url,

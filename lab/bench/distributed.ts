@@ -16,17 +16,17 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { ErrorCodes, StrataError } from '../core/errors.js';
-import { createCollection } from '../pipeline/collections.js';
-import { type CompactReport, compact } from '../pipeline/compact.js';
-import { acceptDelta } from '../pipeline/deltas.js';
-import type { StepExecutor } from '../pipeline/executor.js';
-import { BullMQExecutor } from '../runners/bullmq/executor.js';
-import { RedisServerProcess } from '../runners/bullmq/redis-server.js';
-import { LocalPoolExecutor } from '../runners/local/pool.js';
-import type { ObjectStore } from '../store/object-store.js';
-import { openStore } from '../store/open.js';
-import { generateRecords } from '../workload/synthetic.js';
+import { ErrorCodes, StrataError } from '../../src/core/errors.js';
+import { createCollection } from '../../src/pipeline/collections.js';
+import { type CompactReport, compact } from '../../src/pipeline/compact.js';
+import { acceptDelta } from '../../src/pipeline/deltas.js';
+import type { StepExecutor } from '../../src/pipeline/executor.js';
+import { BullMQExecutor } from '../../src/runners/bullmq/executor.js';
+import { LocalPoolExecutor } from '../../src/runners/local/pool.js';
+import type { ObjectStore } from '../../src/store/object-store.js';
+import { openStore } from '../../src/store/open.js';
+import { generateRecords } from '../../src/workload/synthetic.js';
+import { RedisServerProcess } from '../devservers/redis-server.js';
 import { type BenchRow, type BenchSection, round } from './stats.js';
 
 export interface DistributedBenchOptions {
@@ -52,10 +52,9 @@ const fmtS = (ms: number) => `${round(ms / 1000, 2)} s`;
 
 /** The CLI entry the workers run: the TypeScript source under tsx, or the built JavaScript. */
 function cliEntry(): string[] {
-  const here = fileURLToPath(import.meta.url);
-  return here.endsWith('.ts')
-    ? ['--import', 'tsx', here.replace(/bench[\\/]distributed\.ts$/, 'cli/bin.ts')]
-    : [here.replace(/bench[\\/]distributed\.js$/, 'cli/bin.js')];
+  const ts = fileURLToPath(import.meta.url).endsWith('.ts');
+  const bin = fileURLToPath(new URL(`../../src/cli/bin.${ts ? 'ts' : 'js'}`, import.meta.url));
+  return ts ? ['--import', 'tsx', bin] : [bin];
 }
 
 /** A `strata worker` process; resolves once it printed its ready line. */

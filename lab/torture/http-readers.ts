@@ -7,9 +7,9 @@
  * mixes two snapshots, or one that loses a delta, is a violation; so is any error but 503 (the store
  * unreachable while the S3 server is down, counted as unavailability).
  */
-import { ContentHasher } from '../core/hash.js';
-import type { Metadata } from '../core/types.js';
-import { compareIds } from '../engine/ids.js';
+import { ContentHasher } from '../../src/core/hash.js';
+import type { Metadata } from '../../src/core/types.js';
+import { compareIds } from '../../src/engine/ids.js';
 import type { TrackedCollection } from './tracked.js';
 
 export interface HttpReaderProblem {

@@ -4,8 +4,8 @@
  */
 import { availableParallelism } from 'node:os';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { RedisServerProcess } from '../runners/bullmq/redis-server.js';
-import { FAULT_KINDS, type FaultKind } from '../store/faulty-store.js';
+import { FAULT_KINDS, type FaultKind } from '../../src/store/faulty-store.js';
+import { RedisServerProcess } from '../devservers/redis-server.js';
 import { LocalBackend, type StoreBackend } from './backend.js';
 import { CephBackend } from './backend-ceph.js';
 import { runCampaign } from './campaign.js';

@@ -1,7 +1,7 @@
 /** The reference model: operations applied one by one to a Map. What every compaction must equal (tests and the torture campaign). */
-import { ContentHasher } from '../core/hash.js';
-import type { Metadata, Operation, VectorRecord } from '../core/types.js';
-import { compareIds } from '../engine/ids.js';
+import { ContentHasher } from '../../src/core/hash.js';
+import type { Metadata, Operation, VectorRecord } from '../../src/core/types.js';
+import { compareIds } from '../../src/engine/ids.js';
 
 export type ModelRecord = { embedding: Float32Array; document: string | null; metadata: Metadata | null };
 

@@ -10,17 +10,17 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Operation } from '../core/types.js';
-import { createCollection } from '../pipeline/collections.js';
-import { compact } from '../pipeline/compact.js';
-import { acceptDelta } from '../pipeline/deltas.js';
-import { evaluateFilter, normalizeFilter } from '../query/filter.js';
-import { knn } from '../query/knn.js';
-import { LocalPoolExecutor } from '../runners/local/pool.js';
-import { queryRows, rowsPayload } from '../server/read-ops.js';
-import { StrataServer } from '../server/server.js';
-import { LocalStore } from '../store/local-store.js';
-import { generateChanges, generateRecords } from '../workload/synthetic.js';
+import type { Operation } from '../../src/core/types.js';
+import { createCollection } from '../../src/pipeline/collections.js';
+import { compact } from '../../src/pipeline/compact.js';
+import { acceptDelta } from '../../src/pipeline/deltas.js';
+import { evaluateFilter, normalizeFilter } from '../../src/query/filter.js';
+import { knn } from '../../src/query/knn.js';
+import { LocalPoolExecutor } from '../../src/runners/local/pool.js';
+import { queryRows, rowsPayload } from '../../src/server/read-ops.js';
+import { StrataServer } from '../../src/server/server.js';
+import { LocalStore } from '../../src/store/local-store.js';
+import { generateChanges, generateRecords } from '../../src/workload/synthetic.js';
 import { runHttpLoad } from './http-load.js';
 import { type BenchRow, type BenchSection, median, percentile, round } from './stats.js';
 
