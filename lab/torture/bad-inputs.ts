@@ -11,6 +11,7 @@
  */
 import { type ErrorCode, ErrorCodes } from '../../src/core/errors.js';
 import { sha256Hex } from '../../src/core/hash.js';
+import type { Rng } from '../../src/core/random.js';
 import type { CollectionConfig, Metric, Operation } from '../../src/core/types.js';
 import {
   DELTA_FORMAT,
@@ -25,7 +26,6 @@ import { writeJson } from '../../src/pipeline/json-object.js';
 import { Keys } from '../../src/pipeline/layout.js';
 import { allocateSequence } from '../../src/pipeline/sequence.js';
 import type { ObjectStore } from '../../src/store/object-store.js';
-import type { Rng } from '../../src/workload/random.js';
 
 /** What a raw bad delta consists of. */
 export interface BadDeltaBytes {

@@ -1,7 +1,7 @@
 /** What the campaign and its compactor processes (compactor-child.ts) exchange. */
 import type { SerializedError } from '../../src/core/errors.js';
 import type { CompactReport } from '../../src/pipeline/compact.js';
-import type { FaultProbabilities, FaultStats } from '../../src/store/faulty-store.js';
+import type { FaultProbabilities, FaultStats } from '../../src/testing/faulty-store.js';
 
 export const RESULT_PREFIX = '@@torture-result ';
 

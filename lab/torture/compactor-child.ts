@@ -12,9 +12,9 @@ import { acceptDelta } from '../../src/pipeline/deltas.js';
 import type { StepExecutor } from '../../src/pipeline/executor.js';
 import { InlineExecutor } from '../../src/runners/inline.js';
 import { LocalPoolExecutor } from '../../src/runners/local/pool.js';
-import { FaultyStore } from '../../src/store/faulty-store.js';
 import type { ObjectStore } from '../../src/store/object-store.js';
 import { openStore } from '../../src/store/open.js';
+import { FaultyStore } from '../../src/testing/faulty-store.js';
 import {
   type CompactorJob,
   type CompactorOutcome,

@@ -8,19 +8,19 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FailpointName } from '../../src/core/failpoints.js';
+import type { Rng } from '../../src/core/random.js';
 import type { CompactOptions } from '../../src/pipeline/compact.js';
 import type { StepExecutor } from '../../src/pipeline/executor.js';
 import { readLease } from '../../src/pipeline/lease.js';
 import { InlineExecutor } from '../../src/runners/inline.js';
 import { LocalPoolExecutor } from '../../src/runners/local/pool.js';
+import type { ObjectStore } from '../../src/store/object-store.js';
 import {
   FAULT_KINDS,
   type FaultKind,
   type FaultProbabilities,
   FaultyStore,
-} from '../../src/store/faulty-store.js';
-import type { ObjectStore } from '../../src/store/object-store.js';
-import type { Rng } from '../../src/workload/random.js';
+} from '../../src/testing/faulty-store.js';
 import type { CompactorJob } from './child-protocol.js';
 import { compactWaitingForLease } from './compact-waiting.js';
 import { debug } from './debug.js';

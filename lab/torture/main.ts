@@ -4,7 +4,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { FAULT_KINDS, type FaultKind } from '../../src/store/faulty-store.js';
+import { FAULT_KINDS, type FaultKind } from '../../src/testing/faulty-store.js';
 import { RedisServerProcess } from '../devservers/redis-server.js';
 import { LocalBackend, type StoreBackend } from './backend.js';
 import { CephBackend } from './backend-ceph.js';

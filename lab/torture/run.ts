@@ -6,12 +6,12 @@
 
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { hashSeed, type Rng, rng } from '../../src/core/random.js';
 import { createCollection } from '../../src/pipeline/collections.js';
 import { acceptDelta } from '../../src/pipeline/deltas.js';
 import { InlineExecutor } from '../../src/runners/inline.js';
 import type { StrataServer } from '../../src/server/server.js';
-import { type FaultKind, FaultyStore } from '../../src/store/faulty-store.js';
-import { hashSeed, type Rng, rng } from '../../src/workload/random.js';
+import { type FaultKind, FaultyStore } from '../../src/testing/faulty-store.js';
 import type { StoreBackend } from './backend.js';
 import { BAD_DELTA_CLASSES, writeBadDelta } from './bad-inputs.js';
 import { compactWaitingForLease } from './compact-waiting.js';

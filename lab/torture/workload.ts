@@ -2,8 +2,9 @@
  * Random workloads for the torture campaign: collections of random shape and deltas of random upserts,
  * updates and deletes (of live and of absent ids), all drawn from one seeded PRNG so a run replays.
  */
+
+import type { Rng } from '../../src/core/random.js';
 import type { Metadata, MetadataPatch, Metric, Operation, Quantization } from '../../src/core/types.js';
-import type { Rng } from '../../src/workload/random.js';
 
 export interface CollectionShape {
   name: string;

@@ -7,8 +7,8 @@ import {
 } from '../../lab/torture/bad-inputs.js';
 import { ReferenceModel } from '../../lab/torture/model.js';
 import { isStrataError } from '../../src/core/errors.js';
+import { rng } from '../../src/core/random.js';
 import { readLedger } from '../../src/pipeline/ledger.js';
-import { rng } from '../../src/workload/random.js';
 import { compactInline, ingestBatches, smallCollection, upserts } from '../helpers/pipeline.js';
 import { tempStore } from '../helpers/tmp.js';
 
