@@ -9,13 +9,11 @@
  * The BullMQ side's store is a local directory unless `bullmqStore` names another (e.g. an s3:// URL whose
  * server the caller started): workers receive it as `--store`.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { OwnedProcess } from '../../src/core/child-process.js';
 import { ErrorCodes, StrataError } from '../../src/core/errors.js';
 import { createCollection } from '../../src/pipeline/collections.js';
 import { type CompactReport, compact } from '../../src/pipeline/compact.js';
@@ -63,43 +61,28 @@ async function startWorker(
   storeSpec: string,
   queue: string,
   env: NodeJS.ProcessEnv,
-): Promise<ChildProcess> {
-  const child = spawn(
+): Promise<OwnedProcess> {
+  const proc = new OwnedProcess(
+    'strata worker',
     process.execPath,
     [...cliEntry(), '--json', '--store', storeSpec, 'worker', '--redis', redis, '--queue', queue],
-    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } },
+    { env: { ...process.env, ...env } },
   );
-  const lines = createInterface({ input: child.stdout! });
-  let text = '';
-  const ready = new Promise<void>((resolve, reject) => {
-    lines.on('line', (l) => {
-      text += l;
-      if (/"ready": true/.test(text)) resolve();
-    });
-    child.once('exit', (code, sig) =>
-      reject(
-        new StrataError(
-          ErrorCodes.WORKER_CRASHED,
-          `strata worker exited before it was ready (code ${code}, signal ${sig})`,
-          {},
-        ),
-      ),
-    );
-  });
-  try {
-    await ready;
-  } catch (e) {
-    lines.close();
-    throw e;
-  }
-  return child;
+  const ready = await proc.waitForOutput(/"ready": true/, 120_000);
+  if (ready.ok) return proc;
+  await proc.stop();
+  throw new StrataError(
+    ErrorCodes.WORKER_CRASHED,
+    ready.reason === 'exited'
+      ? `strata worker exited before it was ready (code ${ready.exit.code}, signal ${ready.exit.signal}): ${proc.output}`
+      : `strata worker was not ready after 120 s: ${proc.output}`,
+    {},
+  );
 }
 
-async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  await exited;
+/** SIGTERM: an idle worker closes its queue connections and exits (SIGKILL only if it has not within 30 s). */
+async function stopWorker(proc: OwnedProcess): Promise<void> {
+  await proc.stop(30_000);
 }
 
 async function ingestDemo(
@@ -162,7 +145,7 @@ export async function benchDistributed(opts: DistributedBenchOptions = {}): Prom
   const bullmqSpec = opts.bullmqStore ?? join(root, 'bullmq');
   const redis = opts.redisUrl ? undefined : await RedisServerProcess.start();
   const redisUrl = opts.redisUrl ?? redis!.url;
-  const workers: ChildProcess[] = [];
+  const workers: OwnedProcess[] = [];
   try {
     const localStore = await openStore(localDir);
     const remoteStore = await openStore(bullmqSpec);
@@ -265,7 +248,7 @@ export async function benchDistributed(opts: DistributedBenchOptions = {}): Prom
       await remoteStore.close();
     }
   } finally {
-    await Promise.all(workers.map(stopProcess));
+    await Promise.all(workers.map(stopWorker));
     await redis?.stop();
     await rm(root, { recursive: true, force: true });
   }

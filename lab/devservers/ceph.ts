@@ -17,7 +17,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, OwnedProcess, run, waitUntil } from './process.js';
+import { OwnedProcess } from '../../src/core/child-process.js';
+import { freePort, run, waitUntil } from './process.js';
 import { createBucket, describeServer, type S3TestServer } from './s3-server.js';
 
 const BINARIES = ['ceph-mon', 'ceph-osd', 'radosgw', 'ceph', 'radosgw-admin'];
@@ -151,8 +152,7 @@ export class CephGateway {
    */
   async kill(): Promise<boolean> {
     const p = this.#proc;
-    if (!p?.running) return false;
-    p.child.kill('SIGKILL');
+    if (!p?.kill('SIGKILL')) return false;
     await p.exited;
     return true;
   }

@@ -1,78 +1,11 @@
 /**
- * Small helpers shared by the real-server harnesses (s3rver, Ceph): free loopback ports, owned child
- * processes that are stopped and awaited, command runs with a timeout, and readiness polling.
+ * Small helpers shared by the real-server harnesses (s3rver, Ceph, worker processes): free loopback ports,
+ * command runs with a timeout, and readiness polling. The servers themselves are OwnedProcess children
+ * (src/core/child-process.ts): stopped and awaited by their owner.
  */
-import { type ChildProcess, execFile, type SpawnOptions, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 
 export { freeLoopbackPort as freePort } from '../../src/core/net.js';
-
-/** Every OwnedProcess still running; killed if this process exits without stopping them (a crashed suite). */
-const running = new Set<ChildProcess>();
-let exitHookInstalled = false;
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.on('exit', () => {
-    for (const c of running) c.kill('SIGKILL');
-  });
-}
-
-/** A child process this harness started: its output is kept (the tail, for error messages). */
-export class OwnedProcess {
-  readonly name: string;
-  readonly child: ChildProcess;
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  #output = '';
-  #done = false;
-
-  constructor(name: string, command: string, args: string[], opts: SpawnOptions = {}) {
-    this.name = name;
-    this.child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
-    installExitHook();
-    running.add(this.child);
-    const keep = (b: Buffer) => {
-      this.#output = (this.#output + b.toString('utf8')).slice(-20_000);
-    };
-    this.child.stdout?.on('data', keep);
-    this.child.stderr?.on('data', keep);
-    this.exited = new Promise((resolve) => {
-      this.child.on('error', (e) => {
-        keep(Buffer.from(`spawn failed: ${e.message}\n`));
-        running.delete(this.child);
-        this.#done = true;
-        resolve({ code: null, signal: null });
-      });
-      this.child.on('exit', (code, signal) => {
-        running.delete(this.child);
-        this.#done = true;
-        resolve({ code, signal });
-      });
-    });
-  }
-
-  get output(): string {
-    return this.#output;
-  }
-  get running(): boolean {
-    return !this.#done;
-  }
-
-  /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process has exited. */
-  async stop(graceMs = 5_000): Promise<void> {
-    if (!this.running) return;
-    this.child.kill('SIGTERM');
-    let timer: NodeJS.Timeout | undefined;
-    const killed = new Promise<void>((resolve) => {
-      timer = setTimeout(() => {
-        this.child.kill('SIGKILL');
-        resolve();
-      }, graceMs);
-    });
-    await Promise.race([this.exited, killed]);
-    clearTimeout(timer);
-    await this.exited;
-  }
-}
 
 /** Runs a command to completion; rejects with its output on a non-zero exit or after `timeoutMs`. */
 export async function run(

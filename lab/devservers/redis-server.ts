@@ -3,35 +3,32 @@
  * 127.0.0.1 port, in its own temp directory, without persistence. Ready when it logs that it accepts
  * connections and answers PING; stop() waits for the process to exit and removes the directory.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { OwnedProcess } from '../../src/core/child-process.js';
 import { ErrorCodes, StrataError } from '../../src/core/errors.js';
 import { freeLoopbackPort } from '../../src/core/net.js';
 
 export class RedisServerProcess implements AsyncDisposable {
   readonly url: string;
-  #child: ChildProcess;
-  #exited: Promise<void>;
+  #proc: OwnedProcess;
   #dir: string;
   #stopping: Promise<void> | undefined;
 
   private constructor(
     readonly port: number,
-    child: ChildProcess,
-    exited: Promise<void>,
+    proc: OwnedProcess,
     dir: string,
   ) {
     this.url = `redis://127.0.0.1:${port}`;
-    this.#child = child;
-    this.#exited = exited;
+    this.#proc = proc;
     this.#dir = dir;
   }
 
   get pid(): number | undefined {
-    return this.#child.pid;
+    return this.#proc.pid;
   }
 
   /** Starts one; retries on another port if the one picked was taken meanwhile. */
@@ -40,7 +37,8 @@ export class RedisServerProcess implements AsyncDisposable {
     for (let attempt = 1; attempt <= 3; attempt++) {
       const dir = await mkdtemp(join(tmpdir(), 'strata-redis-'));
       const port = await freeLoopbackPort();
-      const child = spawn(
+      const proc = new OwnedProcess(
+        'redis-server',
         o.bin ?? 'redis-server',
         [
           '--port',
@@ -56,34 +54,12 @@ export class RedisServerProcess implements AsyncDisposable {
           '--daemonize',
           'no',
         ],
-        { stdio: ['ignore', 'pipe', 'pipe'] },
+        { outputTail: 8_000 },
       );
-      let output = '';
-      const exited = new Promise<void>((resolve) => {
-        child.once('exit', () => resolve());
-        child.once('error', (e) => {
-          output += `spawn failed: ${e.message}\n`;
-          resolve();
-        });
-      });
-      const ready = new Promise<boolean>((resolve) => {
-        const onData = (b: Buffer) => {
-          output = (output + b.toString('utf8')).slice(-8_000);
-          if (/Ready to accept connections/.test(output)) resolve(true);
-        };
-        child.stdout?.on('data', onData);
-        child.stderr?.on('data', onData);
-        void exited.then(() => resolve(false));
-      });
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(false), o.timeoutMs ?? 15_000);
-      });
-      const ok = await Promise.race([ready, timedOut]);
-      clearTimeout(timer);
-      const server = new RedisServerProcess(port, child, exited, dir);
-      if (ok && (await server.#ping())) return server;
-      last = output.trim();
+      const ready = await proc.waitForOutput(/Ready to accept connections/, o.timeoutMs ?? 15_000);
+      const server = new RedisServerProcess(port, proc, dir);
+      if (ready.ok && (await server.#ping())) return server;
+      last = proc.output.trim();
       await server.stop();
       if (!/Address already in use/i.test(last)) break;
     }
@@ -118,12 +94,7 @@ export class RedisServerProcess implements AsyncDisposable {
   /** SIGTERM (SIGKILL after 5 s), waits for the exit, removes the directory. */
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
-      if (this.#child.exitCode === null && this.#child.signalCode === null && this.#child.pid !== undefined) {
-        this.#child.kill('SIGTERM');
-        const t = setTimeout(() => this.#child.kill('SIGKILL'), 5_000);
-        await this.#exited;
-        clearTimeout(t);
-      }
+      await this.#proc.stop(5_000);
       await rm(this.#dir, { recursive: true, force: true });
     })();
     return this.#stopping;

@@ -5,12 +5,12 @@
  * exit and removes the data. s3rver honours ordinary operations and multipart, but IGNORES
  * If-None-Match / If-Match: never use it where conditional writes matter.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { OwnedProcess } from '../../src/core/child-process.js';
 
 export interface S3rverProcess extends AsyncDisposable {
   readonly endpoint: string;
@@ -27,28 +27,6 @@ export interface S3rverProcess extends AsyncDisposable {
 
 const CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 
-function waitForPort(child: ChildProcess, output: () => string, timeoutMs: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => finish(new Error(`not listening after ${timeoutMs} ms`)), timeoutMs);
-    const onData = () => {
-      const m = /S3rver listening on [^:\s]+:(\d+)/.exec(output());
-      if (m) finish(undefined, Number(m[1]));
-    };
-    const onExit = (code: number | null, signal: string | null) =>
-      finish(new Error(`exited early (${code ?? signal})`));
-    const finish = (err?: Error, port?: number) => {
-      clearTimeout(timer);
-      child.stdout?.off('data', onData);
-      child.off('exit', onExit);
-      if (err) reject(err);
-      else resolve(port!);
-    };
-    child.stdout?.on('data', onData);
-    child.on('exit', onExit);
-    onData();
-  });
-}
-
 export async function startS3rverProcess(
   opts: { bucket?: string; bootTimeoutMs?: number } = {},
 ): Promise<S3rverProcess> {
@@ -61,32 +39,32 @@ export async function startS3rverProcess(
   const dir = await mkdtemp(join(tmpdir(), 'strata-s3rver-'));
   // --openssl-legacy-provider: s3rver encrypts ListObjectsV2 continuation tokens with DES, which OpenSSL 3
   // only has in its legacy provider (without it every paginated listing is a 500)
-  const child = spawn(
-    process.execPath,
-    ['--openssl-legacy-provider', bin, '-d', dir, '-a', '127.0.0.1', '-p', '0', '-s'],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let output = '';
-  const keep = (b: Buffer) => {
-    output = (output + b.toString('utf8')).slice(-20_000);
-  };
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
-  const exited = new Promise<void>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve();
-    else child.once('exit', () => resolve());
-  });
-  // if this process exits without stop() (a crash), the server must not outlive it
-  const killOnExit = () => child.kill('SIGKILL');
-  process.once('exit', killOnExit);
+  const proc = new OwnedProcess('s3rver', process.execPath, [
+    '--openssl-legacy-provider',
+    bin,
+    '-d',
+    dir,
+    '-a',
+    '127.0.0.1',
+    '-p',
+    '0',
+    '-s',
+  ]);
   const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    await exited;
-    process.off('exit', killOnExit);
+    await proc.stop();
     await rm(dir, { recursive: true, force: true });
   };
   try {
-    const port = await waitForPort(child, () => output, opts.bootTimeoutMs ?? 30_000);
+    const timeoutMs = opts.bootTimeoutMs ?? 30_000;
+    const listening = await proc.waitForOutput(/S3rver listening on [^:\s]+:(\d+)/, timeoutMs);
+    if (!listening.ok) {
+      throw new Error(
+        listening.reason === 'exited'
+          ? `exited early (${listening.exit.code ?? listening.exit.signal})`
+          : `not listening after ${timeoutMs} ms`,
+      );
+    }
+    const port = Number(listening.match[1]);
     const endpoint = `http://127.0.0.1:${port}`;
     const region = 'us-east-1';
     const bucket = opts.bucket ?? 'strata';
@@ -117,6 +95,7 @@ export async function startS3rverProcess(
       [Symbol.asyncDispose]: stop,
     };
   } catch (e) {
+    const output = proc.output;
     await stop();
     throw new Error(`s3rver did not start: ${(e as Error).message}\n${output}`, { cause: e });
   }
