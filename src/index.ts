@@ -144,17 +144,11 @@ export {
   type AslDefinition,
   buildStateMachine,
   handlers as lambdaHandlers,
-  localResources,
-  runStateMachine,
   type StateMachineOptions,
 } from './runners/lambda/index.js';
 export { LocalPoolExecutor, type LocalPoolOptions } from './runners/local/pool.js';
 export { type OpenExecutorOptions, openExecutor, RUNNERS, type Runner } from './runners/open.js';
-export { FaultyStore, type FaultyStoreOptions } from './store/faulty-store.js';
 export { LocalStore, type LocalStoreOptions } from './store/local-store.js';
 // storage
 export type { ObjectInfo, ObjectStore, PutFileOptions, PutOptions } from './store/object-store.js';
 export { openStore } from './store/open.js';
-
-// workload (synthetic data for demos, tests and benchmarks)
-export { generateChanges, generateRecords } from './workload/synthetic.js';

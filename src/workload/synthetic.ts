@@ -10,8 +10,9 @@
  *
  * Record i depends only on (seed, dimension, clusters, noise, i): `offset` lets callers generate any slice.
  */
+
+import { fmix32, hashSeed, normalTable, type Rng, rng } from '../core/random.js';
 import type { Metadata, MetadataPatch, Operation, VectorRecord } from '../core/types.js';
-import { fmix32, hashSeed, normalTable, type Rng, rng } from './random.js';
 
 export interface GenerateRecordsOptions {
   seed: number;

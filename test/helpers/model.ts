@@ -1,2 +1,2 @@
-/** The reference model lives in src/torture/model.ts (the torture campaign uses it too). */
-export { type ModelRecord, ReferenceModel } from '../../src/torture/model.js';
+/** The reference model lives in lab/torture/model.ts (the torture campaign uses it too). */
+export { type ModelRecord, ReferenceModel } from '../../lab/torture/model.js';

@@ -8,8 +8,8 @@
  * updates (raw HTTP: the official client refuses them without an embedding function) and vector updates.
  */
 import type { ChromaClient, Collection } from 'chromadb';
+import { rng } from '../../src/core/random.js';
 import type { Metadata } from '../../src/core/types.js';
-import { rng } from '../../src/workload/random.js';
 import type { ChromaTestServer } from '../servers/chroma.js';
 
 export interface ExpectedRecord {

@@ -1,5 +1,5 @@
 /**
- * Two compactors racing on the same collection through a real Ceph radosgw (src/devservers/ceph.ts), the
+ * Two compactors racing on the same collection through a real Ceph radosgw (lab/devservers/ceph.ts), the
  * only server installable here that honours S3 conditional writes with 412:
  *  1. two processes start compact() at the same instant: exactly one pointer swap, the other is refused;
  *  2. a compactor whose lease expired while it was paused before publishing (GC pause, partition): the new
@@ -11,9 +11,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCeph } from '../../lab/devservers/ceph.js';
+import type { S3TestServer } from '../../lab/devservers/s3-server.js';
 import { ErrorCodes, type StrataError } from '../../src/core/errors.js';
-import { startCeph } from '../../src/devservers/ceph.js';
-import type { S3TestServer } from '../../src/devservers/s3-server.js';
 import { compact } from '../../src/pipeline/compact.js';
 import type { StepExecutor } from '../../src/pipeline/executor.js';
 import { Lease } from '../../src/pipeline/lease.js';

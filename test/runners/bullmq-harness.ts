@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { OwnedProcess, waitUntil } from '../../src/devservers/process.js';
+import { OwnedProcess } from '../../src/core/child-process.js';
 import { BullMQExecutor, type BullMQExecutorOptions } from '../../src/runners/bullmq/executor.js';
 import { LocalStore } from '../../src/store/local-store.js';
 import type { RedisTestServer } from '../servers/redis.js';
@@ -53,17 +53,15 @@ export async function startWorkers(
   });
   try {
     await Promise.all(
-      workers.map((w) =>
-        waitUntil(
-          `${w.proc.name}`,
-          async () => (w.proc.output.includes('"ready": true') ? true : undefined),
-          {
-            timeoutMs: 30_000,
-            everyMs: 50,
-            alive: () => (w.proc.running ? undefined : `exited before it was ready: ${w.proc.output}`),
-          },
-        ),
-      ),
+      workers.map(async (w) => {
+        const r = await w.proc.waitForOutput(/"ready": true/, 30_000);
+        if (r.ok) return;
+        throw new Error(
+          r.reason === 'exited'
+            ? `${w.proc.name}: exited before it was ready: ${w.proc.output}`
+            : `${w.proc.name}: not ready after 30000 ms`,
+        );
+      }),
     );
   } catch (e) {
     await Promise.all(workers.map((w) => w.proc.stop()));

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { localResources, runStateMachine } from '../../lab/stepfunctions/index.js';
 import { main } from '../../src/cli/main.js';
 import { ErrorCodes } from '../../src/core/errors.js';
 import { reloadFailpoints } from '../../src/core/failpoints.js';
@@ -16,10 +17,8 @@ import {
   type AslDefinition,
   buildStateMachine,
   functionArn,
-  localResources,
   type PlanEvent,
   type PublishResult,
-  runStateMachine,
 } from '../../src/runners/lambda/index.js';
 import { generateChanges } from '../../src/workload/synthetic.js';
 import { ReferenceModel } from '../helpers/model.js';

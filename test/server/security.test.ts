@@ -1,10 +1,10 @@
 /** Safe by default: loopback bind, token auth, body limits, validation with clear 400s, no path escapes. */
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OwnedProcess } from '../../src/core/child-process.js';
 import { startTestServer, type TestServer, TOKEN } from './helpers.js';
 
 const DB = '/api/v2/tenants/default_tenant/databases/default_database';
@@ -179,30 +179,18 @@ describe('strata serve (the CLI process)', () => {
   it('starts on a free port, answers, and exits cleanly on SIGTERM', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'strata-cli-serve-'));
     const bin = fileURLToPath(new URL('../../src/cli/bin.ts', import.meta.url));
-    const child = spawn(
+    const proc = new OwnedProcess(
+      'strata serve',
       process.execPath,
       ['--import', 'tsx', bin, '--dir', dir, '--json', '-q', 'serve', '--port', '0'],
-      {
-        env: { ...process.env, STRATA_TOKEN: 't0k3n' },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
+      { env: { ...process.env, STRATA_TOKEN: 't0k3n' } },
     );
     try {
-      let out = '';
-      let err = '';
-      child.stderr.on('data', (d: Buffer) => {
-        err += d.toString();
-      });
-      const url = await new Promise<string>((resolve, reject) => {
-        child.stdout.on('data', (d: Buffer) => {
-          out += d.toString();
-          const m = /"url":\s*"(http:\/\/127\.0\.0\.1:\d+)"/.exec(out);
-          if (m) resolve(m[1]!);
-        });
-        child.on('exit', (code) =>
-          reject(new Error(`strata serve exited (${code}) before listening: ${err}`)),
-        );
-      });
+      const listening = await proc.waitForOutput(/"url":\s*"(http:\/\/127\.0\.0\.1:\d+)"/, 100_000);
+      if (!listening.ok) {
+        throw new Error(`strata serve ${listening.reason} before listening: ${proc.output}`);
+      }
+      const url = listening.match[1]!;
       const hb = await fetch(`${url}/api/v2/heartbeat`);
       expect(hb.status).toBe(200);
       const create = await fetch(`${url}${DB}/collections`, {
@@ -211,11 +199,10 @@ describe('strata serve (the CLI process)', () => {
         body: JSON.stringify({ name: 'cli' }),
       });
       expect(create.status).toBe(200);
-      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-      child.kill('SIGTERM');
-      expect(await exited).toBe(0);
+      // SIGTERM; SIGKILL only if it has not exited long after (which would fail the assertion)
+      expect((await proc.stop(60_000)).code).toBe(0);
     } finally {
-      if (child.exitCode === null) child.kill('SIGKILL');
+      await proc.stop(0);
       await rm(dir, { recursive: true, force: true });
     }
   });

@@ -1,10 +1,10 @@
 /**
  * A real Redis for the distributed-runner suites: Debian's redis-server (scripts/servers/redis.txt) on a
  * free 127.0.0.1 port with its own temp directory, ready once it answers PING; stop() awaits the exit.
- * The launcher itself lives in src (the distributed benchmark uses it too).
+ * The launcher itself lives in lab/devservers (the distributed benchmark uses it too).
  */
 import { Redis } from 'ioredis';
-import { RedisServerProcess } from '../../src/runners/bullmq/redis-server.js';
+import { RedisServerProcess } from '../../lab/devservers/redis-server.js';
 
 export interface RedisTestServer extends AsyncDisposable {
   /** redis://127.0.0.1:PORT */

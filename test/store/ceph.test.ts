@@ -1,5 +1,5 @@
 /**
- * S3Store against a real one-node Ceph cluster with radosgw 16 (src/devservers/ceph.ts): the full
+ * S3Store against a real one-node Ceph cluster with radosgw 16 (lab/devservers/ceph.ts): the full
  * conformance suite, including the precondition and race tests (radosgw honours If-None-Match: * and
  * If-Match with 412), plus the radosgw If-Match quirk, multipart with preconditions, and aborted uploads.
  */
@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ListMultipartUploadsCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCeph } from '../../lab/devservers/ceph.js';
+import type { S3TestServer } from '../../lab/devservers/s3-server.js';
 import { PreconditionFailedError, StoreError } from '../../src/core/errors.js';
-import { startCeph } from '../../src/devservers/ceph.js';
-import type { S3TestServer } from '../../src/devservers/s3-server.js';
 import { storeConformance } from './conformance.js';
 import { emptyAndClose, s3Fixture, s3Store } from './s3-fixture.js';
 

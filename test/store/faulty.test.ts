@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { StoreError } from '../../src/core/errors.js';
-import { type FaultKind, FaultyStore } from '../../src/store/faulty-store.js';
 import { LocalStore } from '../../src/store/local-store.js';
+import { type FaultKind, FaultyStore } from '../../src/testing/faulty-store.js';
 import { storeConformance } from './conformance.js';
 
 storeConformance('FaultyStore (no faults) over LocalStore', async () => {

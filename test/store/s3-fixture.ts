@@ -1,6 +1,6 @@
 /** Conformance fixtures on a running S3 test server: every test gets a fresh key prefix, emptied after. */
 import { randomBytes } from 'node:crypto';
-import type { S3TestServer } from '../../src/devservers/s3-server.js';
+import type { S3TestServer } from '../../lab/devservers/s3-server.js';
 import { S3Store, type S3StoreOptions } from '../../src/store/s3-store.js';
 import type { StoreFixture } from './conformance.js';
 

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { S3TestServer } from '../../lab/devservers/s3-server.js';
 import {
   ClosedError,
   ErrorCodes,
@@ -19,7 +20,6 @@ import {
   StoreError,
   UsageError,
 } from '../../src/core/errors.js';
-import type { S3TestServer } from '../../src/devservers/s3-server.js';
 import { openStore } from '../../src/store/open.js';
 import { resolveS3Options, withS3Endpoint } from '../../src/store/s3/config.js';
 import { S3Store } from '../../src/store/s3-store.js';

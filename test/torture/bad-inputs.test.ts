@@ -1,14 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { isStrataError } from '../../src/core/errors.js';
-import { readLedger } from '../../src/pipeline/ledger.js';
 import {
   BAD_DELTA_CLASSES,
   BAD_INPUT_CLASSES,
   BAD_PRODUCER_CLASSES,
   writeBadDelta,
-} from '../../src/torture/bad-inputs.js';
-import { ReferenceModel } from '../../src/torture/model.js';
-import { rng } from '../../src/workload/random.js';
+} from '../../lab/torture/bad-inputs.js';
+import { ReferenceModel } from '../../lab/torture/model.js';
+import { isStrataError } from '../../src/core/errors.js';
+import { rng } from '../../src/core/random.js';
+import { readLedger } from '../../src/pipeline/ledger.js';
 import { compactInline, ingestBatches, smallCollection, upserts } from '../helpers/pipeline.js';
 import { tempStore } from '../helpers/tmp.js';
 

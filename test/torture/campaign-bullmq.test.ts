@@ -3,10 +3,10 @@
  * processes, one of which is SIGKILLed at a random instant of each compaction.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RedisServerProcess } from '../../src/runners/bullmq/redis-server.js';
-import { runCampaign } from '../../src/torture/campaign.js';
-import { FAULT_NAMES } from '../../src/torture/episodes.js';
-import { PROFILES } from '../../src/torture/run.js';
+import { RedisServerProcess } from '../../lab/devservers/redis-server.js';
+import { runCampaign } from '../../lab/torture/campaign.js';
+import { FAULT_NAMES } from '../../lab/torture/episodes.js';
+import { PROFILES } from '../../lab/torture/run.js';
 import { expectCleanCampaign } from './helpers.js';
 
 let redis: RedisServerProcess;

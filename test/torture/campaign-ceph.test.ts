@@ -4,11 +4,11 @@
  * SIGKILLed while an upload is in flight or at a random instant of a compaction, then restarted).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CephBackend } from '../../lab/torture/backend-ceph.js';
+import { runCampaign } from '../../lab/torture/campaign.js';
+import { EPISODE_KINDS, eligibleEpisodes, FAULT_NAMES } from '../../lab/torture/episodes.js';
+import { PROFILES } from '../../lab/torture/run.js';
 import { S3Store } from '../../src/store/s3-store.js';
-import { CephBackend } from '../../src/torture/backend-ceph.js';
-import { runCampaign } from '../../src/torture/campaign.js';
-import { EPISODE_KINDS, eligibleEpisodes, FAULT_NAMES } from '../../src/torture/episodes.js';
-import { PROFILES } from '../../src/torture/run.js';
 import { expectCleanCampaign } from './helpers.js';
 
 let backend: CephBackend;

@@ -1,6 +1,6 @@
 import { expect } from 'vitest';
-import type { CampaignSummary } from '../../src/torture/campaign.js';
-import { formatSummary } from '../../src/torture/report.js';
+import type { CampaignSummary } from '../../lab/torture/campaign.js';
+import { formatSummary } from '../../lab/torture/report.js';
 
 /** Every campaign test's first claim: no violation, every run completed. Returns the table for messages. */
 export function expectCleanCampaign(summary: CampaignSummary): string {

@@ -1,10 +1,10 @@
 /** The campaign's HTTP reader is not vacuous: it accepts a legitimate served state and reports any other. */
 import { describe, expect, it } from 'vitest';
+import { HttpReaderLoop } from '../../lab/torture/http-readers.js';
+import { TrackedCollection } from '../../lab/torture/tracked.js';
+import { OpGenerator } from '../../lab/torture/workload.js';
+import { rng } from '../../src/core/random.js';
 import { StrataServer } from '../../src/server/server.js';
-import { HttpReaderLoop } from '../../src/torture/http-readers.js';
-import { TrackedCollection } from '../../src/torture/tracked.js';
-import { OpGenerator } from '../../src/torture/workload.js';
-import { rng } from '../../src/workload/random.js';
 import { compactInline, ingestBatches, smallCollection, upserts } from '../helpers/pipeline.js';
 import { tempStore } from '../helpers/tmp.js';
 

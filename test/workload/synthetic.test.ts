@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { hashSeed, normalQuantile, rng } from '../../src/core/random.js';
 import type { Operation, VectorRecord } from '../../src/core/types.js';
 import { validateOperation } from '../../src/core/validate.js';
-import { hashSeed, normalQuantile, rng } from '../../src/workload/random.js';
 import { CATEGORIES, generateChanges, generateRecords, parseId } from '../../src/workload/synthetic.js';
 
 const ID_RE =

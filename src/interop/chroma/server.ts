@@ -7,10 +7,10 @@
  * package (chromadb@3.0.14 with chromadb-js-bindings-linux-x64-gnu@1.0.5 on glibc < 2.38) run by this Node.
  */
 
-import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { OwnedProcess } from '../../core/child-process.js';
 import { ErrorCodes, StrataError } from '../../core/errors.js';
 import { freeLoopbackPort } from '../../core/net.js';
 import { ChromaHttp } from './http.js';
@@ -55,45 +55,40 @@ export class ChromaServer implements AsyncDisposable {
   readonly port: number;
   readonly url: string;
   readonly http: ChromaHttp;
-  #child: ChildProcess | null;
-  readonly #exited: Promise<number | null>;
-  #output = '';
+  readonly #proc: OwnedProcess;
+  readonly #stopTimeoutMs: number;
 
-  private constructor(path: string, port: number, child: ChildProcess) {
+  private constructor(path: string, port: number, proc: OwnedProcess, stopTimeoutMs: number) {
     this.path = path;
     this.port = port;
     this.url = `http://127.0.0.1:${port}`;
     this.http = new ChromaHttp(this.url);
-    this.#child = child;
-    this.#exited = new Promise((res) => child.once('exit', (code) => res(code)));
-    const keep = (b: Buffer) => {
-      this.#output = (this.#output + b.toString('utf8')).slice(-8192);
-    };
-    child.stdout?.on('data', keep);
-    child.stderr?.on('data', keep);
+    this.#proc = proc;
+    this.#stopTimeoutMs = stopTimeoutMs;
   }
 
   get pid(): number | undefined {
-    return this.#child?.pid;
+    return this.#proc.pid;
   }
 
   /** The last few KB the server printed (for error messages). */
   get output(): string {
-    return this.#output;
+    return this.#proc.output;
   }
 
   static async start(o: ChromaServerOptions): Promise<ChromaServer> {
     const { command, args } = chromaCommand();
     const port = o.port ?? (await freePort());
-    const child = spawn(
+    const proc = new OwnedProcess(
+      'chroma',
       command,
       [...args, 'run', '--path', o.path, '--host', '127.0.0.1', '--port', String(port)],
       {
-        stdio: ['ignore', 'pipe', 'pipe'],
         env: { ...process.env, CHROMA_TELEMETRY: 'false', ANONYMIZED_TELEMETRY: 'False', NO_COLOR: '1' },
+        outputTail: 8192,
       },
     );
-    const server = new ChromaServer(o.path, port, child);
+    const server = new ChromaServer(o.path, port, proc, o.stopTimeoutMs ?? 20_000);
     try {
       await server.#ready(o.startTimeoutMs ?? 60_000);
       return server;
@@ -104,43 +99,21 @@ export class ChromaServer implements AsyncDisposable {
   }
 
   async #ready(timeoutMs: number): Promise<void> {
-    const child = this.#child!;
     const deadline = Date.now() + timeoutMs;
     // 1. the server announces it is listening (or the process exits)
-    await new Promise<void>((res, rej) => {
-      const timer = setTimeout(
-        () =>
-          done(
-            new StrataError(ErrorCodes.CHROMA_SERVER, `Chroma did not start within ${timeoutMs} ms`, {
-              file: this.path,
-              output: this.#output.slice(-500),
-            }),
-          ),
-        timeoutMs,
+    const announced = await this.#proc.waitForOutput(
+      /Connect to Chroma at|Listening on|Uvicorn running/i,
+      timeoutMs,
+    );
+    if (!announced.ok) {
+      throw new StrataError(
+        ErrorCodes.CHROMA_SERVER,
+        announced.reason === 'exited'
+          ? `Chroma exited with code ${announced.exit.code} before it was ready`
+          : `Chroma did not start within ${timeoutMs} ms`,
+        { file: this.path, output: this.output.slice(-500) },
       );
-      const onData = () => {
-        if (/Connect to Chroma at|Listening on|Uvicorn running/i.test(this.#output)) done();
-      };
-      const onExit = (code: number | null) =>
-        done(
-          new StrataError(ErrorCodes.CHROMA_SERVER, `Chroma exited with code ${code} before it was ready`, {
-            file: this.path,
-            output: this.#output.slice(-500),
-          }),
-        );
-      const done = (err?: Error) => {
-        clearTimeout(timer);
-        child.stdout?.off('data', onData);
-        child.stderr?.off('data', onData);
-        child.off('exit', onExit);
-        if (err) rej(err);
-        else res();
-      };
-      child.stdout?.on('data', onData);
-      child.stderr?.on('data', onData);
-      child.once('exit', onExit);
-      onData();
-    });
+    }
     // 2. the health endpoint answers (retried with backoff until the deadline)
     let delay = 20;
     for (;;) {
@@ -148,11 +121,11 @@ export class ChromaServer implements AsyncDisposable {
         await this.http.heartbeat();
         return;
       } catch (e) {
-        if (Date.now() + delay > deadline || child.exitCode !== null) {
+        if (Date.now() + delay > deadline || !this.#proc.running) {
           throw new StrataError(
             ErrorCodes.CHROMA_SERVER,
             `Chroma did not answer its heartbeat: ${(e as Error).message}`,
-            { file: this.path, output: this.#output.slice(-500) },
+            { file: this.path, output: this.output.slice(-500) },
           );
         }
         await new Promise((r) => setTimeout(r, delay));
@@ -162,21 +135,15 @@ export class ChromaServer implements AsyncDisposable {
   }
 
   /** SIGTERM, then waits for the process to exit (SIGKILL after stopTimeoutMs). Idempotent. */
-  async stop(stopTimeoutMs = 20_000): Promise<void> {
-    const child = this.#child;
-    if (!child) return;
-    this.#child = null;
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), stopTimeoutMs);
-      await this.#exited;
-      clearTimeout(timer);
-    }
-    child.stdout?.destroy();
-    child.stderr?.destroy();
+  async stop(stopTimeoutMs = this.#stopTimeoutMs): Promise<void> {
+    await this.#proc.stop(stopTimeoutMs);
+  }
+
+  async close(): Promise<void> {
+    await this.stop();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
-    await this.stop();
+    await this.close();
   }
 }
