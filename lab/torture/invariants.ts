@@ -1,12 +1,13 @@
 /**
- * The invariants checked after every round of a run (issue 6, DESIGN.md invariants 3, 6 and 7), against
+ * The invariants checked after every round of a run (docs/architecture.md, "The invariants"), against
  * the reference model. Each returns problems (invariant name + detail); none throws on a violation.
  */
-import { compareIds } from '../../src/engine/ids.js';
+import { compareIds } from '../../src/engine/index.js';
+import { openCurrentVersion } from '../../src/pipeline/current.js';
 import { type GcReport, gcCollection } from '../../src/pipeline/gc.js';
 import { type Ledger, readLedger } from '../../src/pipeline/ledger.js';
-import { readPointer } from '../../src/pipeline/pointer.js';
-import { openStoredSegment } from '../../src/pipeline/segments.js';
+import { openVersion } from '../../src/pipeline/open-version.js';
+import { baseRefOf, type Pointer, pointerTarget, readPointer } from '../../src/pipeline/pointer.js';
 import { verifyCollection } from '../../src/pipeline/verify.js';
 import type { ObjectStore } from '../../src/store/object-store.js';
 import { describe } from './readers.js';
@@ -31,7 +32,7 @@ export async function isSettled(store: ObjectStore, t: TrackedCollection): Promi
 }
 
 /**
- * pointer → manifest → every file verifies; every accepted delta is promoted exactly once, pending, or
+ * pointer → version → every segment and deletion vector verifies; every accepted delta is promoted exactly once, pending, or
  * quarantined with its coded error; the record set equals the model's operations of exactly the promoted
  * deltas, in sequence order; no deleted id is returned.
  */
@@ -90,7 +91,7 @@ export async function checkState(store: ObjectStore, t: TrackedCollection): Prom
   }
 
   // --- promoted exactly once: ranges disjoint, each promoted delta inside exactly one of them -------------
-  const ranges = ledger.manifest?.snapshot?.promoted ?? [];
+  const ranges = ledger.manifest?.promoted ?? [];
   for (let i = 1; i < ranges.length; i++) {
     if (ranges[i]![0] <= ranges[i - 1]![1]) {
       add(
@@ -123,7 +124,7 @@ export async function checkState(store: ObjectStore, t: TrackedCollection): Prom
       );
     }
   }
-  const claimed = ledger.manifest?.snapshot?.promotedDeltas ?? 0;
+  const claimed = ledger.manifest?.promotedDeltas ?? 0;
   if (claimed !== promoted.length) {
     add(
       'promoted-exactly-once',
@@ -137,17 +138,14 @@ export async function checkState(store: ObjectStore, t: TrackedCollection): Prom
     const p = ledger.pointer.value;
     const want = model.contentHash();
     if (p.contentHash !== want || (v.contentHash !== null && v.contentHash !== want)) {
-      add(
-        'records-equal-model',
-        `${name} v${p.version}: ${await diffAgainstModel(store, p.snapshot, model)}`,
-      );
+      add('records-equal-model', `${name} v${p.version}: ${await diffAgainstModel(store, name, model)}`);
     }
     // no deleted id is returned
     const absent = [...t.everUpserted].filter((id) => !model.records.has(id));
     if (absent.length > 0) {
       try {
-        await using seg = await openStoredSegment(store, p.snapshot, p.manifestSha256);
-        const back = [...seg.reader.getRows(absent).keys()];
+        await using cur = await openCurrentVersion(store, name, { vectorBudgetBytes: 0 });
+        const back = [...cur.get(absent).keys()];
         if (back.length > 0)
           add(
             'deleted-ids-gone',
@@ -167,14 +165,14 @@ export async function checkState(store: ObjectStore, t: TrackedCollection): Prom
 
 async function diffAgainstModel(
   store: ObjectStore,
-  prefix: string,
+  collection: string,
   model: ReturnType<TrackedCollection['modelOf']>,
 ): Promise<string> {
   try {
-    await using seg = await openStoredSegment(store, prefix);
+    const p = await readPointer(store, collection);
+    await using v = await openVersion(store, collection, baseRefOf(p)!);
     const have = new Map<string, string>();
-    for (const r of seg.reader.scan())
-      have.set(r.id, JSON.stringify([r.document ?? null, r.metadata ?? null]));
+    for (const r of v.liveRows()) have.set(r.id, JSON.stringify([r.document ?? null, r.metadata ?? null]));
     const missing = model.sortedIds().filter((id) => !have.has(id));
     const extra = [...have.keys()].filter((id) => !model.records.has(id)).sort(compareIds);
     const changed = model
@@ -186,7 +184,7 @@ async function diffAgainstModel(
       .slice(0, 5);
     return `record set differs from the model: ${missing.length} missing (${missing.slice(0, 5).join(', ')}), ${extra.length} extra (${extra.slice(0, 5).join(', ')}), document/metadata differ for ${changed.join(', ') || 'none'} (embeddings may differ too)`;
   } catch (e) {
-    return `record set differs from the model; the snapshot does not open: ${describe(e)}`;
+    return `record set differs from the model; the version does not open: ${describe(e)}`;
   }
 }
 
@@ -211,21 +209,28 @@ export async function gcAndCheckRetained(
     problems.push({ invariant: 'gc-leaves-pointer', detail: `${t.name}: the pointer changed during gc` });
   }
   if (after) {
-    const keep = [
-      {
-        version: after.value.version,
-        snapshot: after.value.snapshot,
-        sha: after.value.manifestSha256 as string | undefined,
-      },
-      ...after.value.retained.map((r) => ({ version: r.version, snapshot: r.snapshot, sha: undefined })),
+    // every version the pointer keeps: its manifest, every segment it lists (checksums) and every deletion vector
+    const keep: Array<Pick<Pointer, 'version' | 'manifest' | 'snapshot'> & { manifestSha256?: string }> = [
+      after.value,
+      ...after.value.retained,
     ];
     for (const k of keep) {
       try {
-        await using _seg = await openStoredSegment(store, k.snapshot, k.sha, { verify: 'checksums' });
+        await using _v = await openVersion(
+          store,
+          t.name,
+          {
+            version: k.version,
+            manifest: k.manifest,
+            snapshot: k.snapshot,
+            manifestSha256: k.manifestSha256 ?? '',
+          },
+          { verify: 'checksums' },
+        );
       } catch (e) {
         problems.push({
           invariant: 'retained-snapshots-kept',
-          detail: `${t.name}: v${k.version} (${k.snapshot}) no longer opens after gc: ${describe(e)}`,
+          detail: `${t.name}: v${k.version} (${pointerTarget(k)}) no longer opens after gc: ${describe(e)}`,
         });
       }
     }

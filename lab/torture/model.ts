@@ -1,5 +1,5 @@
 /** The reference model: operations applied one by one to a Map. What every compaction must equal (tests and the torture campaign). */
-import { ContentHasher } from '../../src/core/hash.js';
+import { LtHash } from '../../src/core/lthash.js';
 import type { Metadata, Operation, VectorRecord } from '../../src/core/types.js';
 import { compareIds } from '../../src/engine/ids.js';
 
@@ -47,12 +47,11 @@ export class ReferenceModel {
     return [...this.records.keys()].sort(compareIds);
   }
 
+  /** The record set's content hash as a version records it (LtHash digest: independent of layout). */
   contentHash(): string {
-    const h = new ContentHasher();
-    for (const id of this.sortedIds()) {
-      const r = this.records.get(id)!;
-      h.add({ id, kind: 'put', embedding: r.embedding, document: r.document, metadata: r.metadata });
-    }
+    const h = new LtHash();
+    for (const [id, r] of this.records)
+      h.add({ id, embedding: r.embedding, document: r.document, metadata: r.metadata });
     return h.digest();
   }
 

@@ -1,15 +1,17 @@
 /**
- * Readers that keep opening the current snapshot while compactions run (and crash, and race): each open
- * resolves pointer → manifest → files with every checksum verified, recomputes the record set's content
- * hash, and checks it against the pointer and against the legitimate record sets (the model after some
- * prefix of good deltas). A reader that sees anything else saw a mix of two snapshots, or a lost delta.
+ * Readers that keep opening the current version while compactions and merges run (and crash, and race):
+ * each open resolves pointer → version manifest → every segment (checksums verified) and deletion vector,
+ * recomputes the live record set's content hash, and checks it against the pointer and against the
+ * legitimate record sets (the model after some prefix of good deltas). A reader that sees anything else
+ * saw a mix of two versions, a resurrected or lost row, or a lost delta.
  */
 
 import { StrataError } from '../../src/core/errors.js';
+import { LtHash } from '../../src/core/lthash.js';
 import { delay, isTransient } from '../../src/core/retry.js';
-import { computeSegmentContent } from '../../src/engine/verify.js';
-import { readPointer } from '../../src/pipeline/pointer.js';
-import { openStoredSegment } from '../../src/pipeline/segments.js';
+import type { Metadata } from '../../src/core/types.js';
+import { openVersion } from '../../src/pipeline/open-version.js';
+import { baseRefOf, pointerTarget, readPointer } from '../../src/pipeline/pointer.js';
 import type { ObjectStore } from '../../src/store/object-store.js';
 import type { TrackedCollection } from './tracked.js';
 
@@ -80,39 +82,47 @@ export class ReaderLoop {
     }
     if (!pointer) return;
     const p = pointer.value;
+    const target = pointerTarget(p);
     if (p.version < this.#lastVersion) {
       this.#report(
         {
           invariant: 'pointer-went-backwards',
           detail: `${name}: pointer version ${p.version} after ${this.#lastVersion}`,
         },
-        p.snapshot,
+        target,
       );
     }
     this.#lastVersion = Math.max(this.#lastVersion, p.version);
-    if (p.snapshot === this.#lastOpen.snapshot && Date.now() - this.#lastOpen.at < this.reopenMs) return;
-    this.#lastOpen = { snapshot: p.snapshot, at: Date.now() };
+    if (target === this.#lastOpen.snapshot && Date.now() - this.#lastOpen.at < this.reopenMs) return;
+    this.#lastOpen = { snapshot: target, at: Date.now() };
     try {
-      await using seg = await openStoredSegment(this.store, p.snapshot, p.manifestSha256, {
-        verify: 'checksums',
-      });
+      await using v = await openVersion(this.store, name, baseRefOf(pointer)!, { verify: 'checksums' });
       this.opens++;
-      const { contentHash } = computeSegmentContent(seg.reader.database);
+      const live = new LtHash();
+      for (const r of v.liveRows()) {
+        live.add({
+          id: r.id,
+          embedding: r.embedding,
+          document: r.document ?? null,
+          metadata: (r.metadata as Metadata | null) ?? null,
+        });
+      }
+      const contentHash = live.digest();
       if (contentHash !== p.contentHash) {
         this.#report(
           {
             invariant: 'reader-saw-mix',
             detail: `${name} v${p.version}: records hash ${contentHash}, the pointer says ${p.contentHash}`,
           },
-          p.snapshot,
+          target,
         );
       } else if (!this.tracked.legitHashes.has(contentHash)) {
         this.#report(
           {
             invariant: 'reader-saw-mix',
-            detail: `${name} v${p.version} (${p.snapshot}): its record set equals no prefix of the good deltas`,
+            detail: `${name} v${p.version} (${target}): its record set equals no prefix of the good deltas`,
           },
-          p.snapshot,
+          target,
         );
       }
     } catch (e) {
@@ -121,8 +131,8 @@ export class ReaderLoop {
         return;
       }
       this.#report(
-        { invariant: 'reader-open-failed', detail: `${name} v${p.version} (${p.snapshot}): ${describe(e)}` },
-        p.snapshot,
+        { invariant: 'reader-open-failed', detail: `${name} v${p.version} (${target}): ${describe(e)}` },
+        target,
       );
     }
   }

@@ -5,7 +5,7 @@
 
 export { fsyncDir, fsyncFile, writeFileDurable } from '../core/durable.js';
 export { type AnnParams, exactNearest, type IndexFileHeader, readIndexHeader } from './ann-index.js';
-export { exactCrossover } from './crossover.js';
+export { exactCrossover, indexMinRows } from './crossover.js';
 export { cosineDistance, distance, ipDistance, l2sqDistance } from './distance.js';
 export { compareIds, idLess } from './ids.js';
 export { type KindCounts, pageSizeFor, RECORDS_SCHEMA_VERSION } from './record-store.js';

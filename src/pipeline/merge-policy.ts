@@ -14,7 +14,7 @@
  *   - A segment with more than `deletesPctAllowed` of its rows deleted is merged (alone if need be) so the
  *     deleted rows are reclaimed.
  */
-import { exactCrossover } from '../engine/index.js';
+import { indexMinRows } from '../engine/index.js';
 
 export interface PolicySegment {
   /** Content address (manifest SHA-256). */
@@ -35,7 +35,7 @@ export interface MergePolicyOptions {
 
 export function defaultMergePolicy(dimension: number): MergePolicyOptions {
   return {
-    floorRows: exactCrossover(dimension),
+    floorRows: indexMinRows(dimension),
     segmentsPerTier: 1,
     maxMergeAtOnce: 8,
     maxMergedRows: 5_000_000,

@@ -24,7 +24,7 @@ import {
 } from '../core/version-manifest.js';
 import {
   compareIds,
-  exactCrossover,
+  indexMinRows,
   type SegmentReader,
   type SegmentRow,
   SegmentWriter,
@@ -194,7 +194,7 @@ export async function finalStep(env: StepEnv, task: FinalTask): Promise<Omit<Ste
         dir,
         kind: 'data',
         config,
-        buildIndex: { minRows: exactCrossover(config.dimension) },
+        buildIndex: { minRows: indexMinRows(config.dimension) },
         threads: env.threads,
         producer: env.producer,
       });

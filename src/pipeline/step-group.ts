@@ -1,5 +1,5 @@
 import { failpoint } from '../core/failpoints.js';
-import { exactCrossover, type SegmentRow, SegmentWriter } from '../engine/index.js';
+import { indexMinRows, type SegmentRow, SegmentWriter } from '../engine/index.js';
 import { stepName } from './layout.js';
 import { foldSorted } from './merge.js';
 import {
@@ -45,7 +45,7 @@ export async function groupStep(env: StepEnv, task: GroupTask): Promise<Omit<Ste
       dir,
       kind: 'data',
       config: env.config,
-      buildIndex: { minRows: exactCrossover(env.config.dimension) },
+      buildIndex: { minRows: indexMinRows(env.config.dimension) },
       threads: env.threads,
       producer: env.producer,
     });

@@ -10,13 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { ErrorCodes, StrataError } from '../core/errors.js';
 import { failpoint } from '../core/failpoints.js';
 import { sha256Hex } from '../core/hash.js';
-import {
-  compareIds,
-  exactCrossover,
-  SegmentMerger,
-  type SegmentRow,
-  SegmentWriter,
-} from '../engine/index.js';
+import { compareIds, indexMinRows, SegmentMerger, type SegmentRow, SegmentWriter } from '../engine/index.js';
 import { KeyMap } from './keymap.js';
 import { Keys, stepName } from './layout.js';
 import { type OpenedVersionSegment, openVersion } from './open-version.js';
@@ -59,7 +53,7 @@ export async function mergeStep(env: StepEnv, task: MergeTask): Promise<Omit<Ste
   const reuse =
     largest !== undefined &&
     largest.entry.deleted / Math.max(1, largest.entry.rows) <= rebuildAbove &&
-    live(largest) >= exactCrossover(config.dimension);
+    live(largest) >= indexMinRows(config.dimension);
 
   const keymap = new KeyMap();
   const dir = await newScratchDir(store, `${task.run}-${stepName('merge', task.index)}`);
@@ -92,7 +86,7 @@ export async function mergeStep(env: StepEnv, task: MergeTask): Promise<Omit<Ste
       dir,
       kind: 'data',
       config,
-      buildIndex: { minRows: exactCrossover(config.dimension) },
+      buildIndex: { minRows: indexMinRows(config.dimension) },
       threads: env.threads,
       producer: env.producer,
     });

@@ -2,16 +2,16 @@
  * Filtered k-NN over one row source (a segment, or the server's tail). usearch's JS binding cannot filter,
  * and the mask (filter ∧ not superseded) tells the exact number of eligible rows, so each source picks its
  * own plan by that count:
- *  - nothing masked: the index, its candidates re-ranked by exact f32 distance (or, for a source no larger
- *    than the exact-search crossover, an exact scan — as fast, and never missing what the graph did not
- *    reach);
+ *  - nothing masked: the index, its candidates re-ranked by exact f32 distance (or, for a source too small
+ *    for an index to pay — engine/crossover.ts — an exact scan: as fast, and never missing what the graph
+ *    did not reach);
  *  - few eligible rows: exact search over just those vectors (a memcpy of their rows, one SIMD scan);
  *  - many: over-fetch from the index (about k / selectivity candidates, widened if too few are eligible),
  *    keep the eligible ones and re-rank them by exact f32 distance.
  * Every plan ends in exact f32 distances, so answers of different sources merge by plain comparison.
  */
 import type { Metric } from '../core/types.js';
-import { exactCrossover, exactNearest } from '../engine/index.js';
+import { exactCrossover, exactNearest, indexMinRows } from '../engine/index.js';
 import type { Mask } from './filter.js';
 import type { RowSource } from './row-source.js';
 
@@ -52,7 +52,9 @@ export function knn(
   if (want <= 0) return { rows: [], distances: [], strategy: mask ? 'exact-subset' : 'ann' };
   const limit = opts.exactBelow ?? exactLimit(src.dimension);
   if (mask === null) {
-    if (!src.hasIndex || src.size <= limit) return exactAll(src, metric, query, want);
+    if (!src.hasIndex || src.size <= (opts.exactBelow ?? indexMinRows(src.dimension))) {
+      return exactAll(src, metric, query, want);
+    }
     const fetch = Math.max(rerankCount(want), opts.ef ?? 0);
     return rank(src, metric, query, want, src.searchRows(query, fetch).slice(0, rerankCount(want)), 'ann');
   }

@@ -12,7 +12,7 @@ import { ErrorCodes, StrataError } from '../../src/core/errors.js';
 import { ChromaServer, exportChroma, importChroma } from '../../src/interop/chroma/index.js';
 import { ChromaDirectory } from '../../src/interop/chroma/reader.js';
 import { getCollection, listCollections } from '../../src/pipeline/collections.js';
-import { openCurrentSnapshot } from '../../src/pipeline/current.js';
+import { openCurrentVersion } from '../../src/pipeline/current.js';
 import { listDeltas } from '../../src/pipeline/deltas.js';
 import type { ObjectStore } from '../../src/store/object-store.js';
 import { openStore } from '../../src/store/open.js';
@@ -55,10 +55,9 @@ async function expectSnapshotEquals(
   collection: string,
   want: Map<string, ExpectedRecord>,
 ): Promise<string> {
-  await using seg = (await openCurrentSnapshot(store, collection)).segment;
-  const r = seg.reader;
+  await using r = await openCurrentVersion(store, collection, { vectorBudgetBytes: 0 });
   expect(r.count).toBe(want.size);
-  const rows = r.getRows([...want.keys()]);
+  const rows = r.get([...want.keys()]);
   let mismatched = 0;
   for (const [id, w] of want) {
     const row = rows.get(id);
@@ -68,7 +67,7 @@ async function expectSnapshotEquals(
     expect(row?.metadata ?? null, id).toEqual(w.metadata);
   }
   expect(mismatched).toBe(0);
-  return r.manifest.contentHash;
+  return r.opened.resolved.manifest.contentHash;
 }
 
 async function storeIsEmpty(store: ObjectStore): Promise<void> {

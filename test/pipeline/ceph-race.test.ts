@@ -19,9 +19,8 @@ import type { StepExecutor } from '../../src/pipeline/executor.js';
 import { Lease } from '../../src/pipeline/lease.js';
 import { readLedger } from '../../src/pipeline/ledger.js';
 import { type Pointer, readPointer } from '../../src/pipeline/pointer.js';
-import { publishSnapshot } from '../../src/pipeline/publish.js';
-import type { SegmentRef } from '../../src/pipeline/segments.js';
-import type { StepResult, StepTask } from '../../src/pipeline/steps.js';
+import { publishVersion } from '../../src/pipeline/publish.js';
+import type { StepResult, StepTask, VersionRef } from '../../src/pipeline/steps.js';
 import { verifyCollection } from '../../src/pipeline/verify.js';
 import { InlineExecutor } from '../../src/runners/inline.js';
 import type { S3Store } from '../../src/store/s3-store.js';
@@ -147,7 +146,7 @@ describe('two compactors racing on one collection through Ceph', () => {
       expect(pointer).toMatchObject({
         version: 1,
         run: winners[0]!.run,
-        snapshot: winners[0]!.snapshot!.prefix,
+        manifest: winners[0]!.snapshot!.prefix,
       });
       expect(pointer.contentHash).toBe(new ReferenceModel().applyAll(ops).contentHash());
       expect((await verifyCollection(store, 'race')).problems).toEqual([]);
@@ -179,7 +178,7 @@ describe('two compactors racing on one collection through Ceph', () => {
       // A either builds its final merge and pauses before publishing, or — when its lease has already
       // lapsed by then — gives up before building an index for a publish that cannot happen.
       const first = await Promise.race([
-        stale.built.then((r) => ({ built: r.segment!.prefix })),
+        stale.built.then((r) => ({ built: r.version!.key })),
         runA.then(() => ({ built: undefined })),
       ]);
       const builtByA = first.built;
@@ -198,10 +197,10 @@ describe('two compactors racing on one collection through Ceph', () => {
       if (!a.ok) expect([ErrorCodes.FENCED, ErrorCodes.LEASE_LOST]).toContain(a.e.code);
 
       const pointer: Pointer = (await readPointer(storeA, 'stale'))!.value;
-      expect(pointer).toMatchObject({ version: 1, run: b.run, snapshot: b.snapshot!.prefix });
+      expect(pointer).toMatchObject({ version: 1, run: b.run, manifest: b.snapshot!.prefix });
       if (builtByA) {
-        expect(pointer.snapshot).not.toBe(builtByA);
-        expect(pointer.retained.map((r) => r.snapshot)).not.toContain(builtByA);
+        expect(pointer.manifest).not.toBe(builtByA);
+        expect(pointer.retained.map((r) => r.manifest)).not.toContain(builtByA);
       }
       expect(pointer.contentHash).toBe(new ReferenceModel().applyAll(ops).contentHash());
       expect((await verifyCollection(storeB, 'stale')).problems).toEqual([]);
@@ -220,12 +219,14 @@ describe('two compactors racing on one collection through Ceph', () => {
     const first = s3Store(server);
     const racers = [first, ...Array.from({ length: 5 }, () => s3Store(server, {}, first.prefix))];
     const lease = await Lease.acquire(racers[0]!, 'cas', { ttlMs: 60_000, heartbeatMs: 0 });
-    const ref = (p: string): SegmentRef => ({
-      prefix: p,
-      manifestSha256: 'm'.repeat(64),
+    const ref = (key: string, version: number): VersionRef => ({
+      version,
+      key,
+      sha256: 'm'.repeat(64),
+      count: 1,
       contentHash: 'c'.repeat(64),
-      seqRange: [1, 1],
-      counts: { records: 1, tombstones: 0, patches: 0 },
+      segments: 1,
+      newBytes: 0,
     });
     try {
       for (const [round, base] of [
@@ -236,12 +237,10 @@ describe('two compactors racing on one collection through Ceph', () => {
         const b = base ? await readPointer(racers[0]!, 'cas') : undefined;
         const results = await Promise.allSettled(
           racers.map((s, i) =>
-            publishSnapshot(s, lease, {
+            publishVersion(s, lease, {
               collection: 'cas',
               run: `r${round}-${i}`,
-              version: round,
-              snapshot: ref(`snap-${round}-${i}/`),
-              count: 1,
+              version: ref(`snap-${round}-${i}/`, round),
               base: b,
               retain: 4,
             }),
@@ -257,7 +256,7 @@ describe('two compactors racing on one collection through Ceph', () => {
         expect(now).toMatchObject({
           version: round,
           run: `r${round}-${won[0]}`,
-          snapshot: `snap-${round}-${won[0]}/`,
+          manifest: `snap-${round}-${won[0]}/`,
         });
       }
     } finally {

@@ -2,16 +2,18 @@ import { describe, expect, it } from 'vitest';
 import { ErrorCodes, FencedError, type StrataError } from '../../src/core/errors.js';
 import { Lease, readLease } from '../../src/pipeline/lease.js';
 import { readPointer } from '../../src/pipeline/pointer.js';
-import { publishSnapshot } from '../../src/pipeline/publish.js';
-import type { SegmentRef } from '../../src/pipeline/segments.js';
+import { publishVersion } from '../../src/pipeline/publish.js';
+import type { VersionRef } from '../../src/pipeline/steps.js';
 import { tempStore } from '../helpers/tmp.js';
 
-const ref = (prefix: string): SegmentRef => ({
-  prefix,
-  manifestSha256: 'm'.repeat(64),
+const ref = (key: string, version: number): VersionRef => ({
+  version,
+  key,
+  sha256: 'm'.repeat(64),
+  count: 1,
   contentHash: 'c'.repeat(64),
-  seqRange: [1, 1],
-  counts: { records: 1, tombstones: 0, patches: 0 },
+  segments: 1,
+  newBytes: 0,
 });
 
 describe('lease', () => {
@@ -64,23 +66,19 @@ describe('publish', () => {
     now += 5_000;
     const fresh = await Lease.acquire(t.store, 'c', { ttlMs: 60_000, heartbeatMs: 0, now: clock });
     await expect(
-      publishSnapshot(t.store, stale, {
+      publishVersion(t.store, stale, {
         collection: 'c',
         run: 'r1',
-        version: 1,
-        snapshot: ref('s1/'),
-        count: 1,
+        version: ref('s1/', 1),
         base: undefined,
         retain: 4,
       }),
     ).rejects.toMatchObject({ code: ErrorCodes.LEASE_LOST });
     expect(await readPointer(t.store, 'c')).toBeUndefined();
-    const p = await publishSnapshot(t.store, fresh, {
+    const p = await publishVersion(t.store, fresh, {
       collection: 'c',
       run: 'r2',
-      version: 1,
-      snapshot: ref('s2/'),
-      count: 1,
+      version: ref('s2/', 1),
       base: undefined,
       retain: 4,
     });
@@ -90,33 +88,27 @@ describe('publish', () => {
   it('refuses a swap whose base moved, and one fenced by a newer token', async () => {
     await using t = await tempStore();
     const l1 = await Lease.acquire(t.store, 'c', { ttlMs: 60_000, heartbeatMs: 0 });
-    await publishSnapshot(t.store, l1, {
+    await publishVersion(t.store, l1, {
       collection: 'c',
       run: 'r1',
-      version: 1,
-      snapshot: ref('s1/'),
-      count: 1,
+      version: ref('s1/', 1),
       base: undefined,
       retain: 4,
     });
     const base = await readPointer(t.store, 'c');
-    await publishSnapshot(t.store, l1, {
+    await publishVersion(t.store, l1, {
       collection: 'c',
       run: 'r2',
-      version: 2,
-      snapshot: ref('s2/'),
-      count: 1,
+      version: ref('s2/', 2),
       base,
       retain: 4,
     });
     // r3 built on v1 (stale base): conflict, never an overwrite
     await expect(
-      publishSnapshot(t.store, l1, {
+      publishVersion(t.store, l1, {
         collection: 'c',
         run: 'r3',
-        version: 2,
-        snapshot: ref('s3/'),
-        count: 1,
+        version: ref('s3/', 2),
         base,
         retain: 4,
       }),
@@ -124,30 +116,26 @@ describe('publish', () => {
     await l1.release();
     const l2 = await Lease.acquire(t.store, 'c', { ttlMs: 60_000, heartbeatMs: 0 });
     const cur = await readPointer(t.store, 'c');
-    await publishSnapshot(t.store, l2, {
+    await publishVersion(t.store, l2, {
       collection: 'c',
       run: 'r4',
-      version: 3,
-      snapshot: ref('s4/'),
-      count: 1,
+      version: ref('s4/', 3),
       base: cur,
       retain: 2,
     });
     const after = await readPointer(t.store, 'c');
-    expect(after?.value.snapshot).toBe('s4/');
-    expect(after?.value.retained.map((r) => r.snapshot)).toEqual(['s2/']);
+    expect(after?.value.manifest).toBe('s4/');
+    expect(after?.value.retained.map((r) => r.manifest)).toEqual(['s2/']);
     // a holder with an older token, even with the right base, is fenced
     const fake = Object.create(l1, {
       token: { value: l1.token },
       assertHeld: { value: async () => {} },
     }) as typeof l1;
     await expect(
-      publishSnapshot(t.store, fake, {
+      publishVersion(t.store, fake, {
         collection: 'c',
         run: 'r5',
-        version: 4,
-        snapshot: ref('s5/'),
-        count: 1,
+        version: ref('s5/', 4),
         base: after,
         retain: 4,
       }),

@@ -6,11 +6,10 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Metadata, Operation } from '../../src/core/types.js';
 import { distance } from '../../src/engine/distance.js';
-import { openCurrentSnapshot } from '../../src/pipeline/current.js';
-import type { OpenedSegment } from '../../src/pipeline/segments.js';
+import { openCurrentVersion, type QueryableVersion } from '../../src/pipeline/current.js';
 import { evaluateFilter, normalizeFilter } from '../../src/query/filter.js';
 import { knn } from '../../src/query/knn.js';
-import { SnapshotView } from '../../src/query/snapshot-view.js';
+import type { SegmentView } from '../../src/query/segment-view.js';
 import { matchesWhere, matchesWhereDocument, type Where, type WhereDocument } from '../../src/query/where.js';
 import { compactInline, ingestBatches, smallCollection, upserts } from '../helpers/pipeline.js';
 import { tempStore } from '../helpers/tmp.js';
@@ -82,8 +81,8 @@ const whereDocument: fc.Arbitrary<WhereDocument> = fc.oneof(
 
 describe('column filters = where.ts semantics', () => {
   let ctx: Awaited<ReturnType<typeof tempStore>>;
-  let segment: OpenedSegment;
-  let view: SnapshotView;
+  let segment: QueryableVersion;
+  let view: SegmentView;
   const n = 240;
   beforeAll(async () => {
     ctx = await tempStore();
@@ -94,9 +93,10 @@ describe('column filters = where.ts semantics', () => {
         : o,
     );
     await ingestBatches(ctx.store, config, ops, 80);
-    await compactInline(ctx.store, 'f');
-    segment = (await openCurrentSnapshot(ctx.store, 'f')).segment;
-    view = SnapshotView.build(segment.reader);
+    await compactInline(ctx.store, 'f', { merge: 'all' });
+    segment = await openCurrentVersion(ctx.store, 'f');
+    expect(segment.view.parts).toHaveLength(1);
+    view = segment.view.parts[0]!.source as SegmentView;
   });
   afterAll(async () => {
     await segment?.close();
@@ -139,17 +139,18 @@ describe('column filters = where.ts semantics', () => {
 
 describe('filtered k-NN returns the true top-k among matching rows', () => {
   let ctx: Awaited<ReturnType<typeof tempStore>>;
-  let segment: OpenedSegment;
-  let view: SnapshotView;
+  let segment: QueryableVersion;
+  let view: SegmentView;
   const n = 4_000;
-  const dim = 32;
+  const dim = 256; // at 256-d a 4,000-row segment gets an index (engine/crossover.ts)
   beforeAll(async () => {
     ctx = await tempStore();
     const config = await smallCollection(ctx.store, 'k', dim, 'f16');
     await ingestBatches(ctx.store, config, upserts(5, n, dim), 1_000);
-    await compactInline(ctx.store, 'k');
-    segment = (await openCurrentSnapshot(ctx.store, 'k')).segment;
-    view = SnapshotView.build(segment.reader);
+    await compactInline(ctx.store, 'k', { merge: 'all' });
+    segment = await openCurrentVersion(ctx.store, 'k');
+    view = segment.view.parts[0]!.source as SegmentView;
+    expect(view.hasIndex).toBe(true);
   });
   afterAll(async () => {
     await segment?.close();
@@ -175,7 +176,7 @@ describe('filtered k-NN returns the true top-k among matching rows', () => {
           .sort((a, b) => a.d - b.d)
           .slice(0, 10)
           .map((x) => x.id);
-        const got = knn(segment.reader, view, query, 10, mask, count, { exactBelow });
+        const got = knn(view, 'cos', query, 10, mask, count, { exactBelow });
         const ids = new Set(got.rows.map((r) => view.ids[r]));
         wanted += truth.length;
         for (const id of truth) if (ids.has(id)) found++;
