@@ -1,4 +1,6 @@
 import { type CompactOptions, type CompactReport, compact } from '../pipeline/compact.js';
+import { Lease } from '../pipeline/lease.js';
+import { type MergeEvent, type MergeMode, type MergeReport, mergeCollection } from '../pipeline/merges.js';
 import { openExecutor, type Runner } from '../runners/open.js';
 import type { ObjectStore } from '../store/object-store.js';
 import type { CliContext } from './context.js';
@@ -16,6 +18,36 @@ export interface CompactionCliOptions {
   leaseWaitMs?: number;
   inFlightMs?: number;
   retain?: number;
+  /** After publishing: merges the policy asks for (auto), none, or down to one segment (all). */
+  merge?: MergeMode;
+}
+
+function mergeEventLogger(ctx: CliContext): (e: MergeEvent) => void {
+  const p = ctx.progress;
+  return (e) => {
+    switch (e.type) {
+      case 'merge-planned':
+        p.log(`merge run ${e.run}: ${e.merges} merge(s) over ${e.segments} segments`, { run: e.run });
+        p.stage('merge', e.merges);
+        break;
+      case 'merge-step':
+        p.log(
+          e.ok
+            ? `merge ${e.index}: ${e.inputs} segments, ${e.rows} rows, ${e.build} graph, ${e.ms} ms`
+            : `merge ${e.index} failed: ${e.error?.code}: ${e.error?.message}`,
+        );
+        break;
+      case 'merge-published':
+        p.tick('merge', e.index + 1, e.index + 1);
+        p.log(
+          `merge ${e.index} published as version ${e.version}${e.rebased ? ' (rebased onto newer deletions)' : ''}`,
+        );
+        break;
+      case 'merge-dropped':
+        p.log(`merge ${e.index} dropped: ${e.reason}`);
+        break;
+    }
+  };
 }
 
 /** Runs one compaction with progress wired to the CLI's display. */
@@ -35,6 +67,7 @@ export async function runCompaction(
     onRetry: (task, e, n) =>
       p.log(`retrying ${task.kind} step after attempt ${n}: ${e.describe()}`, { code: e.code }),
   });
+  const mergeLog = mergeEventLogger(ctx);
   const copts: CompactOptions = {
     executor: exec,
     chunkSize: o.chunkSize,
@@ -42,6 +75,7 @@ export async function runCompaction(
     maxDeltas: o.maxDeltas,
     retain: o.retain,
     inFlightMs: o.inFlightMs,
+    ...(o.merge ? { merge: o.merge } : {}),
     lease: {
       ...(o.leaseTtlMs ? { ttlMs: o.leaseTtlMs } : {}),
       ...(o.leaseWaitMs ? { waitMs: o.leaseWaitMs } : {}),
@@ -67,8 +101,10 @@ export async function runCompaction(
           });
           break;
         case 'retry-final':
-          p.log(`pointer moved; rebuilding the final merge (${e.reason})`);
+          p.log(`pointer moved; redoing the final step (${e.reason})`);
           break;
+        default:
+          mergeLog(e);
       }
     },
   };
@@ -76,5 +112,35 @@ export async function runCompaction(
     return await compact(store, collection, copts);
   } finally {
     p.done();
+  }
+}
+
+/** `strata optimize` / merges on demand: the merges `mode` asks for, under the collection's lease. */
+export async function runMerges(
+  ctx: CliContext,
+  store: ObjectStore,
+  collection: string,
+  o: CompactionCliOptions & { mode: MergeMode },
+): Promise<MergeReport> {
+  await using exec = await openExecutor(o.runner ?? 'local', {
+    store,
+    storeSpec: ctx.storeSpec,
+    concurrency: o.concurrency,
+    redis: o.redis,
+    queue: o.queue,
+  });
+  await using lease = await Lease.acquire(store, collection, {
+    ...(o.leaseTtlMs ? { ttlMs: o.leaseTtlMs } : {}),
+    ...(o.leaseWaitMs ? { waitMs: o.leaseWaitMs } : {}),
+  });
+  try {
+    return await mergeCollection(store, collection, lease, {
+      step: (t) => exec.run(t),
+      mode: o.mode,
+      ...(o.retain ? { retain: o.retain } : {}),
+      onEvent: mergeEventLogger(ctx),
+    });
+  } finally {
+    ctx.progress.done();
   }
 }

@@ -21,10 +21,13 @@ import type { Metric, Quantization } from '../core/types.js';
  * that the file exists and is readable.
  */
 
+/** Scalar kinds an index may store: a segment's (f32, f16) or, for in-memory indexes only, i8. */
+export type IndexScalar = Quantization | 'i8';
+
 export interface AnnParams {
   dimension: number;
   metric: Metric;
-  quantization: Quantization;
+  quantization: IndexScalar;
   connectivity: number;
   expansionAdd: number;
   expansionSearch: number;
@@ -35,7 +38,11 @@ const METRIC_KIND: Readonly<Record<Metric, MetricKind>> = {
   l2sq: MetricKind.L2sq,
   ip: MetricKind.IP,
 };
-const SCALAR_KIND: Readonly<Record<Quantization, ScalarKind>> = { f32: ScalarKind.F32, f16: ScalarKind.F16 };
+const SCALAR_KIND: Readonly<Record<IndexScalar, ScalarKind>> = {
+  f32: ScalarKind.F32,
+  f16: ScalarKind.F16,
+  i8: ScalarKind.I8,
+};
 
 /** Header codes in an index file (usearch index_dense_head_t). */
 const METRIC_CODE: Readonly<Record<Metric, number>> = { ip: 0x69, cos: 0x63, l2sq: 0x65 };

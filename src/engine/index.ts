@@ -4,7 +4,13 @@
  */
 
 export { fsyncDir, fsyncFile, writeFileDurable } from '../core/durable.js';
-export { type AnnParams, exactNearest, type IndexFileHeader, readIndexHeader } from './ann-index.js';
+export {
+  type AnnParams,
+  exactNearest,
+  type IndexFileHeader,
+  type IndexScalar,
+  readIndexHeader,
+} from './ann-index.js';
 export { exactCrossover, indexMinRows } from './crossover.js';
 export { cosineDistance, distance, ipDistance, l2sqDistance } from './distance.js';
 export { compareIds, idLess } from './ids.js';
@@ -21,6 +27,7 @@ export {
   SegmentReader,
 } from './segment-reader.js';
 export { SegmentWriter, type SegmentWriterOptions } from './segment-writer.js';
+export { VectorIndex } from './vector-index.js';
 export {
   computeSegmentContent,
   hashSegmentRow,

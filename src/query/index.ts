@@ -4,6 +4,7 @@ export { exactLimit, type KnnOptions, type KnnResult, type KnnStrategy, knn } fr
 export type { RowSource } from './row-source.js';
 export { type SearchHit, type SearchOptions, type SearchPlan, searchVersion } from './search.js';
 export { type Column, SegmentView, Tag, VectorBudget, type ViewOptions } from './segment-view.js';
+export { type TailRecord, TailRows } from './tail-rows.js';
 export {
   type Evaluated,
   type Hit,

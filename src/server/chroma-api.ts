@@ -26,7 +26,7 @@ import {
   updateOps,
   upsertOps,
 } from './chroma-codec.js';
-import { acquireCurrent, type ServerContext } from './context.js';
+import type { ServerContext } from './context.js';
 import { queryRows, rowsPayload, selectRows } from './read-ops.js';
 
 /** The Chroma server version this API corresponds to. */
@@ -67,8 +67,8 @@ function pageOf<T>(items: T[], q: Record<string, string | undefined>): T[] {
   return items.slice(offset, limit === undefined ? undefined : offset + limit);
 }
 
-function pendingHeaders(reply: FastifyReply, d: DeltaDescriptor | undefined): void {
-  reply.header('x-strata-visibility', 'after-compaction');
+function pendingHeaders(reply: FastifyReply, d: DeltaDescriptor | undefined, immediate: boolean): void {
+  reply.header('x-strata-visibility', immediate ? 'immediate' : 'after-compaction');
   if (d) reply.header('x-strata-delta', `${d.seqStart}-${d.seqEnd}`);
 }
 
@@ -188,6 +188,10 @@ export function registerChromaApi(app: FastifyInstance, ctx: ServerContext): voi
 
   const submit = async (e: CatalogEntry, ops: Operation[], dimension: number) => {
     const config = await ctx.catalog.materialize(e, dimension);
+    if (ctx.tails) {
+      await ctx.snapshots.get(e.strata); // the version and the tail of unpublished writes, loaded once
+      ctx.tails.admit(e.strata, ops);
+    }
     const d = await ctx.writer.write(config, ops);
     ctx.metrics.writeOps.inc({ collection: e.strata }, ops.length);
     return d;
@@ -205,7 +209,7 @@ export function registerChromaApi(app: FastifyInstance, ctx: ServerContext): voi
       );
     }
     const d = await submit(e, upsertOps(rs, dimension), dimension);
-    pendingHeaders(reply, d);
+    pendingHeaders(reply, d, ctx.tails !== undefined);
     return reply.code(status).send({});
   };
   app.post(`${coll}/add`, upsertLike(201));
@@ -218,7 +222,7 @@ export function registerChromaApi(app: FastifyInstance, ctx: ServerContext): voi
     const ops = updateOps(rs, e.config?.dimension ?? 1);
     // A collection that never had a write has no records to update.
     const d = e.config ? await submit(e, ops, e.config.dimension) : undefined;
-    pendingHeaders(reply, d);
+    pendingHeaders(reply, d, ctx.tails !== undefined);
     return {};
   });
 
@@ -237,29 +241,30 @@ export function registerChromaApi(app: FastifyInstance, ctx: ServerContext): voi
     if (!filter.where && !filter.whereDocument) targets = ids ?? [];
     else {
       // A filtered delete removes the matching records of the current snapshot.
-      const snap = e.config ? await acquireCurrent(ctx, e.strata) : undefined;
+      const r = e.config ? await ctx.snapshots.acquireView(e.strata) : undefined;
       try {
-        targets = snap ? selectRows(snap.view, filter).map((r) => snap.view.id(r)) : [];
+        const view = r?.view;
+        targets = view ? selectRows(view, filter).map((x) => view.id(x)) : [];
       } finally {
-        snap?.release();
+        r?.release();
       }
     }
     if (limit !== undefined) targets = targets.slice(0, limit);
     const ops: Operation[] = targets.map((id) => ({ op: 'delete', id }));
     const d = e.config && ops.length > 0 ? await submit(e, ops, e.config.dimension) : undefined;
-    pendingHeaders(reply, d);
+    pendingHeaders(reply, d, ctx.tails !== undefined);
     return { deleted: ops.length };
   });
 
   app.get(`${coll}/count`, async (req: Req<CollParams>, reply) => {
     read(req);
     const e = await entryOf(req);
-    const snap = e.config ? await acquireCurrent(ctx, e.strata) : undefined;
+    const r = e.config ? await ctx.snapshots.acquireView(e.strata) : undefined;
     try {
-      if (snap) reply.header('x-strata-snapshot-version', String(snap.version));
-      return snap?.view.count ?? 0;
+      if (r?.version != null) reply.header('x-strata-snapshot-version', String(r.version));
+      return r?.view?.count ?? 0;
     } finally {
-      snap?.release();
+      r?.release();
     }
   });
 
@@ -272,17 +277,15 @@ export function registerChromaApi(app: FastifyInstance, ctx: ServerContext): voi
     const filter = normalizeFilter({ where: body.where, whereDocument: body.where_document, ids });
     const limit = parseCount(body.limit, 'limit', { min: 0, max: Number.MAX_SAFE_INTEGER });
     const offset = parseCount(body.offset, 'offset', { min: 0, max: Number.MAX_SAFE_INTEGER }) ?? 0;
-    const snap = e.config ? await acquireCurrent(ctx, e.strata) : undefined;
+    const r = e.config ? await ctx.snapshots.acquireView(e.strata) : undefined;
     try {
-      if (!snap) return { ...emptyRows(include), include };
-      reply.header('x-strata-snapshot-version', String(snap.version));
-      const rows = selectRows(snap.view, filter).slice(
-        offset,
-        limit === undefined ? undefined : offset + limit,
-      );
-      return { ...rowsPayload(snap.view, rows, include), include };
+      const view = r?.view;
+      if (!view) return { ...emptyRows(include), include };
+      if (r.version !== null) reply.header('x-strata-snapshot-version', String(r.version));
+      const rows = selectRows(view, filter).slice(offset, limit === undefined ? undefined : offset + limit);
+      return { ...rowsPayload(view, rows, include), include };
     } finally {
-      snap?.release();
+      r?.release();
     }
   });
 
@@ -296,9 +299,10 @@ export function registerChromaApi(app: FastifyInstance, ctx: ServerContext): voi
     const queries = parseQueryEmbeddings(body.query_embeddings, e.config?.dimension, maxBatchSize);
     const ids = body.ids === undefined || body.ids === null ? undefined : parseIds(body.ids);
     const filter = normalizeFilter({ where: body.where, whereDocument: body.where_document, ids });
-    const snap = e.config ? await acquireCurrent(ctx, e.strata) : undefined;
+    const r = e.config ? await ctx.snapshots.acquireView(e.strata) : undefined;
     try {
-      if (!snap) {
+      const view = r?.view;
+      if (!view) {
         const none = queries.map(() => [] as never[]);
         return {
           ids: none,
@@ -310,9 +314,9 @@ export function registerChromaApi(app: FastifyInstance, ctx: ServerContext): voi
           include,
         };
       }
-      reply.header('x-strata-snapshot-version', String(snap.version));
-      const answer = queryRows(snap.view, queries, k, filter);
-      const per = answer.refs.map((rows) => rowsPayload(snap.view, rows, include));
+      if (r.version !== null) reply.header('x-strata-snapshot-version', String(r.version));
+      const answer = queryRows(view, queries, k, filter);
+      const per = answer.refs.map((rows) => rowsPayload(view, rows, include));
       for (const s of answer.strategies) ctx.metrics.queries.inc({ collection: e.strata, plan: s });
       ctx.metrics.queryLatency.observe({ collection: e.strata }, (performance.now() - t0) / 1000);
       return {
@@ -325,7 +329,7 @@ export function registerChromaApi(app: FastifyInstance, ctx: ServerContext): voi
         include,
       };
     } finally {
-      snap?.release();
+      r?.release();
     }
   });
 }

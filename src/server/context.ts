@@ -6,12 +6,15 @@ import type { DeltaWriter } from './delta-writer.js';
 import type { ServerMetrics } from './metrics.js';
 import type { ServedSnapshot } from './served-snapshot.js';
 import type { SnapshotSet } from './snapshots.js';
+import type { Tails } from './tails.js';
 
 /** What the route modules share: owned and closed by StrataServer. */
 export interface ServerContext {
   store: ObjectStore;
   catalog: Catalog;
   snapshots: SnapshotSet;
+  /** Read-your-writes (undefined: reads see a write only once a version contains it). */
+  tails: Tails | undefined;
   writer: DeltaWriter;
   auth: TokenAuth;
   metrics: ServerMetrics;

@@ -19,7 +19,11 @@ export interface DeltaWriterOptions {
   /** Refuse (429) when this many operations are queued for one collection (default 100,000). */
   maxQueuedOps?: number;
   producer?: string;
-  onDelta?: (collection: string, d: DeltaDescriptor) => void;
+  /**
+   * Called once a delta is durably accepted, before any of its requests is answered (the query server's
+   * tail makes its operations visible here).
+   */
+  onDelta?: (collection: string, d: DeltaDescriptor, ops: readonly Operation[]) => void;
 }
 
 interface Waiter {
@@ -112,7 +116,7 @@ export class DeltaWriter {
           producer: this.#producer,
           source: 'chroma-api',
         });
-        this.#onDelta?.(q.config.name, d);
+        this.#onDelta?.(q.config.name, d, batch.ops);
         for (const w of batch.waiters) w.resolve(d);
       } catch (e) {
         for (const w of batch.waiters) w.reject(e);

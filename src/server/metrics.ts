@@ -117,8 +117,28 @@ export class ServerMetrics {
     'Background compaction runs, by collection and status',
   );
 
+  readonly tailRecords = new Gauge(
+    'strata_tail_records',
+    'Ids with acknowledged writes no published version contains yet',
+  );
+  readonly tailBytes = new Gauge('strata_tail_bytes', 'Bytes of those writes (vectors, documents, metadata)');
+  readonly tailAge = new Gauge(
+    'strata_tail_age_seconds',
+    'Age of the oldest unpublished delta the server holds',
+  );
+  readonly tailQuarantined = new Counter(
+    'strata_tail_quarantined_total',
+    'Deltas the server acknowledged that compaction then quarantined (their writes left the tail)',
+  );
+  readonly segmentsServed = new Gauge('strata_segments_served', 'Segments of the version being served');
+
   render(): string {
     const all: Metric[] = [
+      this.tailRecords,
+      this.tailBytes,
+      this.tailAge,
+      this.tailQuarantined,
+      this.segmentsServed,
       this.requests,
       this.queries,
       this.queryLatency,

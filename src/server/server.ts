@@ -6,7 +6,7 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { toStrataError } from '../core/errors.js';
+import { StrataError, toStrataError } from '../core/errors.js';
 import type { OpenOptions } from '../engine/index.js';
 import type { ExecutorFactory } from '../pipeline/executor.js';
 import type { ObjectStore } from '../store/object-store.js';
@@ -20,6 +20,8 @@ import { toHttpError } from './http-errors.js';
 import { ServerMetrics } from './metrics.js';
 import { SnapshotSet } from './snapshots.js';
 import { registerStrataApi } from './strata-api.js';
+import type { TailLimits } from './tail.js';
+import { Tails } from './tails.js';
 
 export interface ServeOptions {
   store: ObjectStore;
@@ -48,6 +50,12 @@ export interface ServeOptions {
   verify?: OpenOptions['verify'];
   vectorBudgetBytes?: number;
   writes?: Omit<DeltaWriterOptions, 'onDelta'>;
+  /** Reads see this server's acknowledged writes at once (default true); false: only once published. */
+  readYourWrites?: boolean;
+  /** Bounds of the tail of unpublished writes (past them writes get 429 until compaction catches up). */
+  tail?: Partial<TailLimits>;
+  /** Also show other producers' deltas from the store, picked up on each refresh (default true). */
+  followStore?: boolean;
   logger?: Logger;
 }
 
@@ -76,7 +84,22 @@ export class StrataServer {
   static async start(o: ServeOptions): Promise<StrataServer> {
     const log = o.logger;
     const metrics = new ServerMetrics();
+    const tails =
+      o.readYourWrites === false
+        ? undefined
+        : new Tails(o.store, {
+            ...(o.tail ? { limits: o.tail } : {}),
+            ...(o.followStore !== undefined ? { followStore: o.followStore } : {}),
+            onQuarantined: (collection, seqStart, code) => {
+              metrics.tailQuarantined.inc({ collection });
+              log?.warn(
+                { collection, delta: seqStart, code },
+                'a delta this server acknowledged was quarantined by compaction; its writes are no longer visible',
+              );
+            },
+          });
     const snapshots = new SnapshotSet(o.store, {
+      ...(tails ? { tails } : {}),
       verify: o.verify ?? 'checksums',
       ...(o.vectorBudgetBytes !== undefined ? { vectorBudgetBytes: o.vectorBudgetBytes } : {}),
       onSwap: (e) => {
@@ -102,7 +125,8 @@ export class StrataServer {
     });
     const writer = new DeltaWriter(o.store, {
       ...o.writes,
-      onDelta: (collection, d) => {
+      onDelta: (collection, d, ops) => {
+        tails?.acknowledge(collection, d, ops);
         metrics.deltas.inc({ collection });
         log?.debug({ collection, seqStart: d.seqStart, count: d.count }, 'delta accepted');
       },
@@ -127,6 +151,7 @@ export class StrataServer {
       store: o.store,
       catalog: new Catalog(o.store),
       snapshots,
+      tails,
       writer,
       auth: new TokenAuth(o.token, o.authReads ?? false),
       metrics,
@@ -141,6 +166,10 @@ export class StrataServer {
     });
     app.setErrorHandler((err, req, reply) => {
       const { status, body } = toHttpError(err);
+      if (status === 429) {
+        const after = err instanceof StrataError ? Number(err.context.retryAfterSeconds ?? 1) : 1;
+        void reply.header('retry-after', String(Math.max(1, Math.ceil(after))));
+      }
       if (status >= 500) log?.error({ url: req.url, err: toStrataError(err).describe() }, 'request failed');
       void reply.code(status).header('x-strata-error', body.code).send(body);
     });

@@ -18,6 +18,7 @@ import { segmentPart, VectorBudget, VersionView } from '../query/index.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { type PooledSegment, SegmentPool } from './segment-pool.js';
 import { ServedSnapshot } from './served-snapshot.js';
+import type { Tails } from './tails.js';
 
 export interface SwapEvent {
   collection: string;
@@ -35,6 +36,8 @@ export interface SnapshotSetOptions {
   /** Bytes of f32 vectors kept in memory across every served segment (default 1 GiB). */
   vectorBudgetBytes?: number;
   onSwap?: (e: SwapEvent) => void;
+  /** Read-your-writes: the tails of acknowledged writes, rebased in the same step as each swap. */
+  tails?: Tails;
   onError?: (collection: string, e: StrataError) => void;
 }
 
@@ -44,6 +47,8 @@ export class SnapshotSet {
   readonly #current = new Map<string, ServedSnapshot>();
   /** Collections being served (also those without a snapshot yet), so the watcher refreshes them. */
   readonly #tracked = new Set<string>();
+  /** Collections loaded once (with or without a version): later reads do not refresh them. */
+  readonly #loaded = new Set<string>();
   readonly #inflight = new Map<string, Promise<ServedSnapshot | undefined>>();
   readonly #retired = new Set<ServedSnapshot>();
   readonly #pool: SegmentPool;
@@ -67,6 +72,20 @@ export class SnapshotSet {
     return this.#pool.size;
   }
 
+  /**
+   * What a read of the collection sees right now: the current version with the tail of acknowledged writes
+   * on top, and a reference on the version for the read's duration (release it). Version and tail are taken
+   * in one synchronous step, so a read never straddles a swap.
+   */
+  async acquireView(
+    collection: string,
+  ): Promise<{ view: VersionView | undefined; version: number | null; release: () => void }> {
+    await this.get(collection);
+    const snap = this.#current.get(collection)?.acquire();
+    const view = this.#opts.tails ? this.#opts.tails.view(collection, snap) : snap?.view;
+    return { view, version: snap?.version ?? null, release: () => snap?.release() };
+  }
+
   /** The snapshot now current for a collection, if it has been loaded. */
   current(collection: string): ServedSnapshot | undefined {
     return this.#current.get(collection);
@@ -76,11 +95,13 @@ export class SnapshotSet {
     return [...this.#tracked].sort();
   }
 
-  /** The current snapshot, loading it on first use. */
+  /** The current snapshot, loading it (and the collection's tail) on first use. */
   async get(collection: string): Promise<ServedSnapshot | undefined> {
     const cur = this.#current.get(collection);
-    if (cur !== undefined) return cur;
-    return this.refresh(collection);
+    if (cur !== undefined || this.#loaded.has(collection)) return cur;
+    const r = await this.refresh(collection);
+    this.#loaded.add(collection);
+    return r;
   }
 
   /** Re-reads the pointer and swaps in a new snapshot if it moved. Concurrent calls share one refresh. */
@@ -102,10 +123,15 @@ export class SnapshotSet {
   }
 
   async #refresh(collection: string): Promise<ServedSnapshot | undefined> {
+    const tails = this.#opts.tails;
+    // the tail first (from the store's pending deltas), then the pointer: a version read after it can only
+    // contain more of what the tail holds, never less
+    await tails?.ensure(collection);
     const cur = this.#current.get(collection);
     const p = await readPointer(this.#store, collection);
     if (!p) {
-      if (cur) this.#swap(collection, undefined, 0);
+      if (cur) this.#swap(collection, undefined, 0, (await tails?.quarantinedFor(collection)) ?? new Map());
+      await tails?.catchUp(collection);
       return undefined;
     }
     if (
@@ -113,9 +139,11 @@ export class SnapshotSet {
       cur.pointer.manifestSha256 === p.value.manifestSha256 &&
       cur.pointer.version === p.value.version
     ) {
+      await tails?.catchUp(collection);
       return cur;
     }
     const next = await this.#open(collection, p.value);
+    const quarantined = (await tails?.quarantinedFor(collection)) ?? new Map<number, string | undefined>();
     if (this.#closed) {
       next.retire();
       await next.closed();
@@ -127,7 +155,7 @@ export class SnapshotSet {
       next.retire();
       return now;
     }
-    this.#swap(collection, next, next.openMs);
+    this.#swap(collection, next, next.openMs, quarantined);
     return next;
   }
 
@@ -167,10 +195,17 @@ export class SnapshotSet {
 
   #lastOpened = { segments: 0, opened: 0 };
 
-  #swap(collection: string, next: ServedSnapshot | undefined, openMs: number): void {
+  #swap(
+    collection: string,
+    next: ServedSnapshot | undefined,
+    openMs: number,
+    quarantined: Map<number, string | undefined> = new Map(),
+  ): void {
     const old = this.#current.get(collection);
     if (next) this.#current.set(collection, next);
     else this.#current.delete(collection);
+    // in the same synchronous step: what the new version contains leaves the tail
+    this.#opts.tails?.rebase(collection, next, quarantined);
     this.swaps++;
     this.#opts.onSwap?.({
       collection,
@@ -192,6 +227,8 @@ export class SnapshotSet {
   /** Stops serving a collection (deleted): its snapshot closes once in-flight queries finish. */
   drop(collection: string): void {
     this.#tracked.delete(collection);
+    this.#loaded.delete(collection);
+    this.#opts.tails?.drop(collection);
     const cur = this.#current.get(collection);
     this.#current.delete(collection);
     if (cur) this.#retire(cur);
@@ -218,5 +255,6 @@ export class SnapshotSet {
     for (const c of [...this.#current.keys()]) this.drop(c);
     await Promise.all([...this.#retired].map((s) => s.closed()));
     await this.#pool.drain();
+    this.#opts.tails?.close();
   }
 }

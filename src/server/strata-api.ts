@@ -17,6 +17,16 @@ export function registerStrataApi(app: FastifyInstance, ctx: ServerContext): voi
   app.get('/metrics', async (req, reply) => {
     read(req.headers);
     ctx.metrics.draining.set({}, ctx.snapshots.draining);
+    for (const c of ctx.tails?.collections() ?? []) {
+      const t = ctx.tails!.get(c)!;
+      ctx.metrics.tailRecords.set({ collection: c }, t.records);
+      ctx.metrics.tailBytes.set({ collection: c }, t.bytes);
+      ctx.metrics.tailAge.set({ collection: c }, t.oldestAgeMs() / 1000);
+    }
+    for (const c of ctx.snapshots.collections()) {
+      const s = ctx.snapshots.current(c);
+      if (s) ctx.metrics.segmentsServed.set({ collection: c }, s.manifest.segments.length);
+    }
     return reply.type('text/plain; version=0.0.4; charset=utf-8').send(ctx.metrics.render());
   });
 
@@ -42,6 +52,15 @@ export function registerStrataApi(app: FastifyInstance, ctx: ServerContext): voi
               records: served.view.count,
               segments: served.view.parts.length,
               openMs: Math.round(served.openMs),
+            }
+          : null,
+        tail: ctx.tails?.get(e.strata)
+          ? {
+              records: ctx.tails.get(e.strata)!.records,
+              bytes: ctx.tails.get(e.strata)!.bytes,
+              deltas: ctx.tails.get(e.strata)!.deltas,
+              ageMs: Math.round(ctx.tails.get(e.strata)!.oldestAgeMs()),
+              limits: ctx.tails.limits,
             }
           : null,
       };

@@ -60,6 +60,8 @@ describe('strata CLI', () => {
       '2',
       '--group-size',
       '2',
+      '--merge',
+      'none',
     ]);
     expect(cmp.code, cmp.stderr).toBe(0);
     expect(JSON.parse(cmp.stdout)).toMatchObject({
@@ -81,6 +83,7 @@ describe('strata CLI', () => {
       promoted: 7,
       quarantined: 0,
     });
+    expect(st.collections[0].segments).toHaveLength(2);
 
     const ver = await runCli(['--dir', store, '--json', 'verify']);
     expect(ver.code).toBe(0);
@@ -118,15 +121,36 @@ describe('strata CLI', () => {
     expect(gone.stderr).toMatch(/^E_NOT_FOUND: no record/);
 
     const ins = JSON.parse((await runCli(['--dir', store, '--json', 'inspect', '-c', 'lines'])).stdout);
-    expect(ins.manifest.files.map((f: { name: string }) => f.name).sort()).toEqual([
-      'index.usearch',
-      'records.sqlite',
-    ]);
-    expect(ins.manifest.snapshot).toMatchObject({ version: 1, promotedDeltas: 7 });
+    expect(ins.manifest).toMatchObject({ version: 1, cause: 'publish', promotedDeltas: 7, count: 299 });
+    expect(ins.manifest.segments).toHaveLength(2); // one data segment per group
+    const seg = JSON.parse(
+      (
+        await runCli([
+          '--dir',
+          store,
+          '--json',
+          'inspect',
+          '-c',
+          'lines',
+          '--segment',
+          ins.manifest.segments[0].manifestSha256,
+        ])
+      ).stdout,
+    );
+    expect(seg.manifest.kind).toBe('data');
+    expect(seg.manifest.files.map((f: { name: string }) => f.name)).toContain('records.sqlite');
+
+    // optimize: one segment, same records
+    const opt = await runCli(['--dir', store, '--json', 'optimize', '-c', 'lines', '--runner', 'inline']);
+    expect(opt.code, opt.stderr).toBe(0);
+    expect(JSON.parse(opt.stdout).published[0]).toMatchObject({ version: 2, inputs: 2 });
+    const st2 = JSON.parse((await runCli(['--dir', store, '--json', 'status', '-c', 'lines'])).stdout);
+    expect(st2.collections[0]).toMatchObject({ version: 2, count: 299, pendingMerges: [] });
+    expect(st2.collections[0].segments).toHaveLength(1);
 
     const gc = await runCli(['--dir', store, '--json', 'gc', '--grace', '0s', '--dry-run']);
     expect(gc.code).toBe(0);
-    expect(JSON.parse(gc.stdout).collections[0].kept.snapshots).toHaveLength(1);
+    expect(JSON.parse(gc.stdout).collections[0].kept.versions.sort()).toEqual([1, 2]);
   });
 
   it('exit code 2 and a coded message on bad usage; 1 with the code on a failed check; stack only with --verbose', async () => {
@@ -147,17 +171,17 @@ describe('strata CLI', () => {
     const verbose = await runCli(['--dir', store, '--verbose', 'status', '-c', 'nope']);
     expect(verbose.stderr).toMatch(/\n\s+at /);
 
-    // a corrupted snapshot file: verify fails with exit code 1 and names the problem
+    // a corrupted segment file: verify fails with exit code 1 and names the problem
     const a = await ndjson(t.dir, 'a.jsonl', 0, 60);
     expect((await runCli(['--dir', store, 'ingest', a, '-c', 'lines'])).code).toBe(0);
     expect((await runCli(['--dir', store, 'compact', '--runner', 'inline'])).code).toBe(0);
-    const snapDir = join(store, 'objects', 'collections', 'lines', 'snapshots');
-    const [snap] = await readdir(snapDir);
-    await appendFile(join(snapDir, snap!, 'index.usearch'), Buffer.from([1, 2, 3]));
+    const segDir = join(store, 'objects', 'collections', 'lines', 'segments');
+    const [seg] = await readdir(segDir);
+    await appendFile(join(segDir, seg!, 'records.sqlite'), Buffer.from([1, 2, 3]));
     const bad = await runCli(['--dir', store, '--json', 'verify']);
     expect(bad.code).toBe(1);
     expect(JSON.parse(bad.stdout).ok).toBe(false);
-    expect(JSON.stringify(JSON.parse(bad.stdout).collections[0].problems)).toContain('index.usearch');
+    expect(JSON.stringify(JSON.parse(bad.stdout).collections[0].problems)).toContain('records.sqlite');
   });
 
   it('refuses a bad input file at ingest with its code, file and line, and accepts nothing from it', async () => {

@@ -80,7 +80,13 @@ function compactor(
 /** The ledger agrees with the pointer: every delta promoted in `version`, nothing pending or compacting. */
 async function expectConsistentLedger(store: S3Store, collection: string, deltas: number, version: number) {
   const ledger = await readLedger(store, collection);
-  expect(ledger.counts).toEqual({ pending: 0, compacting: 0, promoted: deltas, quarantined: 0 });
+  expect(ledger.counts).toEqual({
+    pending: 0,
+    compacting: 0,
+    promoted: deltas,
+    'rolled-back': 0,
+    quarantined: 0,
+  });
   expect(ledger.entries.every((e) => e.version === version)).toBe(true);
   expect(new Set(ledger.entries.map((e) => e.seqStart)).size).toBe(deltas);
 }
@@ -171,6 +177,7 @@ describe('two compactors racing on one collection through Ceph', () => {
         chunkSize: 2,
         groupSize: 2,
         lease: { ttlMs: 1_500, heartbeatMs: 0 },
+        merge: 'none',
       }).then(
         (r) => ({ ok: true as const, r }),
         (e: unknown) => ({ ok: false as const, e: e as StrataError }),
@@ -188,6 +195,7 @@ describe('two compactors racing on one collection through Ceph', () => {
         chunkSize: 2,
         groupSize: 2,
         lease: { ttlMs: 60_000, waitMs: 20_000 },
+        merge: 'none',
       });
       expect(b.status).toBe('published');
       // A wakes up and tries to publish: refused, never an overwrite

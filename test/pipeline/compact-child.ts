@@ -27,6 +27,7 @@ try {
     chunkSize: 2,
     groupSize: 2,
     lease: { ttlMs: 60_000 },
+    merge: 'none',
   });
   process.stdout.write(`${JSON.stringify({ status: r.status, run: r.run, snapshot: r.snapshot })}\n`);
 } catch (e) {

@@ -75,10 +75,12 @@ export function runnerConformance(h: RunnerHarness): void {
         expect(r1).toMatchObject({ status: 'published', deltas: 10, chunks: 4, groups: 2, groupsFailed: 0 });
         expect(r1.snapshot).toMatchObject({
           version: 1,
-          build: 'full',
+          segments: 2,
           count: 400,
           contentHash: model.contentHash(),
         });
+        // the merge policy's merge runs as a step on the same executor, published as v2
+        expect(r1.merges?.published).toHaveLength(1);
 
         const changes = [
           ...generateChanges({ seed: 11, existingIds: model.sortedIds(), count: 30, dimension: 8, round: 2 }),
@@ -87,8 +89,7 @@ export function runnerConformance(h: RunnerHarness): void {
         model.applyAll(changes);
         const r2 = await compact(t.store, 'lines', { executor, chunkSize: 3, groupSize: 2 });
         expect(r2.snapshot).toMatchObject({
-          version: 2,
-          build: 'incremental',
+          version: 3,
           contentHash: model.contentHash(),
         });
       });
@@ -98,6 +99,7 @@ export function runnerConformance(h: RunnerHarness): void {
         pending: 0,
         compacting: 0,
         promoted: 13,
+        'rolled-back': 0,
         quarantined: 0,
       });
     });

@@ -124,7 +124,13 @@ describe('Step Functions definition, run locally over the Lambda handlers', () =
 
     expect((await verifyCollection(t.store, 'lines')).ok).toBe(true);
     const ledger = await readLedger(t.store, 'lines');
-    expect(ledger.counts).toEqual({ pending: 0, compacting: 0, promoted: 10, quarantined: 1 });
+    expect(ledger.counts).toEqual({
+      pending: 0,
+      compacting: 0,
+      promoted: 10,
+      'rolled-back': 0,
+      quarantined: 1,
+    });
     expect(ledger.entries.find((e) => e.seqStart === bad.seqStart)?.error?.code).toBe(
       ErrorCodes.DELTA_CHECKSUM,
     );

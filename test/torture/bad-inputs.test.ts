@@ -41,7 +41,13 @@ describe('bad input classes', () => {
       );
 
       const ledger = await readLedger(t.store, 'bad');
-      expect(ledger.counts).toEqual({ pending: 0, compacting: 0, promoted: 4, quarantined: 1 });
+      expect(ledger.counts).toEqual({
+        pending: 0,
+        compacting: 0,
+        promoted: 4,
+        'rolled-back': 0,
+        quarantined: 1,
+      });
       expect(ledger.entries.find((e) => e.seqStart === bad.seqStart)).toMatchObject({
         state: 'quarantined',
         error: { code: cls.code },

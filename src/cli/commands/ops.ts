@@ -1,6 +1,6 @@
 /** compact, status, verify, inspect, gc: operating a store. */
 import type { Command } from 'commander';
-import { ErrorCodes, StrataError } from '../../core/errors.js';
+import { ErrorCodes, StrataError, UsageError } from '../../core/errors.js';
 import type { VersionManifest } from '../../core/version-manifest.js';
 import { getCollection, listCollections } from '../../pipeline/collections.js';
 import type { CompactReport } from '../../pipeline/compact.js';
@@ -14,7 +14,7 @@ import { fetchManifest } from '../../pipeline/segments.js';
 import { type SnapshotVerification, verifyCollection } from '../../pipeline/verify.js';
 import { readVersion } from '../../pipeline/versions.js';
 import type { ObjectStore } from '../../store/object-store.js';
-import { runCompaction } from '../compaction.js';
+import { runCompaction, runMerges } from '../compaction.js';
 import { type CliContext, parseDuration, parseIntOption } from '../context.js';
 
 type Ctx = () => CliContext;
@@ -67,7 +67,9 @@ async function targets(store: ObjectStore, collection?: string): Promise<string[
 export function registerOps(program: Command, ctx: Ctx): void {
   program
     .command('compact')
-    .description('compact pending deltas into a new snapshot (chunks → groups → final merge → publish)')
+    .description(
+      'compact pending deltas into a new version (chunks → groups → new segments → publish), then merge segments as the policy asks',
+    )
     .option('-c, --collection <name>', 'only this collection (default: every collection with pending deltas)')
     .option(
       '--runner <runner>',
@@ -87,8 +89,15 @@ export function registerOps(program: Command, ctx: Ctx): void {
       '0s',
     )
     .option('--in-flight-grace <duration>', 'a delta still being written blocks later deltas this long', '2m')
-    .option('--retain <n>', 'snapshots to keep reachable', parseIntOption('--retain'), 4)
+    .option('--retain <n>', 'versions to keep reachable', parseIntOption('--retain'), 4)
+    .option(
+      '--merge <mode>',
+      'after publishing, merge segments: auto (as the merge policy asks) | none | all',
+      'auto',
+    )
     .action(async (o) => {
+      if (!['auto', 'none', 'all'].includes(o.merge))
+        throw new UsageError(`--merge must be auto, none or all, not ${o.merge}`);
       const c = ctx();
       const store = await c.openStore();
       try {
@@ -107,6 +116,7 @@ export function registerOps(program: Command, ctx: Ctx): void {
               leaseWaitMs: parseDuration(o.waitLease),
               inFlightMs: parseDuration(o.inFlightGrace),
               retain: o.retain,
+              merge: o.merge,
             }),
           );
         }
@@ -117,7 +127,10 @@ export function registerOps(program: Command, ctx: Ctx): void {
                 ? `${r.collection}: nothing to compact`
                 : `${r.collection}: ${r.status} — ${r.deltas} deltas, ${r.chunks} chunks, groups ${r.groupsSucceeded}/${r.groups} succeeded` +
                   (r.snapshot
-                    ? `, snapshot v${r.snapshot.version} (${r.snapshot.count} records, ${r.snapshot.build} build)`
+                    ? `, version v${r.snapshot.version} (${r.snapshot.count} records in ${r.snapshot.segments} segments, ${(r.snapshot.newBytes / 1e6).toFixed(1)} MB new)`
+                    : '') +
+                  (r.merges?.published.length
+                    ? `, ${r.merges.published.length} merge(s) → v${r.merges.published[r.merges.published.length - 1]!.version}`
                     : '') +
                   (r.quarantined.length ? `, ${r.quarantined.length} delta(s) quarantined` : '') +
                   `, ${r.timingsMs.total} ms`,
@@ -125,6 +138,45 @@ export function registerOps(program: Command, ctx: Ctx): void {
             .join('\n'),
         );
         if (reports.some((r) => r.groupsFailed > 0)) process.exitCode = 1;
+      } finally {
+        await store.close();
+      }
+    });
+
+  program
+    .command('optimize')
+    .description("merge a collection's segments down to one (reclaiming every superseded row)")
+    .requiredOption('-c, --collection <name>', 'collection')
+    .option('--runner <runner>', 'local | inline | bullmq', 'local')
+    .option('--redis <url>', 'with --runner bullmq: Redis URL the workers serve')
+    .option('--queue <name>', 'with --runner bullmq: queue name')
+    .option('--concurrency <n>', 'worker processes (default: cores)', parseIntOption('--concurrency'))
+    .option('--lease-ttl <duration>', 'lease time-to-live', '60s')
+    .option('--wait-lease <duration>', 'if another compactor holds the lease, wait this long', '0s')
+    .option('--retain <n>', 'versions to keep reachable', parseIntOption('--retain'), 4)
+    .action(async (o) => {
+      const c = ctx();
+      const store = await c.openStore();
+      try {
+        await getCollection(store, o.collection);
+        const r = await runMerges(c, store, o.collection, {
+          mode: 'all',
+          runner: o.runner,
+          redis: o.redis,
+          queue: o.queue,
+          concurrency: o.concurrency,
+          leaseTtlMs: parseDuration(o.leaseTtl),
+          leaseWaitMs: parseDuration(o.waitLease),
+          retain: o.retain,
+        });
+        c.out({ collection: o.collection, ...r }, () =>
+          r.planned.length === 0
+            ? `${o.collection}: already one segment with nothing superseded`
+            : r.published.length
+              ? `${o.collection}: merged ${r.published[0]!.inputs} segment(s), ${r.published[0]!.rows} rows (${r.published[0]!.build} graph, ${r.published[0]!.ms} ms) → version v${r.published[0]!.version}`
+              : `${o.collection}: merge dropped: ${r.dropped.map((d) => d.error.message).join('; ')}`,
+        );
+        if (r.planned.length > 0 && r.published.length === 0) process.exitCode = 1;
       } finally {
         await store.close();
       }

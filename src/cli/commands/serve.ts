@@ -18,13 +18,17 @@ interface ServeCliOptions {
   bodyLimitMb: number;
   vectorCacheMb: number;
   leaseTtl: string;
+  tailMaxRecords: number;
+  tailMaxMb: number;
+  readYourWrites: boolean;
+  followStore: boolean;
 }
 
 export function registerServe(program: Command, ctx: () => CliContext): void {
   program
     .command('serve')
     .description(
-      "serve the current snapshots over Chroma's HTTP API v2 (writes become deltas, visible after compaction)",
+      "serve the current versions over Chroma's HTTP API v2 (writes become deltas, visible to this server's reads at once)",
     )
     .option('--host <host>', 'address to bind (only loopback unless you say otherwise)', '127.0.0.1')
     .option('--port <n>', 'port (0: any free port)', parseIntOption('--port', 0, 65535), 8000)
@@ -43,6 +47,20 @@ export function registerServe(program: Command, ctx: () => CliContext): void {
       1024,
     )
     .option('--lease-ttl <duration>', 'compaction lease time-to-live', '60s')
+    .option(
+      '--tail-max-records <n>',
+      'unpublished records held for read-your-writes; past it writes get 429 until compaction catches up',
+      parseIntOption('--tail-max-records'),
+      100_000,
+    )
+    .option(
+      '--tail-max-mb <n>',
+      'unpublished bytes held for read-your-writes, in MiB',
+      parseIntOption('--tail-max-mb'),
+      1024,
+    )
+    .option('--no-read-your-writes', 'reads see a write only once a published version contains it')
+    .option('--no-follow-store', "do not show other producers' unpublished deltas (only this server's)")
     .action(async (o: ServeCliOptions) => {
       const c = ctx();
       const runner = o.compactRunner;
@@ -65,6 +83,9 @@ export function registerServe(program: Command, ctx: () => CliContext): void {
           bodyLimit: o.bodyLimitMb << 20,
           vectorBudgetBytes: o.vectorCacheMb * 2 ** 20,
           leaseTtlMs: parseDuration(o.leaseTtl),
+          readYourWrites: o.readYourWrites,
+          followStore: o.followStore,
+          tail: { maxRecords: o.tailMaxRecords, maxBytes: o.tailMaxMb * 2 ** 20 },
           logger: c.logger,
         });
       } catch (e) {

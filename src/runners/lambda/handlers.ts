@@ -164,7 +164,7 @@ export function publish(event: PublishEvent): Promise<PublishResult> {
       const lease = await resumeRunLease(store, event);
       const f = event.final;
       await writeQuarantine(store, event.collection, event.run, f.quarantine);
-      const snapshot = f.result?.segment
+      const snapshot = f.result?.version
         ? await publishRun(store, lease, event, { base: f.base ?? undefined, result: f.result }, event.retain)
         : null;
       const summary: RunSummary = {
