@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { ErrorCodes, NotFoundError, StrataError } from '../core/errors.js';
 import { getCollection, listCollections } from '../pipeline/collections.js';
 import { readLedger } from '../pipeline/ledger.js';
+import { pointerTarget } from '../pipeline/pointer.js';
 import { listRuns, readRunRecord } from '../pipeline/runs.js';
 import { asBody } from './chroma-codec.js';
 import type { ServerContext } from './context.js';
@@ -82,7 +83,8 @@ export function registerStrataApi(app: FastifyInstance, ctx: ServerContext): voi
         current: p
           ? {
               version: p.version,
-              snapshot: p.snapshot,
+              snapshot: pointerTarget(p),
+              segments: ledger.manifest?.segments.length ?? 0,
               count: p.count,
               publishedAt: p.publishedAt,
               run: p.run,
@@ -120,7 +122,8 @@ export function registerStrataApi(app: FastifyInstance, ctx: ServerContext): voi
         current: p
           ? {
               version: p.version,
-              snapshot: p.snapshot,
+              snapshot: pointerTarget(p),
+              segments: ledger.manifest?.segments.length ?? 0,
               count: p.count,
               contentHash: p.contentHash,
               publishedAt: p.publishedAt,

@@ -83,7 +83,7 @@ describe('strata CLI', () => {
       promoted: 7,
       quarantined: 0,
     });
-    expect(st.collections[0].segments).toHaveLength(2);
+    expect(st.collections[0].segments).toHaveLength(3);
 
     const ver = await runCli(['--dir', store, '--json', 'verify']);
     expect(ver.code).toBe(0);
@@ -122,7 +122,8 @@ describe('strata CLI', () => {
 
     const ins = JSON.parse((await runCli(['--dir', store, '--json', 'inspect', '-c', 'lines'])).stdout);
     expect(ins.manifest).toMatchObject({ version: 1, cause: 'publish', promotedDeltas: 7, count: 299 });
-    expect(ins.manifest.segments).toHaveLength(2); // one data segment per group
+    // one data segment per group, and one of the records the file's update patched
+    expect(ins.manifest.segments).toHaveLength(3);
     const seg = JSON.parse(
       (
         await runCli([
@@ -143,7 +144,7 @@ describe('strata CLI', () => {
     // optimize: one segment, same records
     const opt = await runCli(['--dir', store, '--json', 'optimize', '-c', 'lines', '--runner', 'inline']);
     expect(opt.code, opt.stderr).toBe(0);
-    expect(JSON.parse(opt.stdout).published[0]).toMatchObject({ version: 2, inputs: 2 });
+    expect(JSON.parse(opt.stdout).published[0]).toMatchObject({ version: 2, inputs: 3 });
     const st2 = JSON.parse((await runCli(['--dir', store, '--json', 'status', '-c', 'lines'])).stdout);
     expect(st2.collections[0]).toMatchObject({ version: 2, count: 299, pendingMerges: [] });
     expect(st2.collections[0].segments).toHaveLength(1);

@@ -46,7 +46,7 @@ describe('crash at every failpoint (real SIGKILL of the compactor process)', () 
       const before = await readPointer(t.store, 'lines');
 
       // the heartbeat failpoint needs heartbeats: a short lease makes them frequent
-      const lease = c.failpoint === 'lease.mid-heartbeat' ? ['--lease-ttl', '60ms'] : ['--lease-ttl', '2s'];
+      const lease = c.failpoint === 'lease.mid-heartbeat' ? ['--lease-ttl', '90ms'] : ['--lease-ttl', '2s'];
       const run = await runCli(
         [
           '--dir',

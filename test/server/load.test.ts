@@ -46,7 +46,7 @@ describe('strata serve under load while snapshots are published', () => {
         metadatas: base.map((r) => ({ gen: g, category: r.metadata!.category as string })),
       });
       expect(res.status).toBe(200);
-      expect(res.headers.get('x-strata-visibility')).toBe('after-compaction');
+      expect(res.headers.get('x-strata-visibility')).toBe('immediate');
     };
     await writeGeneration(1);
     await compactNow(t, 'gen');
