@@ -106,10 +106,13 @@ export class Lease implements AsyncDisposable {
             { collection, owner: cur.value.owner, token: cur.value.token, expiresAt: cur.value.expiresAt },
           );
         }
+        // Tokens only grow: past the last lease's and past the one the pointer was published under (a lease
+        // object lost or deleted must not restart the count below it, or every later publish is fenced).
+        const published = (await readJson<{ fencingToken?: number }>(store, Keys.pointer(collection)))?.value;
         const rec: LeaseRecord = {
           collection,
           owner,
-          token: (cur?.value.token ?? 0) + 1,
+          token: Math.max(cur?.value.token ?? 0, published?.fencingToken ?? 0) + 1,
           acquiredAt: t,
           expiresAt: t + ttlMs,
         };

@@ -2,6 +2,8 @@ import type { CollectionConfig, Operation } from '../../src/core/types.js';
 import { createCollection } from '../../src/pipeline/collections.js';
 import { type CompactOptions, type CompactReport, compact } from '../../src/pipeline/compact.js';
 import { acceptDelta, type DeltaDescriptor } from '../../src/pipeline/deltas.js';
+import { Lease } from '../../src/pipeline/lease.js';
+import { type MergeMode, type MergeReport, mergeCollection } from '../../src/pipeline/merges.js';
 import { InlineExecutor } from '../../src/runners/inline.js';
 import type { ObjectStore } from '../../src/store/object-store.js';
 import { generateRecords } from '../../src/workload/synthetic.js';
@@ -45,6 +47,22 @@ export async function compactInline(
   const executor = new InlineExecutor(store, { retry: { attempts: 1 } });
   try {
     return await compact(store, collection, { executor, chunkSize: 3, groupSize: 2, ...opts });
+  } finally {
+    await executor.close();
+  }
+}
+
+/** Merges on demand (as `strata optimize` does for 'all'), under the collection's lease, steps in-process. */
+export async function mergeInline(
+  store: ObjectStore,
+  collection: string,
+  mode: MergeMode = 'all',
+  retain = 4,
+): Promise<MergeReport> {
+  const executor = new InlineExecutor(store, { retry: { attempts: 1 } });
+  try {
+    await using lease = await Lease.acquire(store, collection);
+    return await mergeCollection(store, collection, lease, { step: (t) => executor.run(t), mode, retain });
   } finally {
     await executor.close();
   }

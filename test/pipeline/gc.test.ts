@@ -13,7 +13,7 @@ describe('retention and garbage collection', () => {
     const config = await smallCollection(t.store);
     for (let round = 0; round < 5; round++) {
       // updates of earlier records too, so older segments gather deletions
-      await ingestBatches(t.store, config, upserts(round, 40, 8, round * 20), 20);
+      await ingestBatches(t.store, config, upserts(0, 40, 8, round * 20), 20);
       await compactInline(t.store, 'lines', { retain: 3, merge: round === 2 ? 'all' : 'none' });
     }
     const p = (await readPointer(t.store, 'lines'))!.value;
