@@ -1,5 +1,4 @@
 import { type CompactOptions, type CompactReport, compact } from '../pipeline/compact.js';
-import { Lease } from '../pipeline/lease.js';
 import { type MergeEvent, type MergeMode, type MergeReport, mergeCollection } from '../pipeline/merges.js';
 import { openExecutor, type Runner } from '../runners/open.js';
 import type { ObjectStore } from '../store/object-store.js';
@@ -129,11 +128,12 @@ export async function runMerges(
     redis: o.redis,
     queue: o.queue,
   });
-  await using lease = await Lease.acquire(store, collection, {
-    ...(o.leaseTtlMs ? { ttlMs: o.leaseTtlMs } : {}),
-    ...(o.leaseWaitMs ? { waitMs: o.leaseWaitMs } : {}),
-  });
   try {
+    // the merge steps run without the lease (they read only immutable segments); each publish takes it
+    const lease = {
+      ...(o.leaseTtlMs ? { ttlMs: o.leaseTtlMs } : {}),
+      waitMs: o.leaseWaitMs || 60_000,
+    };
     return await mergeCollection(store, collection, lease, {
       step: (t) => exec.run(t),
       mode: o.mode,

@@ -13,7 +13,7 @@ import { sha256Hex } from '../core/hash.js';
 import type { VersionManifest } from '../core/version-manifest.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { KeyMap } from './keymap.js';
-import type { Lease } from './lease.js';
+import { Lease, type LeaseOptions } from './lease.js';
 import {
   defaultMergePolicy,
   findMerges,
@@ -102,15 +102,24 @@ export function planMerges(
 }
 
 /**
- * Plans, runs and publishes the merges of one collection under a held lease. Merge steps run in parallel;
- * publishes happen one at a time, each on the version the previous one left.
+ * Plans, runs and publishes the merges of one collection. Merge steps run in parallel; publishes happen one
+ * at a time, each on the version the previous one left. `lease`: a lease the caller holds (compact() merges
+ * right after its publish, under its own), or the options to take one for each publish only — then the merge
+ * steps, which read nothing that can change, run while other compactions publish, and each merge rebases onto
+ * whatever they published.
  */
 export async function mergeCollection(
   store: ObjectStore,
   collection: string,
-  lease: Lease,
+  lease: Lease | LeaseOptions,
   opts: MergeOptions,
 ): Promise<MergeReport> {
+  const held = lease instanceof Lease ? lease : undefined;
+  const withLease = async <T>(fn: (l: Lease) => Promise<T>): Promise<T> => {
+    if (held) return fn(held);
+    await using l = await Lease.acquire(store, collection, { waitMs: 60_000, ...(lease as LeaseOptions) });
+    return await fn(l); // awaited here: the lease is released only after the publish
+  };
   const report: MergeReport = { run: null, planned: [], published: [], dropped: [] };
   const pointer = await readPointer(store, collection);
   if (!pointer?.value.manifest) return report; // nothing published, or a format 1 version (one segment)
@@ -127,8 +136,8 @@ export async function mergeCollection(
     collection,
     kind: 'merge',
     status: 'running',
-    owner: lease.owner,
-    token: lease.token,
+    owner: held?.owner ?? 'merge (lease taken per publish)',
+    token: held?.token ?? 0,
     startedAt: new Date().toISOString(),
     deltas: [],
     chunks: 0,
@@ -181,7 +190,7 @@ export async function mergeCollection(
       ms: result.ms,
     });
     try {
-      const { pointer: published, rebased } = await publishMerge(store, lease, {
+      const { pointer: published, rebased } = await withLease((l) => publishMerge(store, l, {
         collection,
         run,
         base,
@@ -189,7 +198,7 @@ export async function mergeCollection(
         result,
         retain: opts.retain ?? 4,
         attempts: opts.publishAttempts ?? 5,
-      });
+      }));
       report.published.push({
         index,
         version: published.version,

@@ -2,7 +2,6 @@ import type { CollectionConfig, Operation } from '../../src/core/types.js';
 import { createCollection } from '../../src/pipeline/collections.js';
 import { type CompactOptions, type CompactReport, compact } from '../../src/pipeline/compact.js';
 import { acceptDelta, type DeltaDescriptor } from '../../src/pipeline/deltas.js';
-import { Lease } from '../../src/pipeline/lease.js';
 import { type MergeMode, type MergeReport, mergeCollection } from '../../src/pipeline/merges.js';
 import { InlineExecutor } from '../../src/runners/inline.js';
 import type { ObjectStore } from '../../src/store/object-store.js';
@@ -61,8 +60,7 @@ export async function mergeInline(
 ): Promise<MergeReport> {
   const executor = new InlineExecutor(store, { retry: { attempts: 1 } });
   try {
-    await using lease = await Lease.acquire(store, collection);
-    return await mergeCollection(store, collection, lease, { step: (t) => executor.run(t), mode, retain });
+    return await mergeCollection(store, collection, {}, { step: (t) => executor.run(t), mode, retain });
   } finally {
     await executor.close();
   }
