@@ -33,6 +33,7 @@ import {
   spawnCompactor,
   waitStoppedOrExit,
 } from './processes.js';
+import { gcRacesReaders, mergeRacesPublish } from './episodes-segments.js';
 import type { TrackedCollection } from './tracked.js';
 
 export const EPISODE_KINDS = [
@@ -44,6 +45,8 @@ export const EPISODE_KINDS = [
   'race-frozen',
   'kill-s3-server',
   'kill-bullmq-worker',
+  'merge-race-publish',
+  'gc-race-readers',
 ] as const;
 export type EpisodeKind = (typeof EPISODE_KINDS)[number];
 
@@ -120,6 +123,8 @@ const COMPACTOR_POINTS: Array<{ fp: FailpointName; inlineOnly: boolean; maxNth: 
   { fp: 'segment.after-close', inlineOnly: true, maxNth: 3 },
   { fp: 'segment.after-verify', inlineOnly: true, maxNth: 3 },
   { fp: 'store.put.partial', inlineOnly: false, maxNth: 12 },
+  { fp: 'step.merge', inlineOnly: true, maxNth: 1 },
+  { fp: 'merge.before-pointer', inlineOnly: false, maxNth: 1 },
 ];
 /** Failpoints a worker of the local pool reaches. */
 const WORKER_POINTS: FailpointName[] = [
@@ -130,6 +135,7 @@ const WORKER_POINTS: FailpointName[] = [
   'segment.after-close',
   'segment.after-verify',
   'store.put.partial',
+  'step.merge',
 ];
 
 const RETRY = { attempts: 3, baseMs: 20, maxMs: 200 };
@@ -490,5 +496,12 @@ export async function runEpisode(kind: EpisodeKind, ctx: EpisodeContext): Promis
       return killS3Server(ctx);
     case 'kill-bullmq-worker':
       return killBullWorker(ctx);
+    case 'merge-race-publish':
+      return mergeRacesPublish(ctx, async () => {
+        const p = spawnFor(ctx, job(ctx, `publisher-${ctx.rng.uint32()}`, ctx.rng.pick(['inline', 'local'] as const), false));
+        checkExit(ctx, 'compactor racing a merge', await p.exited, false);
+      });
+    case 'gc-race-readers':
+      return gcRacesReaders(ctx, () => inProcess(ctx, ctx.base, new InlineExecutor(ctx.base, { retry: RETRY }), 2));
   }
 }
