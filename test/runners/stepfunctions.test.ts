@@ -71,25 +71,33 @@ describe('Step Functions export', () => {
     const byName = new Map(states);
     expect(byName.get('Groups')?.Type).toBe('Map');
     expect(byName.get('Chunks')?.Type).toBe('Map');
+    expect(byName.get('Merges')?.Type).toBe('Map');
     const tasks = states.filter(([, s]) => s.Type === 'Task');
     expect(tasks.map(([n]) => n).sort()).toEqual([
       'Abort',
       'ChunkMerge',
       'FinalMerge',
       'GroupMerge',
+      'MergeStep',
       'Plan',
+      'PlanMerges',
       'Publish',
+      'PublishMerges',
     ]);
     for (const [name, t] of tasks) {
       expect(Array.isArray(t.Retry) && t.Retry.length > 0, `${name} retries`).toBe(true);
       expect(Array.isArray(t.Catch) && t.Catch.length > 0, `${name} catches`).toBe(true);
     }
     expect(byName.get('Publish')?.Resource).toBe(functionArn('publish'));
+    expect(byName.get('Publish')?.Next).toBe('MergesNext');
+    expect(byName.get('PlanMerges')?.Resource).toBe(functionArn('planMerges'));
+    expect(byName.get('MergeStep')?.Resource).toBe(functionArn('merge'));
+    expect(byName.get('PublishMerges')?.Resource).toBe(functionArn('publishMerges'));
   });
 });
 
 describe('Step Functions definition, run locally over the Lambda handlers', () => {
-  it('runs the steps in the order the definition gives and publishes the reference model; bad deltas quarantined', async () => {
+  it('runs the steps in the order the definition gives and publishes the reference model; bad deltas quarantined (merge none: no merge phase)', async () => {
     await using t = await tempStore();
     const config = await smallCollection(t.store);
     const ops = upserts(41, 330, 8);
@@ -99,7 +107,7 @@ describe('Step Functions definition, run locally over the Lambda handlers', () =
     const model = new ReferenceModel().applyAll(ops.slice(0, 120)).applyAll(ops.slice(150));
     const definition = buildStateMachine();
 
-    const r = await runStateMachine(definition, planEvent(t.dir), fast);
+    const r = await runStateMachine(definition, planEvent(t.dir, { merge: 'none' }), fast);
     expect(r.status, `${r.error}: ${r.cause}`).toBe('SUCCEEDED');
     const out = r.output as PublishResult;
     expect(out).toMatchObject({
@@ -107,7 +115,9 @@ describe('Step Functions definition, run locally over the Lambda handlers', () =
       promoted: 10,
       quarantined: [bad.seqStart],
       groupsFailed: 0,
+      mergesNext: false,
     });
+    expect(out.merges).toBeUndefined();
     expect(out.snapshot).toMatchObject({
       version: 1,
       count: model.records.size,
@@ -117,7 +127,7 @@ describe('Step Functions definition, run locally over the Lambda handlers', () =
     // the order the definition gives: Plan, then every chunk before its group, every group before the final merge
     const order = r.trace.filter((e) => e.ok).map((e) => e.state);
     expect(order[0]).toBe('Plan');
-    expect(order.slice(-2)).toEqual(['FinalMerge', 'Publish']);
+    expect(order.slice(-2)).toEqual(['FinalMerge', 'Publish']); // no merge phase: the execution ends there
     expect(order.filter((s) => s === 'ChunkMerge')).toHaveLength(6);
     expect(order.filter((s) => s === 'GroupMerge')).toHaveLength(3);
     expect(order.indexOf('GroupMerge')).toBeGreaterThan(order.indexOf('ChunkMerge'));
@@ -219,3 +229,4 @@ describe('Step Functions definition, run locally over the Lambda handlers', () =
     );
   });
 });
+
