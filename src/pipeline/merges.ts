@@ -5,6 +5,14 @@
  * version is current by then: the deletions made since the version it read are carried onto the merged
  * segment through its key map ("re-applies the newer deletion vectors"), so no update is lost or
  * resurrected; a merge whose inputs are no longer listed (another merge, a rollback) is dropped.
+ *
+ * A merge run, written once: mergeCollection runs it in one process; the Step Functions handlers
+ * (runners/lambda) spread it over invocations. Both go through these functions:
+ *
+ *   beginMerges          the plan on the current version, a merge task per merge, the run record ('running')
+ *   resumeMerges         the same run in another invocation, from its plan (keys and addresses only)
+ *   runMergeSteps        every step at once → a MergeOutcome each (a failed step is an outcome, not a throw)
+ *   publishMergeResults  publishMerge one after the other (obsolete: dropped), the final run record
  */
 import { DeletionVector } from '../core/deletion-vector.js';
 import { ErrorCodes, isStrataError, StrataError, serializeError, toStrataError } from '../core/errors.js';
@@ -21,9 +29,9 @@ import {
   mergeAll,
   type PolicySegment,
 } from './merge-policy.js';
-import { baseRefOf, type Pointer, readPointer } from './pointer.js';
+import { type BaseRef, baseRefOf, type Pointer, readPointer } from './pointer.js';
 import { publishVersion } from './publish.js';
-import { newRunId, type RunRecord, writeRunRecord } from './runs.js';
+import { newRunId, type RunRecord, readRunRecord, writeRunRecord } from './runs.js';
 import { newEntry } from './step-final.js';
 import type { MergeTask, StepResult } from './steps.js';
 import {
@@ -101,73 +109,172 @@ export function planMerges(
     : findMerges(segs, { ...defaultMergePolicy(m.dimension), ...policy });
 }
 
+/** A merge run's plan as it travels between processes: keys and addresses only (see resumeMerges). */
+export interface MergePlan {
+  collection: string;
+  run: string;
+  /** The version the merges read their inputs from (the pointer's when planned). */
+  base: BaseRef;
+  /** One merge step per planned merge, `index` its position in the plan. */
+  tasks: MergeTask[];
+}
+
+/** A merge run that has begun: its merges planned on `version`, its run record written ('running'). */
+export interface MergeRun extends MergePlan {
+  version: ResolvedVersion;
+  record: RunRecord;
+}
+
+/** What became of one merge step: its result, or the (serialized) error it failed with. */
+export type MergeOutcome =
+  | { ok: true; index: number; result: StepResult }
+  | { ok: false; index: number; error: ReturnType<typeof serializeError> };
+
+export interface BeginMergesOptions {
+  mode: MergeMode;
+  policy?: Partial<MergePolicyOptions>;
+  rebuildAbove?: number;
+  onEvent?: (e: MergeEvent) => void;
+}
+
+function mergeRecord(
+  plan: MergePlan,
+  lease: Lease | undefined,
+  startedAt = new Date().toISOString(),
+): RunRecord {
+  return {
+    run: plan.run,
+    collection: plan.collection,
+    kind: 'merge',
+    status: 'running',
+    owner: lease?.owner ?? 'merge (the lease is taken for each publish)',
+    token: lease?.token ?? 0,
+    startedAt,
+    deltas: [],
+    chunks: 0,
+    groups: 0,
+    merges: plan.tasks.map((t) => ({ inputs: t.inputs })),
+  };
+}
+
 /**
- * Plans, runs and publishes the merges of one collection. Merge steps run in parallel; publishes happen one
- * at a time, each on the version the previous one left. `lease`: a lease the caller holds (compact() merges
- * right after its publish, under its own), or the options to take one for each publish only — then the merge
- * steps, which read nothing that can change, run while other compactions publish, and each merge rebases onto
- * whatever they published.
+ * Begins a merge run (under a held lease, or none when each publish takes it): the merges the policy (or
+ * `mode`) asks for on the version the pointer names now, one merge task each, and the run record
+ * ('running'). Undefined when there is nothing to merge (nothing published, a format 1 version, or no merge
+ * asked for); then nothing is written.
  */
-export async function mergeCollection(
+export async function beginMerges(
   store: ObjectStore,
   collection: string,
+  lease: Lease | undefined,
+  opts: BeginMergesOptions,
+): Promise<MergeRun | undefined> {
+  if (opts.mode === 'none') return undefined;
+  const pointer = await readPointer(store, collection);
+  if (!pointer?.value.manifest) return undefined; // nothing published, or a format 1 version (one segment)
+  const base = baseRefOf(pointer)!;
+  const version = await readVersion(store, base, collection);
+  const merges = planMerges(version.manifest, opts.mode, opts.policy);
+  if (merges.length === 0) return undefined;
+  const run = newRunId();
+  const tasks: MergeTask[] = merges.map((inputs, index) => ({
+    kind: 'merge',
+    collection,
+    run,
+    index,
+    base,
+    inputs,
+    ...(opts.rebuildAbove !== undefined ? { rebuildAbove: opts.rebuildAbove } : {}),
+  }));
+  const plan: MergePlan = { collection, run, base, tasks };
+  const record = mergeRecord(plan, lease);
+  opts.onEvent?.({
+    type: 'merge-planned',
+    run,
+    merges: merges.length,
+    segments: version.manifest.segments.length,
+  });
+  await writeRunRecord(store, record);
+  return { ...plan, version, record };
+}
+
+/** A merge run begun elsewhere (another process, another invocation), from its plan. */
+export async function resumeMerges(
+  store: ObjectStore,
+  lease: Lease | undefined,
+  plan: MergePlan,
+): Promise<MergeRun> {
+  const version = await readVersion(store, plan.base, plan.collection);
+  const record = (await readRunRecord(store, plan.collection, plan.run)) ?? mergeRecord(plan, lease);
+  return { ...plan, version, record };
+}
+
+/** Runs every merge step of a run at once (each through `step`); a step that fails is an outcome too. */
+export async function runMergeSteps(
+  m: MergePlan,
+  step: (task: MergeTask) => Promise<StepResult>,
+): Promise<MergeOutcome[]> {
+  const settled = await Promise.allSettled(m.tasks.map((t) => step(t)));
+  return settled.map((s, index) =>
+    s.status === 'fulfilled'
+      ? { ok: true, index, result: s.value }
+      : {
+          ok: false,
+          index,
+          error: serializeError(
+            toStrataError(s.reason, { collection: m.collection, run: m.run, merge: index }),
+          ),
+        },
+  );
+}
+
+export interface PublishMergesOptions {
+  retain?: number;
+  /** How often to rebase a merge onto a pointer that moved meanwhile (default 5). */
+  publishAttempts?: number;
+  onEvent?: (e: MergeEvent) => void;
+}
+
+/**
+ * Publishes a merge run's results one at a time, in plan order, each onto the version the previous one
+ * left (publishMerge), and finishes the run record. A failed step or an obsolete merge is dropped (its
+ * inputs stay as they are); any other publish failure fails the run record and is thrown. `lease`: one the
+ * caller holds (and keeps), or the options to take one for each publish.
+ */
+export async function publishMergeResults(
+  store: ObjectStore,
   lease: Lease | LeaseOptions,
-  opts: MergeOptions,
+  m: MergeRun,
+  outcomes: readonly MergeOutcome[],
+  opts: PublishMergesOptions = {},
 ): Promise<MergeReport> {
+  const { collection, run } = m;
   const held = lease instanceof Lease ? lease : undefined;
   const withLease = async <T>(fn: (l: Lease) => Promise<T>): Promise<T> => {
     if (held) return fn(held);
     await using l = await Lease.acquire(store, collection, { waitMs: 60_000, ...(lease as LeaseOptions) });
     return await fn(l); // awaited here: the lease is released only after the publish
   };
-  const report: MergeReport = { run: null, planned: [], published: [], dropped: [] };
-  const pointer = await readPointer(store, collection);
-  if (!pointer?.value.manifest) return report; // nothing published, or a format 1 version (one segment)
-  const base = await readVersion(store, baseRefOf(pointer)!, collection);
-  const merges = planMerges(base.manifest, opts.mode, opts.policy);
-  report.planned = merges;
-  if (merges.length === 0) return report;
-  const run = newRunId();
-  report.run = run;
+  const merges = m.tasks.map((t) => t.inputs);
+  const report: MergeReport = { run, planned: merges, published: [], dropped: [] };
   const emit = opts.onEvent ?? (() => {});
-  emit({ type: 'merge-planned', run, merges: merges.length, segments: base.manifest.segments.length });
-  const record: RunRecord = {
-    run,
-    collection,
-    kind: 'merge',
-    status: 'running',
-    owner: held?.owner ?? 'merge (lease taken per publish)',
-    token: held?.token ?? 0,
-    startedAt: new Date().toISOString(),
-    deltas: [],
-    chunks: 0,
-    groups: 0,
-    merges: merges.map((inputs) => ({ inputs })),
-  };
-  await writeRunRecord(store, record);
+  const record = m.record;
   const rowsOf = (inputs: string[]) =>
     inputs.reduce((n, id) => {
-      const s = base.manifest.segments.find((x) => x.manifestSha256 === id);
+      const s = m.version.manifest.segments.find((x) => x.manifestSha256 === id);
       return n + (s ? s.rows - s.deleted : 0);
     }, 0);
-  const steps = merges.map((inputs, index) =>
-    opts.step({
-      kind: 'merge',
-      collection,
-      run,
-      index,
-      base: baseRefOf(pointer)!,
-      inputs,
-      ...(opts.rebuildAbove !== undefined ? { rebuildAbove: opts.rebuildAbove } : {}),
-    }),
-  );
-  const settled = await Promise.allSettled(steps);
   for (let index = 0; index < merges.length; index++) {
-    const s = settled[index]!;
     const inputs = merges[index]!;
-    if (s.status === 'rejected') {
-      const err = toStrataError(s.reason, { collection, run, merge: index });
-      report.dropped.push({ index, error: serializeError(err) });
+    const s: MergeOutcome = outcomes.find((o) => o.index === index) ?? {
+      ok: false,
+      index,
+      error: serializeError(
+        new StrataError(ErrorCodes.STEP_FAILED, `merge ${index} has no outcome`, { collection, run }),
+      ),
+    };
+    if (!s.ok) {
+      report.dropped.push({ index, error: s.error });
       emit({
         type: 'merge-step',
         index,
@@ -175,11 +282,11 @@ export async function mergeCollection(
         inputs: inputs.length,
         rows: rowsOf(inputs),
         ms: 0,
-        error: serializeError(err),
+        error: s.error,
       });
       continue;
     }
-    const result = s.value;
+    const result = s.result;
     emit({
       type: 'merge-step',
       index,
@@ -190,15 +297,17 @@ export async function mergeCollection(
       ms: result.ms,
     });
     try {
-      const { pointer: published, rebased } = await withLease((l) => publishMerge(store, l, {
-        collection,
-        run,
-        base,
-        inputs,
-        result,
-        retain: opts.retain ?? 4,
-        attempts: opts.publishAttempts ?? 5,
-      }));
+      const { pointer: published, rebased } = await withLease((l) =>
+        publishMerge(store, l, {
+          collection,
+          run,
+          base: m.version,
+          inputs,
+          result,
+          retain: opts.retain ?? 4,
+          attempts: opts.publishAttempts ?? 5,
+        }),
+      );
       report.published.push({
         index,
         version: published.version,
@@ -236,6 +345,25 @@ export async function mergeCollection(
   });
   await writeRunRecord(store, record).catch(() => undefined);
   return report;
+}
+
+/**
+ * Plans, runs and publishes the merges of one collection. Merge steps run in parallel; publishes happen one
+ * at a time, each on the version the previous one left. `lease`: a lease the caller holds (compact() merges
+ * right after its publish, under its own), or the options to take one for each publish only — then the merge
+ * steps, which read nothing that can change, run while other compactions publish, and each merge rebases onto
+ * whatever they published.
+ */
+export async function mergeCollection(
+  store: ObjectStore,
+  collection: string,
+  lease: Lease | LeaseOptions,
+  opts: MergeOptions,
+): Promise<MergeReport> {
+  const m = await beginMerges(store, collection, lease instanceof Lease ? lease : undefined, opts);
+  if (!m) return { run: null, planned: [], published: [], dropped: [] };
+  const outcomes = await runMergeSteps(m, opts.step);
+  return publishMergeResults(store, lease, m, outcomes, opts);
 }
 
 export interface PublishMergeInput {

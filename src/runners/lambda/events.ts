@@ -3,9 +3,11 @@
  * hashes and small descriptors only — never data (Step Functions caps a state at 256 KB).
  */
 import type { Versioned } from '../../pipeline/json-object.js';
+import type { MergePolicyOptions } from '../../pipeline/merge-policy.js';
+import type { MergeMode, MergePlan, MergeReport } from '../../pipeline/merges.js';
 import type { Pointer } from '../../pipeline/pointer.js';
 import type { GroupOutcome, LeaseHandle, Promotion, RunOptions } from '../../pipeline/run.js';
-import type { ChunkTask, StepResult } from '../../pipeline/steps.js';
+import type { ChunkTask, MergeTask, StepResult } from '../../pipeline/steps.js';
 
 export type { GroupOutcome, LeaseHandle };
 
@@ -14,8 +16,17 @@ export interface PlanEvent extends RunOptions {
   /** The store every handler opens, as openStore takes it (s3://bucket/prefix on AWS; a directory locally). */
   storeSpec: string;
   collection: string;
-  /** Lease time-to-live: must cover the whole execution (no heartbeats between Lambda invocations). Default 30 min. */
+  /**
+   * Lease time-to-live: must cover the whole execution, merges included (no heartbeats between Lambda
+   * invocations). Default 30 min.
+   */
   leaseTtlMs?: number;
+  /**
+   * After the publish: merge segments as the merge policy asks (auto, the default), not at all (none), or
+   * down to one segment (all). The merges run as steps of the same execution, under its lease.
+   */
+  merge?: MergeMode;
+  mergePolicy?: Partial<MergePolicyOptions>;
 }
 
 /** The execution's state after Plan; later steps add their results to it. */
@@ -26,6 +37,8 @@ export interface RunState {
   lease: LeaseHandle;
   retain: number;
   finalAttempts: number;
+  merge: MergeMode;
+  mergePolicy?: Partial<MergePolicyOptions>;
 }
 
 export interface PlanResult extends RunState {
@@ -79,8 +92,47 @@ export interface PublishResult {
   promoted: number;
   quarantined: number[];
   groupsFailed: number;
+  /**
+   * True: the merge phase follows (PlanMerges), still under the lease; false: nothing published or
+   * `merge: 'none'`, and Publish released the lease.
+   */
+  mergesNext: boolean;
+  /** What the merge phase did (set by PublishMerges; absent when it planned nothing). */
+  merges?: MergeReport;
+}
+
+/** The state after Publish: PlanMerges plans the merges on the version just published. */
+export interface PlanMergesEvent extends PublishEvent {
+  published: PublishResult;
+}
+
+/** The merge run PlanMerges began (`run` null and no tasks: nothing to merge, the lease is released). */
+export interface MergePlanResult {
+  run: string | null;
+  base: MergePlan['base'] | null;
+  tasks: MergeTask[];
+  count: number;
+}
+
+export interface MergeStepEvent {
+  storeSpec: string;
+  task: MergeTask;
+}
+
+/** One merge step's outcome as the Merges map collects it (MergeFailed passes a caught error on). */
+export type MergeStepOutcome =
+  | { ok: true; index: number; result: StepResult }
+  | { ok: false; index: number; error?: string; cause?: string };
+
+export interface PublishMergesEvent extends PlanMergesEvent {
+  merging: MergePlanResult;
+  mergeResults: MergeStepOutcome[];
 }
 
 export interface AbortEvent extends Partial<RunState> {
   error?: CaughtError;
+  /** Present when Publish ended (the run record is final then: the failure is the merge phase's). */
+  published?: PublishResult;
+  /** Present when PlanMerges began a merge run: its record records the failure. */
+  merging?: MergePlanResult;
 }

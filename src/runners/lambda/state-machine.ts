@@ -1,12 +1,16 @@
 /**
  * The compaction tree as an Amazon States Language definition, over the handlers in handlers.ts:
  *
- *   Plan → HasWork? → Groups (Map) ─┬─ Chunks (Map) → ChunkMerge      → FinalMerge → Publish → Done
+ *   Plan → HasWork? → Groups (Map) ─┬─ Chunks (Map) → ChunkMerge      → FinalMerge → Publish → MergesNext?
  *                                   └─ GroupMerge  (GroupFailed on a caught failure)
+ *   MergesNext? → PlanMerges → HasMerges? → Merges (Map: MergeStep, MergeFailed) → PublishMerges → Done
+ *              (nothing published, merge 'none', or nothing to merge → Done)
  *   any unrecoverable failure → Abort (records the run, releases the lease) → Failed
  *
  * Every Task retries with jittered exponential backoff, except on `Strata.Permanent` (errors no retry can
- * fix) and E_POINTER_CONFLICT (Publish sends the execution back to FinalMerge instead).
+ * fix), E_POINTER_CONFLICT (Publish sends the execution back to FinalMerge instead) and E_MERGE_OBSOLETE
+ * (a merge step whose inputs are gone is dropped). The lease is released where the execution ends: by
+ * Publish (no merge phase), PlanMerges (nothing to merge), PublishMerges, or Abort.
  */
 import { PERMANENT_ERROR } from './errors.js';
 import type { StepName } from './handlers.js';
@@ -61,7 +65,7 @@ export function buildStateMachine(o: StateMachineOptions = {}): AslDefinition {
 
   return {
     Comment:
-      'Strata compaction: pending deltas → chunks → groups → final merge → fenced publish + ledger update',
+      'Strata compaction: pending deltas → chunks → groups → final merge → fenced publish + ledger update → merges',
     StartAt: 'Plan',
     States: {
       Plan: task('plan', {
@@ -154,6 +158,62 @@ export function buildStateMachine(o: StateMachineOptions = {}): AslDefinition {
           { ErrorEquals: ['E_POINTER_CONFLICT'], ResultPath: '$.conflict', Next: 'FinalMerge' },
           ...toAbort,
         ],
+        Next: 'MergesNext',
+      }),
+      MergesNext: {
+        Type: 'Choice',
+        Comment: 'merges follow a publish unless merge is none (else Publish released the lease)',
+        Choices: [{ Variable: '$.published.mergesNext', BooleanEquals: true, Next: 'PlanMerges' }],
+        Default: 'Done',
+      },
+      PlanMerges: task('planMerges', {
+        Comment:
+          'under the lease: the merges the policy asks for on the version just published, the merge run record (nothing to merge: lease released)',
+        ResultPath: '$.merging',
+        Catch: toAbort,
+        Next: 'HasMerges',
+      }),
+      HasMerges: {
+        Type: 'Choice',
+        Choices: [{ Variable: '$.merging.count', NumericGreaterThan: 0, Next: 'Merges' }],
+        Default: 'Done',
+      },
+      Merges: {
+        Type: 'Map',
+        Comment: 'every merge step at once; a failed step is dropped (its inputs stay as they are)',
+        ItemsPath: '$.merging.tasks',
+        MaxConcurrency: maxConcurrency,
+        ItemSelector: { 'storeSpec.$': '$.storeSpec', 'task.$': '$$.Map.Item.Value' },
+        ItemProcessor: {
+          ProcessorConfig: { Mode: 'INLINE' },
+          StartAt: 'MergeStep',
+          States: {
+            MergeStep: task('merge', {
+              Retry: retry(['E_MERGE_OBSOLETE']),
+              Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'MergeFailed' }],
+              End: true,
+            }),
+            MergeFailed: {
+              Type: 'Pass',
+              Parameters: {
+                ok: false,
+                'index.$': '$.task.index',
+                'error.$': '$.error.Error',
+                'cause.$': '$.error.Cause',
+              },
+              End: true,
+            },
+          },
+        },
+        ResultPath: '$.mergeResults',
+        Catch: toAbort,
+        Next: 'PublishMerges',
+      },
+      PublishMerges: task('publishMerges', {
+        Comment:
+          'one after the other, fenced: each rebased onto newer deletion vectors, an obsolete one dropped; merge run record, lease release',
+        ResultPath: '$.published.merges',
+        Catch: toAbort,
         Next: 'Done',
       }),
       Done: { Type: 'Succeed', OutputPath: '$.published' },
