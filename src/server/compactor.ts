@@ -2,20 +2,28 @@
  * Compaction in the background of `strata serve --compact-every`: every interval, each collection with
  * pending deltas is compacted under its lease (a collection whose lease another compactor holds is
  * skipped this round). Runs never overlap; the steps run in the executor's worker processes so queries
- * keep their latency. After a publish the served snapshot is refreshed at once.
+ * keep their latency. After a publish the served version is refreshed at once.
+ *
+ * Merges run beside compaction, not in it: after a publish, the merges the policy asks for start in their
+ * own executor (one merge run per collection at a time) without the lease, so a long merge never holds up
+ * the next compaction; each merge takes the lease only to publish, onto whatever was published meanwhile.
  */
 import { ErrorCodes, isStrataError, type StrataError, toStrataError, UsageError } from '../core/errors.js';
 import { listCollections } from '../pipeline/collections.js';
 import { type CompactReport, compact } from '../pipeline/compact.js';
 import type { ExecutorFactory, StepExecutor } from '../pipeline/executor.js';
 import { readLedger } from '../pipeline/ledger.js';
+import { type MergeReport, mergeCollection } from '../pipeline/merges.js';
 import type { ObjectStore } from '../store/object-store.js';
 
 export interface CompactorOptions {
   /** Run every this many ms (0 or undefined: only on demand). */
   everyMs?: number;
   leaseTtlMs?: number;
+  /** Merge segments as the merge policy asks after each publish (default true). */
+  merge?: boolean;
   onReport?: (r: CompactReport) => void;
+  onMerge?: (collection: string, r: MergeReport) => void;
   onError?: (collection: string, e: StrataError) => void;
 }
 
@@ -24,6 +32,8 @@ export class BackgroundCompactor {
   readonly #executor: ExecutorFactory | undefined;
   readonly #opts: CompactorOptions;
   #exec: StepExecutor | undefined;
+  #mergeExec: StepExecutor | undefined;
+  readonly #merging = new Map<string, Promise<void>>();
   #timer: NodeJS.Timeout | undefined;
   #tail: Promise<unknown> = Promise.resolve();
   #closed = false;
@@ -69,11 +79,13 @@ export class BackgroundCompactor {
         this.#exec ??= await this.#executor!();
         const r = await compact(this.#store, c, {
           executor: this.#exec,
+          merge: 'none',
           ...(this.#opts.leaseTtlMs ? { lease: { ttlMs: this.#opts.leaseTtlMs } } : {}),
         });
         this.runs++;
         reports.push(r);
         this.#opts.onReport?.(r);
+        if (r.status === 'published' && this.#opts.merge !== false) this.#startMerges(c);
       } catch (e) {
         if (isStrataError(e, ErrorCodes.LEASE_HELD)) continue;
         const err = toStrataError(e, { collection: c });
@@ -84,11 +96,37 @@ export class BackgroundCompactor {
     return reports;
   }
 
-  /** Stops the timer, waits for a running compaction, closes the executor. */
+  /** Merges the policy asks for, in the background (one merge run per collection at a time). */
+  #startMerges(collection: string): void {
+    if (this.#merging.has(collection) || this.#closed || !this.#executor) return;
+    const run = (async () => {
+      this.#mergeExec ??= await this.#executor!();
+      const exec = this.#mergeExec;
+      const r = await mergeCollection(
+        this.#store,
+        collection,
+        { ttlMs: this.#opts.leaseTtlMs ?? 60_000, waitMs: 5 * (this.#opts.leaseTtlMs ?? 60_000) },
+        { step: (t) => exec.run(t), mode: 'auto' },
+      );
+      if (r.run) this.#opts.onMerge?.(collection, r);
+    })()
+      .catch((e: unknown) => this.#opts.onError?.(collection, toStrataError(e, { collection })))
+      .finally(() => this.#merging.delete(collection));
+    this.#merging.set(collection, run);
+  }
+
+  /** Merge runs in progress, by collection. */
+  get merging(): string[] {
+    return [...this.#merging.keys()];
+  }
+
+  /** Stops the timer, waits for a running compaction and merges, closes the executors. */
   async close(): Promise<void> {
     this.#closed = true;
     if (this.#timer) clearInterval(this.#timer);
     await this.#tail;
+    await Promise.all(this.#merging.values());
     await this.#exec?.close();
+    await this.#mergeExec?.close();
   }
 }

@@ -142,6 +142,13 @@ export class StrataServer {
         );
         if (r.status === 'published') void snapshots.refresh(r.collection).catch(() => undefined);
       },
+      onMerge: (collection, r) => {
+        log?.info(
+          { collection, run: r.run, published: r.published.map((p) => p.version), dropped: r.dropped.length },
+          'merge',
+        );
+        if (r.published.length > 0) void snapshots.refresh(collection).catch(() => undefined);
+      },
       onError: (collection, e) => {
         metrics.compactions.inc({ collection, status: 'failed' });
         log?.error({ collection, code: e.code, err: e.message }, 'compaction failed');

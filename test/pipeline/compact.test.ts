@@ -165,7 +165,7 @@ describe('compaction, end to end on a local store', () => {
           expect(new Set(q.ids())).toEqual(new Set(model.records.keys()));
         },
       ),
-      { numRuns: 12 },
+      { numRuns: 6 },
     );
   });
 });

@@ -59,7 +59,9 @@ describe('a merge racing a publish', () => {
       const merging = mergeCollection(t.store, 'm', { ttlMs: 10_000 }, { step: g.step, mode: 'all' });
       await g.running; // the merged segment is built from version 3
       // meanwhile: updates, re-upserts and deletes of rows in the merge's inputs are published as v4
-      const changes = [...generateChanges({ seed: 9, existingIds: model.sortedIds(), count: 40, dimension: 8, round: 2 })];
+      const changes = [
+        ...generateChanges({ seed: 9, existingIds: model.sortedIds(), count: 40, dimension: 8, round: 2 }),
+      ];
       await ingestBatches(t.store, config, changes, 20);
       model.applyAll(changes);
       const pub = await compactInline(t.store, 'm', { merge: 'none' });
@@ -79,7 +81,9 @@ describe('a merge racing a publish', () => {
       for (const c of changes.filter((x) => x.op !== 'delete')) {
         const want = model.records.get(c.id);
         const got = q.get([c.id]).get(c.id);
-        expect([got?.document ?? null, got?.metadata ?? null]).toEqual(want ? [want.document, want.metadata] : [null, null]);
+        expect([got?.document ?? null, got?.metadata ?? null]).toEqual(
+          want ? [want.document, want.metadata] : [null, null],
+        );
       }
     } finally {
       await g.close();
