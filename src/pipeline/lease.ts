@@ -78,10 +78,12 @@ export class Lease implements AsyncDisposable {
         return await Lease.#acquireOnce(store, collection, key, owner, ttlMs, now, opts);
       } catch (e) {
         if (!(e instanceof LeaseError && e.code === ErrorCodes.LEASE_HELD)) throw e;
-        const expiresAt = Number(e.context.expiresAt);
-        if (!(expiresAt <= deadline)) throw e;
-        // The holder may have crashed: its lease ends at expiresAt. Wait for that instant, then try again.
-        await delay(Math.max(10, expiresAt - now()) + Math.floor(Math.random() * 50));
+        const left = deadline - now();
+        if (left <= 0) throw e;
+        // The holder releases its lease when done (look again soon), or may have crashed (its lease ends at
+        // expiresAt): whichever comes first, within the wait.
+        const expiresIn = Number(e.context.expiresAt) - now();
+        await delay(Math.max(10, Math.min(left, expiresIn, 100 + Math.floor(Math.random() * 100))));
       }
     }
   }

@@ -80,7 +80,8 @@ export class BackgroundCompactor {
         const r = await compact(this.#store, c, {
           executor: this.#exec,
           merge: 'none',
-          ...(this.#opts.leaseTtlMs ? { lease: { ttlMs: this.#opts.leaseTtlMs } } : {}),
+          // a merge of this server holds the lease only while it publishes: wait for that, not longer
+          lease: { ...(this.#opts.leaseTtlMs ? { ttlMs: this.#opts.leaseTtlMs } : {}), waitMs: 5_000 },
         });
         this.runs++;
         reports.push(r);
