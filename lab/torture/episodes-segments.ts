@@ -45,14 +45,19 @@ export async function mergeRacesPublish(
     return r;
   };
   try {
-    const merging = mergeCollection(ctx.base, ctx.t.name, { ttlMs: ctx.leaseTtlMs, waitMs: ctx.leaseTtlMs * 4 + 5_000 }, {
-      step,
-      mode: 'all',
-      onEvent: (e) => {
-        if (e.type === 'merge-published' && e.rebased) ctx.count(SEGMENT_FAULTS.mergeRebased);
-        if (e.type === 'merge-dropped') ctx.count(SEGMENT_FAULTS.mergeDropped);
+    const merging = mergeCollection(
+      ctx.base,
+      ctx.t.name,
+      { ttlMs: ctx.leaseTtlMs, waitMs: ctx.leaseTtlMs * 4 + 5_000 },
+      {
+        step,
+        mode: 'all',
+        onEvent: (e) => {
+          if (e.type === 'merge-published' && e.rebased) ctx.count(SEGMENT_FAULTS.mergeRebased);
+          if (e.type === 'merge-dropped') ctx.count(SEGMENT_FAULTS.mergeDropped);
+        },
       },
-    }).catch((e: unknown) => {
+    ).catch((e: unknown) => {
       // a merge may fail (a lease it could not get in time): harmless; the invariants say whether it harmed
       return describe(e);
     });
@@ -72,7 +77,10 @@ export async function mergeRacesPublish(
  * open, while compactions publish and merge and GC runs with a grace period longer than that moment: what they
  * resolved must still open, and what they hold must still answer.
  */
-export async function gcRacesReaders(ctx: EpisodeContext, compactInProcess: () => Promise<void>): Promise<void> {
+export async function gcRacesReaders(
+  ctx: EpisodeContext,
+  compactInProcess: () => Promise<void>,
+): Promise<void> {
   const { rng } = ctx;
   const name = ctx.t.name;
   const pointer = await readPointer(ctx.base, name);
@@ -84,12 +92,19 @@ export async function gcRacesReaders(ctx: EpisodeContext, compactInProcess: () =
   const graceMs = 2_000 + rng.int(2_000);
   const resolvedAt = Date.now();
   const resolved = await readVersion(ctx.base, baseRefOf(pointer)!, name);
-  await using held = await openCurrentVersion(ctx.base, name, { vectorBudgetBytes: 0 }).catch(() => undefined);
+  await using held = await openCurrentVersion(ctx.base, name, { vectorBudgetBytes: 0 }).catch(
+    () => undefined,
+  );
   await compactInProcess();
-  await mergeCollection(ctx.base, name, { ttlMs: ctx.leaseTtlMs, waitMs: ctx.leaseTtlMs * 4 + 5_000 }, {
-    step: (t) => new InlineExecutor(ctx.base).run(t),
-    mode: 'all',
-  }).catch(() => undefined);
+  await mergeCollection(
+    ctx.base,
+    name,
+    { ttlMs: ctx.leaseTtlMs, waitMs: ctx.leaseTtlMs * 4 + 5_000 },
+    {
+      step: (t) => new InlineExecutor(ctx.base).run(t),
+      mode: 'all',
+    },
+  ).catch(() => undefined);
   await gcCollection(ctx.base, name, { graceMs });
   if (Date.now() - resolvedAt < graceMs) {
     try {

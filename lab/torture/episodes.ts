@@ -24,6 +24,7 @@ import {
 import type { CompactorJob } from './child-protocol.js';
 import { compactWaitingForLease } from './compact-waiting.js';
 import { debug } from './debug.js';
+import { gcRacesReaders, mergeRacesPublish } from './episodes-segments.js';
 import type { Problem } from './invariants.js';
 import {
   type CompactorExit,
@@ -33,7 +34,6 @@ import {
   spawnCompactor,
   waitStoppedOrExit,
 } from './processes.js';
-import { gcRacesReaders, mergeRacesPublish } from './episodes-segments.js';
 import type { TrackedCollection } from './tracked.js';
 
 export const EPISODE_KINDS = [
@@ -498,10 +498,15 @@ export async function runEpisode(kind: EpisodeKind, ctx: EpisodeContext): Promis
       return killBullWorker(ctx);
     case 'merge-race-publish':
       return mergeRacesPublish(ctx, async () => {
-        const p = spawnFor(ctx, job(ctx, `publisher-${ctx.rng.uint32()}`, ctx.rng.pick(['inline', 'local'] as const), false));
+        const p = spawnFor(
+          ctx,
+          job(ctx, `publisher-${ctx.rng.uint32()}`, ctx.rng.pick(['inline', 'local'] as const), false),
+        );
         checkExit(ctx, 'compactor racing a merge', await p.exited, false);
       });
     case 'gc-race-readers':
-      return gcRacesReaders(ctx, () => inProcess(ctx, ctx.base, new InlineExecutor(ctx.base, { retry: RETRY }), 2));
+      return gcRacesReaders(ctx, () =>
+        inProcess(ctx, ctx.base, new InlineExecutor(ctx.base, { retry: RETRY }), 2),
+      );
   }
 }

@@ -31,6 +31,9 @@ import { describe, ReaderLoop } from './readers.js';
 import { TrackedCollection } from './tracked.js';
 import { OpGenerator, randomShape } from './workload.js';
 
+/** The token the --serve campaign's server requires for writes (the readers' own writes). */
+const HTTP_TOKEN = 'torture-token';
+
 export interface RunProfile {
   collections: [min: number, max: number];
   rounds: [min: number, max: number];
@@ -174,7 +177,7 @@ export async function runOne(
     if (services.serve) {
       // loaded on demand: only campaigns started with --serve pay for fastify
       const { StrataServer } = await import('../../src/server/server.js');
-      server = await StrataServer.start({ store: base, port: 0, refreshMs: 50 });
+      server = await StrataServer.start({ store: base, port: 0, refreshMs: 50, token: HTTP_TOKEN });
     }
     const rounds = between(wl, profile.rounds);
     // killing the server needs a backend that has one; the BullMQ runner needs a Redis
@@ -229,7 +232,9 @@ export async function runOne(
       const episodes = tracked.map((t) => ({ t, kind: fr.pick(kinds), rng: rng(fr.uint32()) }));
       setStep(`round ${round}: ${episodes.map((e) => `${e.t.name} ${e.kind}`).join(', ')}`);
       const readers = tracked.map((t) => new ReaderLoop(base, t));
-      const httpReaders = server ? tracked.map((t) => new HttpReaderLoop(server!.url, t)) : [];
+      const httpReaders = server
+        ? tracked.map((t) => new HttpReaderLoop(server!.url, t, 100, HTTP_TOKEN))
+        : [];
       loops.push(...readers, ...httpReaders);
       const outcomes = await Promise.allSettled(
         episodes.map(({ t, kind, rng: erng }) => {

@@ -11,11 +11,10 @@ import type { PromotedRange } from '../core/manifest.js';
 import type { Operation } from '../core/types.js';
 import { decodeDelta } from '../ingest/index.js';
 import { findCollection } from '../pipeline/collections.js';
-import { type DeltaDescriptor, listDeltas } from '../pipeline/deltas.js';
-import { listQuarantine, promotedVersion } from '../pipeline/ledger.js';
-import { baseRefOf, readPointer } from '../pipeline/pointer.js';
+import type { DeltaDescriptor } from '../pipeline/deltas.js';
+import { listQuarantine, readLedger } from '../pipeline/ledger.js';
+import { promotableDeltas } from '../pipeline/promotable.js';
 import { readCounter } from '../pipeline/sequence.js';
-import { readVersion } from '../pipeline/versions.js';
 import { VersionView } from '../query/index.js';
 import type { ObjectStore } from '../store/object-store.js';
 import type { ServedSnapshot } from './served-snapshot.js';
@@ -83,32 +82,30 @@ export class Tails {
   async #load(collection: string): Promise<Entry | undefined> {
     const config = await findCollection(this.#store, collection);
     if (!config) return undefined;
-    const pointer = await readPointer(this.#store, collection);
-    const m = pointer
-      ? (await readVersion(this.#store, baseRefOf(pointer)!, collection)).manifest
-      : undefined;
-    const landed = [
-      ...(m?.promoted ?? []),
-      ...(m?.rolledBack ?? []).map((r) => [r[0], r[1], r[3]] as PromotedRange),
-    ];
     const tail = new CollectionTail(config);
-    const entry: Entry = { tail, landed, dimension: config.dimension, metric: config.metric };
+    const entry: Entry = { tail, landed: [], dimension: config.dimension, metric: config.metric };
     tail.rebase(new VersionView([], config.metric, config.dimension), NO_VERSION, [], new Set());
-    await this.#addPending(collection, entry, await listDeltas(this.#store, collection));
+    await this.#addPending(collection, entry);
     this.#entries.set(collection, entry);
     return entry;
   }
 
-  /** Loads deltas the tail does not hold and no version contains (nor compaction refused). */
-  async #addPending(collection: string, entry: Entry, deltas: DeltaDescriptor[]): Promise<void> {
-    const fresh = deltas.filter(
-      (d) =>
-        !entry.tail.has(d.seqStart) && promotedVersion(sortRanges(entry.landed), d.seqStart) === undefined,
-    );
-    if (fresh.length === 0) return;
-    const quarantined = await listQuarantine(this.#store, collection);
-    for (const d of fresh) {
-      if (quarantined.has(d.seqStart)) continue;
+  /**
+   * Loads the accepted deltas no version contains, in sequence order as compaction will apply them: up to a
+   * reservation still being written (another producer's delta in flight), never past it — so what a read
+   * shows of other producers' writes is always a prefix of the sequence, never a later delta without an
+   * earlier one. (This server's own writes are added when acknowledged, whatever precedes them.)
+   */
+  async #addPending(collection: string, entry: Entry): Promise<void> {
+    const ledger = await readLedger(this.#store, collection);
+    const m = ledger.manifest;
+    entry.landed = [
+      ...(m?.promoted ?? []),
+      ...(m?.rolledBack ?? []).map((r) => [r[0], r[1], r[3]] as PromotedRange),
+    ];
+    const { deltas } = await promotableDeltas(this.#store, ledger, {});
+    for (const d of deltas) {
+      if (entry.tail.has(d.seqStart)) continue;
       let ops: Operation[];
       try {
         const bytes = await this.#store.get(d.key);
@@ -117,7 +114,10 @@ export class Tails {
       } catch {
         continue; // unreadable or invalid: compaction quarantines it with its code
       }
-      entry.tail.addDelta(d, ops);
+      entry.tail.addDelta(
+        { ...d, acceptedAt: ledger.entries.find((e) => e.seqStart === d.seqStart)?.acceptedAt },
+        ops,
+      );
     }
   }
 
@@ -129,8 +129,7 @@ export class Tails {
     const known = Math.max(entry.tail.highWater, ...entry.landed.map((r) => r[1]), 0);
     const counter = await readCounter(this.#store, collection);
     if (counter.next - 1 <= known) return;
-    const deltas = (await listDeltas(this.#store, collection)).filter((d) => d.seqEnd > known);
-    await this.#addPending(collection, entry, deltas);
+    await this.#addPending(collection, entry);
   }
 
   /** Refuses operations the tail cannot take now (429 with Retry-After at the HTTP layer). */
@@ -197,5 +196,6 @@ export class Tails {
 }
 
 function sortRanges(r: PromotedRange[]): PromotedRange[] {
+  // landed ranges (promoted, rolled back) are disjoint; binary searches want them in order
   return [...r].sort((a, b) => a[0] - b[0]);
 }
