@@ -123,17 +123,31 @@ export class Catalog {
   #byStrata = new Map<string, CatalogEntry>();
   #byId = new Map<string, CatalogEntry>();
   #reloading: Promise<void> | null = null;
+  #queued: Promise<void> | null = null;
 
   constructor(store: ObjectStore) {
     this.#store = store;
   }
 
-  /** Re-reads every collection config and pending record (concurrent callers share one read). */
+  /**
+   * Re-reads every collection config and pending record. Resolves with a read that started after this call
+   * (so a caller sees its own writes): concurrent callers share one read, and a call during a read queues one
+   * more, shared by every caller that arrives meanwhile.
+   */
   reload(): Promise<void> {
-    this.#reloading ??= this.#reload().finally(() => {
-      this.#reloading = null;
-    });
-    return this.#reloading;
+    if (!this.#reloading) {
+      this.#reloading = this.#reload().finally(() => {
+        this.#reloading = null;
+      });
+      return this.#reloading;
+    }
+    this.#queued ??= this.#reloading
+      .catch(() => undefined)
+      .then(() => {
+        this.#queued = null;
+        return this.reload();
+      });
+    return this.#queued;
   }
 
   async #reload(): Promise<void> {
