@@ -16,8 +16,8 @@ export function registerStrataApi(app: FastifyInstance, ctx: ServerContext): voi
 
   app.get('/metrics', async (req, reply) => {
     read(req.headers);
-    ctx.metrics.draining.set({}, ctx.snapshots.draining);
-    return reply.type('text/plain; version=0.0.4; charset=utf-8').send(ctx.metrics.render());
+    ctx.metrics.draining.set(ctx.snapshots.draining);
+    return reply.type(ctx.metrics.contentType).send(await ctx.metrics.render());
   });
 
   app.get('/strata/v1/status', async (req) => {
