@@ -4,6 +4,7 @@
  * by any worker, any number of times (DESIGN.md invariant 4). Nothing here knows how it is scheduled.
  */
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import {
   ErrorCodes,
@@ -88,6 +89,8 @@ export interface StepResult {
   ms: number;
   /** Peak resident set size of the process that ran the step, in MB (for capacity planning and the bench). */
   maxRssMb?: number;
+  /** host:pid of the process that ran the step (the Console's run timeline shows it). */
+  worker?: string;
 }
 
 export interface StepEnv {
@@ -118,6 +121,7 @@ export async function runStep(env: StepEnv, task: StepTask): Promise<StepResult>
       ...r,
       ms: Math.round(performance.now() - t0),
       maxRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
+      worker: `${hostname()}:${process.pid}`,
     };
   } catch (e) {
     throw toStrataError(e, ctxOf(task));
