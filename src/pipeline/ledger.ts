@@ -56,27 +56,57 @@ export function promotedVersion(ranges: PromotedRange[], seqStart: number): numb
   return undefined;
 }
 
+/**
+ * What a long-lived reader (the query server's Console) keeps between readLedger calls of one collection:
+ * delta descriptors and quarantine markers are created once and never change, and a manifest is named by
+ * its hash, so none of these can go stale; only what is no longer listed is dropped.
+ */
+export interface LedgerCache {
+  descriptors: Map<string, DeltaDescriptor>;
+  quarantine: Map<string, QuarantineRecord>;
+  manifest?: { sha256: string; manifest: SegmentManifest };
+}
+
+export const newLedgerCache = (): LedgerCache => ({ descriptors: new Map(), quarantine: new Map() });
+
 export async function listQuarantine(
   store: ObjectStore,
   collection: string,
+  cache?: Map<string, QuarantineRecord>,
 ): Promise<Map<number, QuarantineRecord>> {
   const out = new Map<number, QuarantineRecord>();
-  for (const o of await store.list(Keys.quarantinePrefix(collection))) {
-    const q = await readJson<QuarantineRecord>(store, o.key);
-    if (q) out.set(q.value.seqStart, q.value);
+  const objs = await store.list(Keys.quarantinePrefix(collection));
+  if (cache) {
+    const listed = new Set(objs.map((o) => o.key));
+    for (const k of cache.keys()) if (!listed.has(k)) cache.delete(k);
+  }
+  for (const o of objs) {
+    const hit = cache?.get(o.key);
+    const q = hit ?? (await readJson<QuarantineRecord>(store, o.key))?.value;
+    if (!q) continue;
+    cache?.set(o.key, q);
+    out.set(q.seqStart, q);
   }
   return out;
 }
 
-export async function readLedger(store: ObjectStore, collection: string): Promise<Ledger> {
+export async function readLedger(
+  store: ObjectStore,
+  collection: string,
+  opts: { cache?: LedgerCache } = {},
+): Promise<Ledger> {
+  const cache = opts.cache;
   const pointer = await readPointer(store, collection);
-  const manifest = pointer
-    ? (await fetchManifest(store, pointer.value.snapshot, pointer.value.manifestSha256)).manifest
-    : undefined;
+  let manifest: SegmentManifest | undefined;
+  if (pointer && cache?.manifest?.sha256 === pointer.value.manifestSha256) manifest = cache.manifest.manifest;
+  else if (pointer) {
+    manifest = (await fetchManifest(store, pointer.value.snapshot, pointer.value.manifestSha256)).manifest;
+    if (cache) cache.manifest = { sha256: pointer.value.manifestSha256, manifest };
+  }
   const promoted = manifest?.snapshot?.promoted ?? [];
   const [deltas, quarantine, lease] = await Promise.all([
-    listDeltas(store, collection),
-    listQuarantine(store, collection),
+    listDeltas(store, collection, cache?.descriptors),
+    listQuarantine(store, collection, cache?.quarantine),
     readLease(store, collection),
   ]);
   // Deltas in the run of the live lease holder are "compacting".
