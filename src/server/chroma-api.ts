@@ -28,6 +28,7 @@ import {
 } from './chroma-codec.js';
 import { acquireCurrent, type ServerContext } from './context.js';
 import { queryRows, rowsPayload, selectRows } from './read-ops.js';
+import { offerRecallSamples } from './recall-adapter.js';
 
 /** The Chroma server version this API corresponds to. */
 export const CHROMA_API_VERSION = '1.0.0';
@@ -309,6 +310,7 @@ export function registerChromaApi(app: FastifyInstance, ctx: ServerContext): voi
       }
       reply.header('x-strata-snapshot-version', String(snap.version));
       const answer = queryRows(snap, queries, k, filter);
+      if (ctx.recall.wants()) offerRecallSamples(ctx.recall, e.strata, snap, queries, k, filter, answer);
       const per = answer.rows.map((rows) => rowsPayload(snap, rows, include));
       for (const s of answer.strategies) ctx.metrics.queries.inc({ collection: e.strata, plan: s });
       ctx.metrics.queryLatency.observe({ collection: e.strata }, (performance.now() - t0) / 1000);

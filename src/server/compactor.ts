@@ -6,7 +6,7 @@
  */
 import { ErrorCodes, isStrataError, type StrataError, toStrataError } from '../core/errors.js';
 import { listCollections } from '../pipeline/collections.js';
-import { type CompactReport, compact } from '../pipeline/compact.js';
+import { type CompactEvent, type CompactReport, compact } from '../pipeline/compact.js';
 import type { StepExecutor } from '../pipeline/executor.js';
 import { readLedger } from '../pipeline/ledger.js';
 import type { ObjectStore } from '../store/object-store.js';
@@ -16,6 +16,8 @@ export interface CompactorOptions {
   everyMs?: number;
   leaseTtlMs?: number;
   onReport?: (r: CompactReport) => void;
+  /** Progress of each run (planned, steps, quarantines), as compact() reports it. */
+  onEvent?: (collection: string, e: CompactEvent) => void;
   onError?: (collection: string, e: StrataError) => void;
 }
 
@@ -63,6 +65,7 @@ export class BackgroundCompactor {
         this.#exec ??= this.#executor();
         const r = await compact(this.#store, c, {
           executor: this.#exec,
+          onEvent: (e) => this.#opts.onEvent?.(c, e),
           ...(this.#opts.leaseTtlMs ? { lease: { ttlMs: this.#opts.leaseTtlMs } } : {}),
         });
         this.runs++;

@@ -1,0 +1,512 @@
+/**
+ * The Console's views of the store, built from the pipeline's own records (the ledger, the pointer and
+ * its retained snapshots' manifests, run records and step journals). Each view reads only what it shows;
+ * ledgers are read through a per-collection cache of the objects that never change (LedgerCache).
+ */
+import { CollectionError, ErrorCodes, UsageError } from '../../core/errors.js';
+import type { SegmentManifest } from '../../core/manifest.js';
+import { readLease } from '../../pipeline/lease.js';
+import { type Ledger, type LedgerCache, newLedgerCache, readLedger } from '../../pipeline/ledger.js';
+import { listRuns, type RunRecord, readRunRecord } from '../../pipeline/runs.js';
+import { fetchManifest } from '../../pipeline/segments.js';
+import { readStepJournal } from '../../pipeline/step-journal.js';
+import type { ObjectStore } from '../../store/object-store.js';
+import type { CatalogEntry } from '../catalog.js';
+import type { ServerContext } from '../context.js';
+import type { RecallState } from '../recall-watch.js';
+import { runSummary, stepView } from './events.js';
+import type {
+  CollectionDetail,
+  DeltaPage,
+  DeltaState,
+  DeltaView,
+  LeaseView,
+  Overview,
+  OverviewCollection,
+  RunDetail,
+  RunSummary,
+  StepView,
+  VersionView,
+} from './wire.js';
+
+/** Caches the Console keeps across requests (immutable objects only). */
+export class ViewCache {
+  readonly #ledgers = new Map<string, LedgerCache>();
+  /** Manifests by snapshot prefix: a snapshot prefix is written once. */
+  readonly #manifests = new Map<string, SegmentManifest>();
+
+  ledger(collection: string): LedgerCache {
+    let c = this.#ledgers.get(collection);
+    if (!c) {
+      c = newLedgerCache();
+      this.#ledgers.set(collection, c);
+    }
+    return c;
+  }
+
+  async manifest(store: ObjectStore, prefix: string): Promise<SegmentManifest | undefined> {
+    const hit = this.#manifests.get(prefix);
+    if (hit) return hit;
+    try {
+      const { manifest } = await fetchManifest(store, prefix);
+      if (this.#manifests.size > 2_000) this.#manifests.clear();
+      this.#manifests.set(prefix, manifest);
+      return manifest;
+    } catch {
+      return undefined; // collected by GC, or never completed
+    }
+  }
+
+  forget(collection: string): void {
+    this.#ledgers.delete(collection);
+  }
+}
+
+/** Runs `fn` over items with at most `width` in flight, results in order. */
+async function mapLimit<T, R>(items: T[], width: number, fn: (t: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
+  return out;
+}
+
+const emptyCounts = (): Record<DeltaState, number> => ({
+  pending: 0,
+  compacting: 0,
+  promoted: 0,
+  quarantined: 0,
+});
+
+function leaseView(l: Awaited<ReturnType<typeof readLease>>): LeaseView | null {
+  if (!l) return null;
+  return {
+    owner: l.owner,
+    token: l.token,
+    acquiredAt: l.acquiredAt,
+    expiresAt: l.expiresAt,
+    live: !l.released && l.expiresAt > Date.now(),
+  };
+}
+
+function freshnessLag(ledger: Ledger, now: number): number {
+  let oldest = Number.POSITIVE_INFINITY;
+  for (const e of ledger.entries) {
+    if (e.state !== 'pending') continue;
+    const t = Date.parse(e.acceptedAt);
+    if (t < oldest) oldest = t;
+  }
+  return Number.isFinite(oldest) ? Math.max(0, now - oldest) : 0;
+}
+
+const recallView = (s: RecallState | undefined) => (s ? { ...s } : null);
+
+const bytesOf = (m: SegmentManifest | undefined) => (m ? m.files.reduce((n, f) => n + f.size, 0) : null);
+
+async function overviewRow(ctx: ServerContext, cache: ViewCache, e: CatalogEntry, now: number) {
+  const chroma = { tenant: e.chroma.tenant, database: e.chroma.database, name: e.chroma.name };
+  const served = ctx.snapshots.current(e.strata);
+  const base = {
+    collection: e.strata,
+    chroma,
+    served: served ? { version: served.version, records: served.view.size } : null,
+    recall: recallView(ctx.recall.state(e.strata)),
+  };
+  if (!e.config) {
+    const row: OverviewCollection = {
+      ...base,
+      state: 'pending-first-write',
+      dimension: null,
+      metric: e.chroma.metric,
+      version: null,
+      records: 0,
+      publishedAt: null,
+      segments: 0,
+      ledger: emptyCounts(),
+      freshnessLagMs: 0,
+      lease: null,
+      lastRun: null,
+    };
+    return row;
+  }
+  const [ledger, lease, runs] = await Promise.all([
+    readLedger(ctx.store, e.strata, { cache: cache.ledger(e.strata) }),
+    readLease(ctx.store, e.strata),
+    listRuns(ctx.store, e.strata, 1),
+  ]);
+  const p = ledger.pointer?.value;
+  const row: OverviewCollection = {
+    ...base,
+    state: 'ready',
+    dimension: e.config.dimension,
+    metric: e.config.metric,
+    version: p?.version ?? null,
+    records: p?.count ?? 0,
+    publishedAt: p?.publishedAt ?? null,
+    segments: p ? 1 : 0,
+    ledger: ledger.counts,
+    freshnessLagMs: freshnessLag(ledger, now),
+    lease: leaseView(lease),
+    lastRun: runs[0] ? runSummary(runs[0]) : null,
+  };
+  return row;
+}
+
+export async function buildOverview(ctx: ServerContext, cache: ViewCache): Promise<Overview> {
+  await ctx.catalog.reload();
+  const now = Date.now();
+  const entries = ctx.catalog.entries().sort((a, b) => a.strata.localeCompare(b.strata));
+  const collections = await mapLimit(entries, 8, (e) => overviewRow(ctx, cache, e, now));
+  const totals = { ...emptyCounts(), collections: collections.length, records: 0 };
+  for (const c of collections) {
+    totals.records += c.records;
+    for (const k of Object.keys(c.ledger) as DeltaState[]) totals[k] += c.ledger[k];
+  }
+  return {
+    store: ctx.store.url,
+    now,
+    writesEnabled: ctx.auth.writesEnabled,
+    readsNeedToken: ctx.auth.readsNeedToken,
+    recallSample: ctx.recall.sample,
+    collections,
+    totals,
+  };
+}
+
+export async function entryOf(ctx: ServerContext, name: string): Promise<CatalogEntry> {
+  let e = ctx.catalog.byStrata(name);
+  if (!e) {
+    await ctx.catalog.reload();
+    e = ctx.catalog.byStrata(name);
+  }
+  if (!e) {
+    throw new CollectionError(ErrorCodes.COLLECTION_NOT_FOUND, `collection ${name} does not exist`, {
+      collection: name,
+    });
+  }
+  return e;
+}
+
+export async function buildCollection(
+  ctx: ServerContext,
+  cache: ViewCache,
+  name: string,
+): Promise<CollectionDetail> {
+  const e = await entryOf(ctx, name);
+  const served = ctx.snapshots.current(e.strata);
+  const chroma = {
+    tenant: e.chroma.tenant,
+    database: e.chroma.database,
+    name: e.chroma.name,
+    id: e.chroma.id,
+    metadata: e.chroma.metadata,
+  };
+  const base = {
+    collection: e.strata,
+    chroma,
+    served: served
+      ? { version: served.version, records: served.view.size, openMs: Math.round(served.openMs) }
+      : null,
+    recall: recallView(ctx.recall.state(e.strata)),
+    writesEnabled: ctx.auth.writesEnabled,
+  };
+  if (!e.config) {
+    return {
+      ...base,
+      config: null,
+      current: null,
+      ledger: emptyCounts(),
+      freshnessLagMs: 0,
+      lease: null,
+      versions: [],
+    };
+  }
+  const { extra: _extra, name: _name, ...config } = e.config;
+  const [ledger, lease, runs] = await Promise.all([
+    readLedger(ctx.store, e.strata, { cache: cache.ledger(e.strata) }),
+    readLease(ctx.store, e.strata),
+    listRuns(ctx.store, e.strata, 50),
+  ]);
+  const p = ledger.pointer?.value;
+  const manifest = ledger.manifest;
+  const runsById = new Map(runs.map((r) => [r.run, r]));
+  const versions: VersionView[] = [];
+  const seen = new Set<number>();
+  const promotedBy = (m: SegmentManifest | undefined, version: number) =>
+    m?.snapshot ? m.snapshot.promoted.filter((r) => r[2] === version).length : null;
+  if (p) {
+    versions.push({
+      version: p.version,
+      current: true,
+      retained: true,
+      snapshot: p.snapshot,
+      publishedAt: p.publishedAt,
+      run: p.run,
+      records: p.count,
+      build: manifest?.snapshot?.build ?? null,
+      parentVersion: manifest?.snapshot?.parentVersion ?? null,
+      promotedDeltas: runsById.get(p.run)?.deltas.length ?? promotedBy(manifest, p.version),
+      bytes: bytesOf(manifest),
+    });
+    seen.add(p.version);
+    const retained = await mapLimit(p.retained, 4, async (r) => ({
+      r,
+      m: await cache.manifest(ctx.store, r.snapshot),
+    }));
+    for (const { r, m } of retained) {
+      const run = m?.snapshot?.run ?? null;
+      versions.push({
+        version: r.version,
+        current: false,
+        retained: true,
+        snapshot: r.snapshot,
+        publishedAt: run ? (runsById.get(run)?.finishedAt ?? m?.createdAt ?? null) : (m?.createdAt ?? null),
+        retiredAt: r.retiredAt,
+        run,
+        records: m?.counts.records ?? null,
+        build: m?.snapshot?.build ?? null,
+        parentVersion: m?.snapshot?.parentVersion ?? null,
+        promotedDeltas: (run ? runsById.get(run)?.deltas.length : undefined) ?? promotedBy(m, r.version),
+        bytes: bytesOf(m),
+      });
+      seen.add(r.version);
+    }
+  }
+  // Older versions: known from their runs' records only (their snapshots are no longer reachable).
+  for (const r of runs) {
+    if (!r.snapshot || seen.has(r.snapshot.version)) continue;
+    seen.add(r.snapshot.version);
+    versions.push({
+      version: r.snapshot.version,
+      current: false,
+      retained: false,
+      snapshot: r.snapshot.prefix,
+      publishedAt: r.finishedAt ?? null,
+      run: r.run,
+      records: r.snapshot.count,
+      build: r.snapshot.build ?? null,
+      parentVersion: null,
+      promotedDeltas: r.deltas.length,
+      bytes: null,
+    });
+  }
+  versions.sort((a, b) => b.version - a.version);
+  return {
+    ...base,
+    config,
+    current:
+      p && manifest
+        ? {
+            version: p.version,
+            snapshot: p.snapshot,
+            records: p.count,
+            publishedAt: p.publishedAt,
+            run: p.run,
+            contentHash: p.contentHash,
+            bytes: bytesOf(manifest) ?? 0,
+            indexed: manifest.index !== null,
+            build: manifest.snapshot?.build ?? null,
+          }
+        : null,
+    ledger: ledger.counts,
+    freshnessLagMs: freshnessLag(ledger, Date.now()),
+    lease: leaseView(lease),
+    versions,
+  };
+}
+
+export interface DeltaQuery {
+  state?: string;
+  from?: string;
+  to?: string;
+  offset?: string;
+  limit?: string;
+}
+
+const STATES = new Set<DeltaState>(['pending', 'compacting', 'promoted', 'quarantined']);
+
+function intParam(v: string | undefined, name: string, min: number, max: number): number | undefined {
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new UsageError(`${name} must be an integer in ${min}..${max}`);
+  return n;
+}
+
+export async function buildDeltas(
+  ctx: ServerContext,
+  cache: ViewCache,
+  name: string,
+  q: DeltaQuery,
+): Promise<DeltaPage> {
+  const e = await entryOf(ctx, name);
+  const states = (q.state ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const s of states)
+    if (!STATES.has(s as DeltaState))
+      throw new UsageError(
+        `unknown delta state ${JSON.stringify(s)} (pending, compacting, promoted, quarantined)`,
+      );
+  const from = intParam(q.from, 'from', 0, Number.MAX_SAFE_INTEGER);
+  const to = intParam(q.to, 'to', 0, Number.MAX_SAFE_INTEGER);
+  const offset = intParam(q.offset, 'offset', 0, Number.MAX_SAFE_INTEGER) ?? 0;
+  const limit = intParam(q.limit, 'limit', 1, 1_000) ?? 100;
+  if (!e.config) {
+    return { collection: e.strata, total: 0, matching: 0, counts: emptyCounts(), offset, limit, deltas: [] };
+  }
+  const lc = cache.ledger(e.strata);
+  const ledger = await readLedger(ctx.store, e.strata, { cache: lc });
+  const quarantine = new Map([...lc.quarantine.values()].map((r) => [r.seqStart, r]));
+  const matching = ledger.entries.filter(
+    (d) =>
+      (states.length === 0 || states.includes(d.state)) &&
+      (from === undefined || d.seqEnd >= from) &&
+      (to === undefined || d.seqStart <= to),
+  );
+  const deltas: DeltaView[] = matching.slice(offset, offset + limit).map((d) => {
+    const qr = quarantine.get(d.seqStart);
+    const file = d.error?.context.file;
+    return {
+      seqStart: d.seqStart,
+      seqEnd: d.seqEnd,
+      count: d.count,
+      state: d.state,
+      acceptedAt: d.acceptedAt,
+      producer: d.producer,
+      ...(d.source ? { source: d.source } : {}),
+      key: d.key,
+      size: d.size,
+      ...(d.version !== undefined ? { version: d.version } : {}),
+      ...(d.run ? { run: d.run } : {}),
+      ...(d.state === 'quarantined' && d.error
+        ? {
+            quarantine: {
+              code: d.error.code,
+              message: d.error.message,
+              ...(typeof file === 'string' ? { file } : {}),
+              ...(qr?.chunk !== undefined ? { chunk: qr.chunk } : {}),
+              ...(qr?.at ? { at: qr.at } : {}),
+              context: d.error.context,
+            },
+          }
+        : {}),
+    };
+  });
+  return {
+    collection: e.strata,
+    total: ledger.entries.length,
+    matching: matching.length,
+    counts: ledger.counts,
+    offset,
+    limit,
+    deltas,
+  };
+}
+
+export async function buildRuns(
+  ctx: ServerContext,
+  collection: string | undefined,
+  limit: number,
+): Promise<RunSummary[]> {
+  await ctx.catalog.reload();
+  const names = collection
+    ? [(await entryOf(ctx, collection)).strata]
+    : ctx.catalog
+        .entries()
+        .filter((e) => e.config)
+        .map((e) => e.strata);
+  const lists = await mapLimit(names, 8, (c) => listRuns(ctx.store, c, limit));
+  return lists
+    .flat()
+    .sort((a, b) => b.startedAt.localeCompare(a.startedAt) || b.run.localeCompare(a.run))
+    .slice(0, limit)
+    .map(runSummary);
+}
+
+/** Bars for a run without a step journal: its stages, from the run record's timings. */
+function stagesOf(r: RunRecord): StepView[] {
+  const t = r.timingsMs ?? {};
+  const out: StepView[] = [];
+  let at = Date.parse(r.startedAt) + (t.plan ?? 0);
+  for (const [stage, kind] of [
+    ['chunks', 'chunk'],
+    ['groups', 'group'],
+    ['final', 'final'],
+    ['publish', 'publish'],
+  ] as const) {
+    const ms = t[stage];
+    if (ms === undefined) continue;
+    out.push({
+      step: stage,
+      kind,
+      index: 0,
+      status: 'succeeded',
+      submittedAt: new Date(at).toISOString(),
+      startedAt: new Date(at).toISOString(),
+      finishedAt: new Date(at + ms).toISOString(),
+      ms,
+      attempts: 1,
+      inputs: 0,
+    });
+    at += ms;
+  }
+  return out;
+}
+
+export async function buildRunDetail(
+  ctx: ServerContext,
+  id: string,
+  collection: string | undefined,
+): Promise<RunDetail | undefined> {
+  if (!/^r[0-9TZ]+-[0-9a-f]+$/.test(id)) throw new UsageError(`not a run id: ${JSON.stringify(id)}`);
+  await ctx.catalog.reload();
+  const names = collection
+    ? [(await entryOf(ctx, collection)).strata]
+    : ctx.catalog
+        .entries()
+        .filter((e) => e.config)
+        .map((e) => e.strata);
+  for (const c of names) {
+    const r = await readRunRecord(ctx.store, c, id);
+    if (!r) continue;
+    const journal = (await readStepJournal(ctx.store, c, id)).map(stepView);
+    const steps = journal.length ? journal : stagesOf(r);
+    const publishMs = r.timingsMs?.publish;
+    if (journal.length && publishMs !== undefined && r.finishedAt) {
+      const finals = journal.filter((s) => s.kind === 'final' && s.finishedAt);
+      const start = finals.length
+        ? Date.parse(finals.at(-1)!.finishedAt!)
+        : Date.parse(r.finishedAt) - publishMs;
+      steps.push({
+        step: 'publish',
+        kind: 'publish',
+        index: 0,
+        status: r.status === 'failed' ? 'failed' : 'succeeded',
+        submittedAt: new Date(start).toISOString(),
+        startedAt: new Date(start).toISOString(),
+        finishedAt: new Date(start + publishMs).toISOString(),
+        ms: publishMs,
+        attempts: 1,
+        inputs: 1,
+      });
+    }
+    return {
+      ...runSummary(r),
+      owner: r.owner,
+      failures: (r.failures ?? []).map((f) => ({
+        step: f.step,
+        error: { code: f.error.code, message: f.error.message, context: f.error.context },
+      })),
+      steps,
+      journal: journal.length > 0,
+    };
+  }
+  return undefined;
+}
