@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { UsageError } from '../core/errors.js';
 import { type CompactOptions, type CompactReport, compact } from '../pipeline/compact.js';
 import type { StepExecutor } from '../pipeline/executor.js';
+import { StepJournal } from '../pipeline/step-journal.js';
 import { BullMQExecutor } from '../runners/bullmq/executor.js';
 import { InlineExecutor } from '../runners/inline.js';
 import { LocalPoolExecutor } from '../runners/local/pool.js';
@@ -23,7 +24,18 @@ export interface CompactionCliOptions {
   retain?: number;
 }
 
+/** The runner for these options; every step it runs is journaled (the Console's run timeline). */
 export function createExecutor(ctx: CliContext, store: ObjectStore, o: CompactionCliOptions): StepExecutor {
+  const journal = new StepJournal(store);
+  return journal.wrap(createRunner(ctx, store, o, journal));
+}
+
+function createRunner(
+  ctx: CliContext,
+  store: ObjectStore,
+  o: CompactionCliOptions,
+  journal: StepJournal,
+): StepExecutor {
   if (o.runner === 'inline') return new InlineExecutor(store);
   if (o.runner === 'bullmq') {
     if (!o.redis)
@@ -40,8 +52,10 @@ export function createExecutor(ctx: CliContext, store: ObjectStore, o: Compactio
   return new LocalPoolExecutor({
     store: ctx.storeSpec,
     concurrency: o.concurrency ?? availableParallelism(),
-    onRetry: (task, e, n) =>
-      ctx.progress.log(`retrying ${task.kind} step after attempt ${n}: ${e.describe()}`, { code: e.code }),
+    onRetry: (task, e, n) => {
+      journal.onRetry(task, e, n);
+      ctx.progress.log(`retrying ${task.kind} step after attempt ${n}: ${e.describe()}`, { code: e.code });
+    },
   });
 }
 

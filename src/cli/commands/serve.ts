@@ -1,7 +1,7 @@
 /** serve: the query server (Chroma's HTTP API v2 over the current snapshots). */
 import type { Command } from 'commander';
 import { StrataServer } from '../../server/server.js';
-import { type CliContext, parseDuration, parseIntOption } from '../context.js';
+import { type CliContext, parseDuration, parseFraction, parseIntOption } from '../context.js';
 
 interface ServeCliOptions {
   host: string;
@@ -16,6 +16,8 @@ interface ServeCliOptions {
   bodyLimitMb: number;
   vectorCacheMb: number;
   leaseTtl: string;
+  recallSample: number;
+  recallAlert: number;
 }
 
 export function registerServe(program: Command, ctx: () => CliContext): void {
@@ -41,6 +43,18 @@ export function registerServe(program: Command, ctx: () => CliContext): void {
       1024,
     )
     .option('--lease-ttl <duration>', 'compaction lease time-to-live', '60s')
+    .option(
+      '--recall-sample <fraction>',
+      'recall watch: re-run this fraction of live queries exactly in the background, e.g. 0.01 (0: off)',
+      parseFraction('--recall-sample'),
+      0,
+    )
+    .option(
+      '--recall-alert <recall>',
+      'recall watch: alert while a collection’s recall@k is below this',
+      parseFraction('--recall-alert'),
+      0.95,
+    )
     .action(async (o: ServeCliOptions) => {
       const c = ctx();
       const store = await c.openStore();
@@ -61,13 +75,18 @@ export function registerServe(program: Command, ctx: () => CliContext): void {
           bodyLimit: o.bodyLimitMb << 20,
           vectorBudgetBytes: o.vectorCacheMb * 2 ** 20,
           leaseTtlMs: parseDuration(o.leaseTtl),
+          recallSample: o.recallSample,
+          recallAlert: o.recallAlert,
           logger: c.logger,
         });
       } catch (e) {
         await store.close();
         throw e;
       }
-      c.out({ url: server.url, store: store.url }, () => `strata serve: ${server.url} (store ${store.url})`);
+      c.out(
+        { url: server.url, console: `${server.url}/console/`, store: store.url },
+        () => `strata serve: ${server.url} (store ${store.url}); Console: ${server.url}/console/`,
+      );
       await new Promise<void>((resolve) => {
         const stop = () => {
           process.off('SIGINT', stop);
