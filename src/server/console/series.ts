@@ -99,13 +99,14 @@ export class MetricSeries {
     ]);
     const now = Date.now();
     const cur = new Map<string, number>();
-    const delta = (key: string, value: number) => {
-      cur.set(key, value);
-      const before = this.#prev.get(key);
-      return before === undefined ? null : Math.max(0, value - before);
-    };
     const first = !this.#baseline;
     this.#baseline = true;
+    // a series that appeared since the last reading started from 0 (prom-client creates it at its first use)
+    const delta = (key: string, value: number) => {
+      cur.set(key, value);
+      const before = this.#prev.get(key) ?? (first ? undefined : 0);
+      return before === undefined ? null : Math.max(0, value - before);
+    };
     const collections = new Set<string>();
     for (const vs of [queries.values, latency.values, swaps.values, compactions.values, recall.values])
       for (const v of vs) if (typeof v.labels.collection === 'string') collections.add(v.labels.collection);
