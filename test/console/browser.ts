@@ -43,7 +43,9 @@ export async function openPage(browser: Browser, url: string): Promise<WatchedPa
   const problems: string[] = [];
   const dialogs: string[] = [];
   page.on('console', (m) => {
-    if (m.type() === 'error') problems.push(`console error: ${m.text()}`);
+    // a failed load is also logged as a console error: it is recorded once, with its status, below
+    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource'))
+      problems.push(`console error: ${m.text()}`);
   });
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   page.on('requestfailed', (r) => {
