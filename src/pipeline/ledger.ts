@@ -14,6 +14,7 @@ import { readLease } from './lease.js';
 import { type Pointer, readPointer } from './pointer.js';
 import type { RunRecord } from './runs.js';
 import { fetchManifest } from './segments.js';
+import type { Counter } from './sequence.js';
 
 export type DeltaState = 'pending' | 'compacting' | 'promoted' | 'quarantined';
 
@@ -65,6 +66,36 @@ export interface LedgerCache {
   descriptors: Map<string, DeltaDescriptor>;
   quarantine: Map<string, QuarantineRecord>;
   manifest?: { sha256: string; manifest: SegmentManifest };
+  /**
+   * The deltas as last listed, and the sequence counter's etag then, when the listing was complete (every
+   * reserved number 1..next-1 had its descriptor): until the counter moves, no delta can appear, so the
+   * listing is reused (listing a collection's deltas stats every file).
+   */
+  listing?: { counterEtag: string; deltas: DeltaDescriptor[] };
+}
+
+/** Descriptors cover 1..next-1 without a gap (nothing reserved is still being written). */
+function complete(deltas: DeltaDescriptor[], next: number): boolean {
+  let expect = 1;
+  for (const d of deltas) {
+    if (d.seqStart !== expect) return false;
+    expect = d.seqEnd + 1;
+  }
+  return expect === next;
+}
+
+async function listDeltasCached(
+  store: ObjectStore,
+  collection: string,
+  cache: LedgerCache | undefined,
+): Promise<DeltaDescriptor[]> {
+  if (!cache) return listDeltas(store, collection);
+  const counter = await readJson<Counter>(store, Keys.counter(collection));
+  if (counter && cache.listing?.counterEtag === counter.etag) return cache.listing.deltas;
+  const deltas = await listDeltas(store, collection, cache.descriptors);
+  cache.listing =
+    counter && complete(deltas, counter.value.next) ? { counterEtag: counter.etag, deltas } : undefined;
+  return deltas;
 }
 
 export const newLedgerCache = (): LedgerCache => ({ descriptors: new Map(), quarantine: new Map() });
@@ -105,7 +136,7 @@ export async function readLedger(
   }
   const promoted = manifest?.snapshot?.promoted ?? [];
   const [deltas, quarantine, lease] = await Promise.all([
-    listDeltas(store, collection, cache?.descriptors),
+    listDeltasCached(store, collection, cache),
     listQuarantine(store, collection, cache?.quarantine),
     readLease(store, collection),
   ]);
