@@ -267,6 +267,9 @@ export class StrataServer {
     timer.unref();
     compactor.start();
     series.start();
+    // The Console's first overview reads every delta descriptor once; do it now, in the background, so
+    // an operator opening the Console does not wait for it (later views read only what changed).
+    void ctx.console.views.overview(ctx).catch(() => undefined);
     log?.info({ url: address, store: o.store.url, writes: ctx.auth.writesEnabled }, 'strata serve listening');
     return new StrataServer(app, ctx, address, port, timer);
   }

@@ -26,7 +26,7 @@ import { queryRows, rowsPayload } from '../read-ops.js';
 import { exactQuery } from '../recall-adapter.js';
 import { recallAtK } from '../recall-watch.js';
 import { SECURITY_HEADERS } from './static.js';
-import { buildCollection, buildDeltas, buildOverview, buildRunDetail, buildRuns, entryOf } from './views.js';
+import { buildCollection, buildDeltas, buildRunDetail, buildRuns, entryOf } from './views.js';
 import type { RecallReport, SearchResponse } from './wire.js';
 
 type NameReq = FastifyRequest<{ Params: { name: string }; Querystring: Record<string, string | undefined> }>;
@@ -45,7 +45,7 @@ export function registerConsoleApi(app: FastifyInstance, ctx: ServerContext): vo
 
   app.get('/strata/v1/overview', async (req) => {
     read(req);
-    return buildOverview(ctx, views);
+    return views.overview(ctx);
   });
 
   app.get('/strata/v1/collections/:name', async (req: NameReq) => {
@@ -145,7 +145,7 @@ export function registerConsoleApi(app: FastifyInstance, ctx: ServerContext): vo
       const limit =
         parseCount(req.query.limit ? Number(req.query.limit) : undefined, 'limit', { min: 1, max: 500 }) ??
         50;
-      return { runs: await buildRuns(ctx, req.query.collection || undefined, limit) };
+      return { runs: await buildRuns(ctx, views, req.query.collection || undefined, limit) };
     },
   );
 
@@ -155,7 +155,7 @@ export function registerConsoleApi(app: FastifyInstance, ctx: ServerContext): vo
       req: FastifyRequest<{ Params: { id: string }; Querystring: Record<string, string | undefined> }>,
     ) => {
       read(req);
-      const r = await buildRunDetail(ctx, req.params.id, req.query.collection || undefined);
+      const r = await buildRunDetail(ctx, views, req.params.id, req.query.collection || undefined);
       if (!r) throw new NotFoundError(`no run ${req.params.id}`, { run: req.params.id });
       return r;
     },

@@ -60,6 +60,35 @@ export class ViewCache {
   forget(collection: string): void {
     this.#ledgers.delete(collection);
   }
+
+  #catalogAt = 0;
+  #catalogReload: Promise<void> | undefined;
+  #overview: Promise<Overview> | undefined;
+
+  /**
+   * The catalog for the Console's views: reloading it lists the whole store, so a view answers from the
+   * catalog it has and reloads it in the background when it is older than `maxAgeMs` (a collection made
+   * by another process shows up on the next refresh); only a never-loaded catalog is waited for.
+   */
+  async catalog(ctx: ServerContext, maxAgeMs = 5_000): Promise<void> {
+    const reload = () => {
+      this.#catalogReload ??= ctx.catalog.reload().finally(() => {
+        this.#catalogAt = Date.now();
+        this.#catalogReload = undefined;
+      });
+      return this.#catalogReload;
+    };
+    if (this.#catalogAt === 0) await reload();
+    else if (Date.now() - this.#catalogAt > maxAgeMs) void reload().catch(() => undefined);
+  }
+
+  /** The overview; concurrent callers share one build. */
+  overview(ctx: ServerContext): Promise<Overview> {
+    this.#overview ??= buildOverview(ctx, this).finally(() => {
+      this.#overview = undefined;
+    });
+    return this.#overview;
+  }
 }
 
 /** Runs `fn` over items with at most `width` in flight, results in order. */
@@ -157,8 +186,8 @@ async function overviewRow(ctx: ServerContext, cache: ViewCache, e: CatalogEntry
   return row;
 }
 
-export async function buildOverview(ctx: ServerContext, cache: ViewCache): Promise<Overview> {
-  await ctx.catalog.reload();
+async function buildOverview(ctx: ServerContext, cache: ViewCache): Promise<Overview> {
+  await cache.catalog(ctx);
   const now = Date.now();
   const entries = ctx.catalog.entries().sort((a, b) => a.strata.localeCompare(b.strata));
   const collections = await mapLimit(entries, 8, (e) => overviewRow(ctx, cache, e, now));
@@ -412,10 +441,11 @@ export async function buildDeltas(
 
 export async function buildRuns(
   ctx: ServerContext,
+  cache: ViewCache,
   collection: string | undefined,
   limit: number,
 ): Promise<RunSummary[]> {
-  await ctx.catalog.reload();
+  await cache.catalog(ctx);
   const names = collection
     ? [(await entryOf(ctx, collection)).strata]
     : ctx.catalog
@@ -462,11 +492,12 @@ function stagesOf(r: RunRecord): StepView[] {
 
 export async function buildRunDetail(
   ctx: ServerContext,
+  cache: ViewCache,
   id: string,
   collection: string | undefined,
 ): Promise<RunDetail | undefined> {
   if (!/^r[0-9TZ]+-[0-9a-f]+$/.test(id)) throw new UsageError(`not a run id: ${JSON.stringify(id)}`);
-  await ctx.catalog.reload();
+  await cache.catalog(ctx);
   const names = collection
     ? [(await entryOf(ctx, collection)).strata]
     : ctx.catalog
