@@ -32,7 +32,7 @@ function segmentsOf(d: CollectionDetail): Array<SegmentView & { label: string }>
 export function CollectionPage({ name }: { name: string }) {
   const c = useApi<CollectionDetail>(`/strata/v1/collections/${enc(name)}`);
   const now = useNow(1_000);
-  useLive((e) => e.type !== 'hello' && 'collection' in e && e.collection === name, c.reload, 1_000);
+  useLive((e) => (e.type === 'ledger' || e.type === 'swap') && e.collection === name, c.reload, 1_000);
   useLive((e) => e.type === 'run' && e.run.collection === name, c.reload, 1_000);
   if (!c.data) return c.error ? <ErrorNotice error={c.error} /> : <Loading what={`collection ${name}`} />;
   const d = c.data;

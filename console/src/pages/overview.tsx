@@ -1,15 +1,37 @@
-import type { Overview, Series } from '../../../src/server/console/wire.js';
+import { useEffect, useState } from 'preact/hooks';
+import type { Overview, RecallView, Series } from '../../../src/server/console/wire.js';
 import { ActionButton, compactNow, ErrorNotice, Loading, Sparkline, StatusBadge } from '../components.js';
 import { ago, duration, ms3, num, pct } from '../format.js';
 import { useApi, useEvery, useLive, useNow } from '../hooks.js';
+import { subscribe } from '../live.js';
 import { href } from '../router.js';
+
+function RecallCell({ r }: { r: RecallView | null }) {
+  if (r?.recall === null || r?.recall === undefined) return <span class="muted">–</span>;
+  return (
+    <span class={r.alert ? 'alert-text' : ''}>
+      {pct(r.recall)}
+      {r.alert ? ' below threshold' : ''}
+    </span>
+  );
+}
 
 export function OverviewPage() {
   const o = useApi<Overview>('/strata/v1/overview');
   const s = useApi<Series>('/strata/v1/series');
   const now = useNow(1_000);
-  useLive((e) => e.type !== 'hello' && e.type !== 'step', o.reload, 1_000);
-  useLive((e) => e.type === 'recall', s.reload, 5_000);
+  // runs, swaps and new deltas change the rows; recall events update their cell in place (they can come
+  // with every sampled query, and a reload reads every collection's ledger)
+  useLive((e) => e.type === 'run' || e.type === 'swap' || e.type === 'ledger', o.reload, 2_000);
+  useEvery(o.reload, 15_000);
+  const [recall, setRecall] = useState<Record<string, RecallView>>({});
+  useEffect(
+    () =>
+      subscribe((e) => {
+        if (e.type === 'recall') setRecall((r) => ({ ...r, [e.collection]: e.recall }));
+      }),
+    [],
+  );
   const series = s.data;
   const every = series?.everyMs ?? 5_000;
   // a fresh series point arrives every everyMs: follow it
@@ -130,14 +152,7 @@ export function OverviewPage() {
                   <Sparkline values={spark(c.collection, 'p50')} label="query latency p50" format={ms3} />
                 </td>
                 <td>
-                  {c.recall?.recall !== null && c.recall?.recall !== undefined ? (
-                    <span class={c.recall.alert ? 'alert-text' : ''}>
-                      {pct(c.recall.recall)}
-                      {c.recall.alert ? ' below threshold' : ''}
-                    </span>
-                  ) : (
-                    <span class="muted">–</span>
-                  )}
+                  <RecallCell r={recall[c.collection] ?? c.recall} />
                 </td>
                 <td>
                   {c.state === 'ready' && d.writesEnabled ? (
