@@ -9,7 +9,7 @@
  * Needs the built Console (npm run build) and /usr/bin/chromium (npm test's setup installs it).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import type { Operation } from '../core/types.js';
@@ -135,7 +135,7 @@ export async function benchConsole(o: ConsoleBenchOptions = {}): Promise<BenchSe
       for (let i = 0; i < perColl; i++) {
         await acceptDelta(store, config, [all[i]!], { source: `batch-${i}.ndjson` });
         if (i === Math.floor(perColl / 2) - 1)
-          await compact(store, name, { executor: exec, chunkSize: 10, groupSize: 10 });
+          await compact(store, name, { executor: exec, chunkSize: 50, groupSize: 10 });
       }
     }
     // --- a run with 1,000 journaled steps (records as compact() and the journal write them) -------------
@@ -211,6 +211,8 @@ export async function benchConsole(o: ConsoleBenchOptions = {}): Promise<BenchSe
 
     // --- 1. overview first render -----------------------------------------------------------------------
     const overviewUrl = `${server.url}/console/`;
+    const load1 = loadavg()[0]!.toFixed(1);
+    data.loadAverage = loadavg();
     const tApi = performance.now();
     await (await fetch(`${server.url}/strata/v1/overview`)).json();
     const apiCold = performance.now() - tApi;
@@ -225,8 +227,7 @@ export async function benchConsole(o: ConsoleBenchOptions = {}): Promise<BenchSe
     log(`console: overview renders ${pages.map((r) => Math.round(r)).join(', ')} ms`);
     rows.push({
       bench: `overview first render (${nColl} collections, ${nColl * perColl} deltas)`,
-      metric:
-        'navigation start → every row on screen, in the page (first / median of 5; wall incl. new page)',
+      metric: `navigation start → every row on screen, in the page (first / median of 5; wall incl. new page); load average ${load1}`,
       strata: `${ms(pages[0]!)} / ${ms(median(pages))} (wall ${ms(median(renders.map((r) => r.wall)))})`,
       baseline: `API alone: ${ms(apiCold)} first, ${ms(apiWarm)} later`,
       ratio: '-',
@@ -234,11 +235,48 @@ export async function benchConsole(o: ConsoleBenchOptions = {}): Promise<BenchSe
       met: pages[0]! <= 1_000 && median(pages) <= 1_000,
     });
 
+    /** Server CPU (this process) and wall time of one API call, median of `n`. */
+    const apiCost = async (path: string, n = 5) => {
+      const cpu: number[] = [];
+      const wall: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const c0 = process.cpuUsage();
+        const w0 = performance.now();
+        const res = await fetch(`${server!.url}${path}`);
+        await res.arrayBuffer();
+        wall.push(performance.now() - w0);
+        cpu.push(cpuMs(process.cpuUsage(c0)));
+      }
+      return { cpu: median(cpu), wall: median(wall) };
+    };
+    const ov = await apiCost('/strata/v1/overview');
+    data.overviewApi = ov;
+    rows.push({
+      bench: `overview API (${nColl} collections, ${nColl * perColl} deltas), after the first`,
+      metric: 'server CPU / wall per request, median of 5',
+      strata: `${ms(ov.cpu)} / ${ms(ov.wall)}`,
+      baseline: '-',
+      ratio: '-',
+      goal: 'report',
+      met: null,
+    });
+
     // --- 2. a 1,000-step run's timeline -------------------------------------------------------------------
     const tlUrl = `${server.url}/console/#/runs/${run}?c=coll-000`;
     const tls: Array<{ page: number; wall: number }> = [];
     for (let i = 0; i < 5; i++) tls.push(await timeRender(browser, tlUrl, 'tr[data-step]', nSteps));
     data.timeline = tls;
+    const tlApi = await apiCost(`/strata/v1/runs/${run}/timeline?collection=coll-000`);
+    data.timelineApi = tlApi;
+    rows.push({
+      bench: `run timeline API (${nSteps} steps), after the first`,
+      metric: 'server CPU / wall per request, median of 5',
+      strata: `${ms(tlApi.cpu)} / ${ms(tlApi.wall)}`,
+      baseline: '-',
+      ratio: '-',
+      goal: 'report',
+      met: null,
+    });
     const tlPages = tls.map((r) => r.page);
     rows.push({
       bench: `run timeline (${nSteps} steps)`,

@@ -10,7 +10,7 @@ import type { ObjectStore } from '../store/object-store.js';
 import { type DeltaDescriptor, listDeltas } from './deltas.js';
 import { readJson, type Versioned } from './json-object.js';
 import { Keys } from './layout.js';
-import { readLease } from './lease.js';
+import type { LeaseRecord } from './lease.js';
 import { type Pointer, readPointer } from './pointer.js';
 import type { RunRecord } from './runs.js';
 import { fetchManifest } from './segments.js';
@@ -42,6 +42,8 @@ export interface Ledger {
   manifest: SegmentManifest | undefined;
   entries: LedgerEntry[];
   counts: Record<DeltaState, number>;
+  /** The collection's lease object as read for this ledger (who is compacting). */
+  lease: Versioned<LeaseRecord> | undefined;
 }
 
 export function promotedVersion(ranges: PromotedRange[], seqStart: number): number | undefined {
@@ -135,11 +137,12 @@ export async function readLedger(
     if (cache) cache.manifest = { sha256: pointer.value.manifestSha256, manifest };
   }
   const promoted = manifest?.snapshot?.promoted ?? [];
-  const [deltas, quarantine, lease] = await Promise.all([
+  const [deltas, quarantine, leaseObj] = await Promise.all([
     listDeltasCached(store, collection, cache),
     listQuarantine(store, collection, cache?.quarantine),
-    readLease(store, collection),
+    readJson<LeaseRecord>(store, Keys.lease(collection)),
   ]);
+  const lease = leaseObj?.value;
   // Deltas in the run of the live lease holder are "compacting".
   let compacting = new Set<number>();
   let activeRun: string | undefined;
@@ -173,5 +176,5 @@ export async function readLedger(
     counts[e.state]++;
     return e;
   });
-  return { collection, pointer, manifest, entries, counts };
+  return { collection, pointer, manifest, entries, counts, lease: leaseObj };
 }

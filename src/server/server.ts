@@ -98,7 +98,7 @@ export class StrataServer {
     // created first: the snapshot set, writer and compactor report to open Consoles through it
     const catalog = new Catalog(o.store);
     const events = new ConsoleEvents(o.store, {
-      pollMs: o.eventsPollMs ?? o.refreshMs ?? 1_000,
+      pollMs: o.eventsPollMs ?? Math.max(o.refreshMs ?? 1_000, 2_000),
       collections: () =>
         catalog
           .entries()

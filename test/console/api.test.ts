@@ -85,8 +85,10 @@ describe('Console API', () => {
   let t: TestServer;
   let f: Fixture;
   beforeAll(async () => {
-    t = await startTestServer({ recallSample: 1, seriesEveryMs: 100 });
+    t = await startTestServer({ recallSample: 1, seriesEveryMs: 100, eventsPollMs: 200 });
     f = await buildFixture(t.store);
+    // the fixture wrote behind the server's back: take the catalog refresh a server does on its own
+    await t.server.ctx.catalog.reload();
   });
   afterAll(async () => {
     await t?.close();

@@ -73,8 +73,10 @@ describe('the Console in Chromium', () => {
   }
 
   beforeAll(async () => {
-    t = await startTestServer({ recallSample: 1, seriesEveryMs: 250 });
+    t = await startTestServer({ recallSample: 1, seriesEveryMs: 250, eventsPollMs: 200 });
     f = await buildFixture(t.store);
+    // the fixture wrote behind the server's back: take the catalog refresh a server does on its own
+    await t.server.ctx.catalog.reload();
     // a collection made over the Chroma API, in another tenant, with hostile metadata and documents
     const created = await t.call('POST', `${DB_ACME}/collections`, {
       name: 'notes',
@@ -134,7 +136,10 @@ describe('the Console in Chromium', () => {
         expect(status.map((s) => s.collection).sort()).toEqual([NOTES, SECOND, MAIN].sort());
         await page.locator('.live-on').waitFor();
         // the query-rate sparkline of the queried collection has a point
-        await page.locator(`tr[data-collection="${MAIN}"] .spark svg polyline`).first().waitFor();
+        await page
+          .locator(`tr[data-collection="${MAIN}"] .spark svg polyline`)
+          .first()
+          .waitFor({ state: 'attached' });
       },
       'overview',
     );

@@ -98,7 +98,8 @@ export function RunPage({ id, collection }: { id: string; collection: string | u
   const r = useApi<RunDetail>(path);
   const [steps, setSteps] = useState<StepView[]>([]);
   const [summary, setSummary] = useState<RunSummary | undefined>();
-  const now = useNow(500);
+  // the clock only matters while the run is in progress (a finished run's 1,000 rows need no re-render)
+  const now = useNow((summary?.status ?? r.data?.status) === 'running' ? 500 : 60_000);
   useEffect(() => {
     if (r.data) {
       setSteps(r.data.steps);

@@ -51,7 +51,7 @@ interface Watched {
 }
 
 export interface ConsoleEventsOptions {
-  /** How often the poller looks for runs of other processes (default 1 s). */
+  /** How often the poller looks for runs of other processes (default 2 s). */
   pollMs?: number;
   /** The collections to watch. */
   collections: () => string[];
@@ -128,7 +128,7 @@ export class ConsoleEvents {
 
   #startTimers(): void {
     if (this.#timer) return;
-    this.#timer = setInterval(() => void this.poll(), this.#opts.pollMs ?? 1_000);
+    this.#timer = setInterval(() => void this.poll(), this.#opts.pollMs ?? 2_000);
     this.#timer.unref();
     this.#heartbeat = setInterval(() => {
       for (const c of this.#clients) this.#write(c, ': keep-alive\n\n');

@@ -5,11 +5,12 @@
  */
 import { CollectionError, ErrorCodes, UsageError } from '../../core/errors.js';
 import type { SegmentManifest } from '../../core/manifest.js';
-import { readLease } from '../../pipeline/lease.js';
+import { readJson } from '../../pipeline/json-object.js';
+import type { LeaseRecord } from '../../pipeline/lease.js';
 import { type Ledger, type LedgerCache, newLedgerCache, readLedger } from '../../pipeline/ledger.js';
 import { listRuns, type RunRecord, readRunRecord } from '../../pipeline/runs.js';
 import { fetchManifest } from '../../pipeline/segments.js';
-import { readStepJournal } from '../../pipeline/step-journal.js';
+import { journalPrefix, type StepRecord } from '../../pipeline/step-journal.js';
 import type { ObjectStore } from '../../store/object-store.js';
 import type { CatalogEntry } from '../catalog.js';
 import type { ServerContext } from '../context.js';
@@ -59,27 +60,74 @@ export class ViewCache {
 
   forget(collection: string): void {
     this.#ledgers.delete(collection);
+    this.#lastRuns.delete(collection);
   }
 
-  #catalogAt = 0;
+  readonly #lastRuns = new Map<string, { leaseEtag: string; run: RunSummary | null }>();
+
+  /**
+   * A collection's newest run. Runs start and finish under the collection's lease, and the lease object
+   * changes when it is taken, heartbeaten and released, so while its etag is the one seen with the cached
+   * answer, no run has started or finished since (listing runs/ lists every step output of every run).
+   */
+  async lastRun(
+    store: ObjectStore,
+    collection: string,
+    leaseEtag: string | undefined,
+  ): Promise<RunSummary | null> {
+    const hit = this.#lastRuns.get(collection);
+    if (hit && leaseEtag !== undefined && hit.leaseEtag === leaseEtag) return hit.run;
+    const runs = await listRuns(store, collection, 1);
+    const run = runs[0] ? runSummary(runs[0]) : null;
+    if (leaseEtag !== undefined) this.#lastRuns.set(collection, { leaseEtag, run });
+    return run;
+  }
+
+  readonly #steps = new Map<string, { stamp: string; step: StepRecord }>();
+
+  /** A run's step journal; records whose object is unchanged (size, time) are not read again. */
+  async journal(store: ObjectStore, collection: string, run: string): Promise<StepRecord[]> {
+    const objs = await store.list(journalPrefix(collection, run));
+    const out: StepRecord[] = [];
+    const toRead: Array<{ key: string; stamp: string }> = [];
+    for (const o of objs) {
+      const stamp = `${o.size}/${o.lastModified?.getTime() ?? Math.random()}`;
+      const hit = this.#steps.get(o.key);
+      if (hit && hit.stamp === stamp) out.push(hit.step);
+      else toRead.push({ key: o.key, stamp });
+    }
+    const width = 32;
+    for (let i = 0; i < toRead.length; i += width) {
+      const slice = toRead.slice(i, i + width);
+      const got = await Promise.all(slice.map((x) => readJson<StepRecord>(store, x.key)));
+      for (const [j, g] of got.entries()) {
+        if (!g) continue;
+        out.push(g.value);
+        this.#steps.set(slice[j]!.key, { stamp: slice[j]!.stamp, step: g.value });
+      }
+    }
+    if (this.#steps.size > 50_000) this.#steps.clear();
+    return out.sort((a, b) => a.submittedAt.localeCompare(b.submittedAt) || a.step.localeCompare(b.step));
+  }
+
   #catalogReload: Promise<void> | undefined;
   #overview: Promise<Overview> | undefined;
 
   /**
-   * The catalog for the Console's views: reloading it lists the whole store, so a view answers from the
-   * catalog it has and reloads it in the background when it is older than `maxAgeMs` (a collection made
-   * by another process shows up on the next refresh); only a never-loaded catalog is waited for.
+   * The catalog for the Console's views. Reloading it lists the whole store, so a view answers from a
+   * catalog up to `staleMs` old and reloads it in the background after `freshMs` (a collection made by
+   * another process shows up on the next refresh); an older (or never loaded) catalog is waited for.
    */
-  async catalog(ctx: ServerContext, maxAgeMs = 5_000): Promise<void> {
+  async catalog(ctx: ServerContext, freshMs = 5_000, staleMs = 30_000): Promise<void> {
     const reload = () => {
       this.#catalogReload ??= ctx.catalog.reload().finally(() => {
-        this.#catalogAt = Date.now();
         this.#catalogReload = undefined;
       });
       return this.#catalogReload;
     };
-    if (this.#catalogAt === 0) await reload();
-    else if (Date.now() - this.#catalogAt > maxAgeMs) void reload().catch(() => undefined);
+    const age = Date.now() - ctx.catalog.loadedAt;
+    if (ctx.catalog.loadedAt === 0 || age > staleMs) await reload();
+    else if (age > freshMs) void reload().catch(() => undefined);
   }
 
   /** The overview; concurrent callers share one build. */
@@ -112,7 +160,7 @@ const emptyCounts = (): Record<DeltaState, number> => ({
   quarantined: 0,
 });
 
-function leaseView(l: Awaited<ReturnType<typeof readLease>>): LeaseView | null {
+function leaseView(l: LeaseRecord | undefined): LeaseView | null {
   if (!l) return null;
   return {
     owner: l.owner,
@@ -163,11 +211,9 @@ async function overviewRow(ctx: ServerContext, cache: ViewCache, e: CatalogEntry
     };
     return row;
   }
-  const [ledger, lease, runs] = await Promise.all([
-    readLedger(ctx.store, e.strata, { cache: cache.ledger(e.strata) }),
-    readLease(ctx.store, e.strata),
-    listRuns(ctx.store, e.strata, 1),
-  ]);
+  const ledger = await readLedger(ctx.store, e.strata, { cache: cache.ledger(e.strata) });
+  const lease = ledger.lease?.value;
+  const lastRun = await cache.lastRun(ctx.store, e.strata, ledger.lease?.etag);
   const p = ledger.pointer?.value;
   const row: OverviewCollection = {
     ...base,
@@ -181,7 +227,7 @@ async function overviewRow(ctx: ServerContext, cache: ViewCache, e: CatalogEntry
     ledger: ledger.counts,
     freshnessLagMs: freshnessLag(ledger, now),
     lease: leaseView(lease),
-    lastRun: runs[0] ? runSummary(runs[0]) : null,
+    lastRun,
   };
   return row;
 }
@@ -256,11 +302,11 @@ export async function buildCollection(
     };
   }
   const { extra: _extra, name: _name, ...config } = e.config;
-  const [ledger, lease, runs] = await Promise.all([
+  const [ledger, runs] = await Promise.all([
     readLedger(ctx.store, e.strata, { cache: cache.ledger(e.strata) }),
-    readLease(ctx.store, e.strata),
     listRuns(ctx.store, e.strata, 50),
   ]);
+  const lease = ledger.lease?.value;
   const p = ledger.pointer?.value;
   const manifest = ledger.manifest;
   const runsById = new Map(runs.map((r) => [r.run, r]));
@@ -507,7 +553,7 @@ export async function buildRunDetail(
   for (const c of names) {
     const r = await readRunRecord(ctx.store, c, id);
     if (!r) continue;
-    const journal = (await readStepJournal(ctx.store, c, id)).map(stepView);
+    const journal = (await cache.journal(ctx.store, c, id)).map(stepView);
     const steps = journal.length ? journal : stagesOf(r);
     const publishMs = r.timingsMs?.publish;
     if (journal.length && publishMs !== undefined && r.finishedAt) {
