@@ -114,11 +114,13 @@ export class ViewCache {
   #overview: Promise<Overview> | undefined;
 
   /**
-   * The catalog for the Console's views. Reloading it lists the whole store, so a view answers from a
-   * catalog up to `staleMs` old and reloads it in the background after `freshMs` (a collection made by
-   * another process shows up on the next refresh); an older (or never loaded) catalog is waited for.
+   * The catalog for the Console's views. Reloading it lists the whole store (every delta, snapshot and
+   * run file: seconds on a large local store), so a view answers from a catalog up to `staleMs` old and
+   * reloads it in the background after `freshMs` (a collection made by another process shows up within
+   * a minute; one made through this server's Chroma API at once); an older or never loaded catalog is
+   * waited for.
    */
-  async catalog(ctx: ServerContext, freshMs = 5_000, staleMs = 30_000): Promise<void> {
+  async catalog(ctx: ServerContext, freshMs = 60_000, staleMs = 600_000): Promise<void> {
     const reload = () => {
       this.#catalogReload ??= ctx.catalog.reload().finally(() => {
         this.#catalogReload = undefined;
@@ -491,7 +493,7 @@ export async function buildRuns(
   collection: string | undefined,
   limit: number,
 ): Promise<RunSummary[]> {
-  await cache.catalog(ctx);
+  if (!collection) await cache.catalog(ctx);
   const names = collection
     ? [(await entryOf(ctx, collection)).strata]
     : ctx.catalog
@@ -543,7 +545,7 @@ export async function buildRunDetail(
   collection: string | undefined,
 ): Promise<RunDetail | undefined> {
   if (!/^r[0-9TZ]+-[0-9a-f]+$/.test(id)) throw new UsageError(`not a run id: ${JSON.stringify(id)}`);
-  await cache.catalog(ctx);
+  if (!collection) await cache.catalog(ctx);
   const names = collection
     ? [(await entryOf(ctx, collection)).strata]
     : ctx.catalog
