@@ -6,6 +6,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { startS3rverProcess } from '../devservers/s3rver-process.js';
+import { benchConsole } from './console.js';
 import { benchCore } from './core.js';
 import { benchDistributed } from './distributed.js';
 import { benchS3 } from './s3.js';
@@ -23,6 +24,12 @@ export const SECTIONS: Record<string, Section> = {
     ),
   s3: (quick, log) => benchS3(quick ? { sizeMb: 50, repeats: 1, log } : { log }),
   serve: (quick, log) => benchServe(quick ? { records: 3_000, dimension: 256, queries: 100, log } : { log }),
+  console: (quick, log) =>
+    benchConsole(
+      quick
+        ? { collections: 10, deltasPerCollection: 10, steps: 100, recallRecords: 15_000, queries: 300, log }
+        : { log },
+    ),
   // As the issue asks: the local runner on the local store vs the BullMQ runner (2 workers) on s3rver.
   distributed: async (quick, log) => {
     const s3 = await startS3rverProcess();

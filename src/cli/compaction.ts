@@ -1,5 +1,6 @@
 import { type CompactOptions, type CompactReport, compact } from '../pipeline/compact.js';
 import { type MergeEvent, type MergeMode, type MergeReport, mergeCollection } from '../pipeline/merges.js';
+import { StepJournal } from '../pipeline/step-journal.js';
 import { openExecutor, type Runner } from '../runners/open.js';
 import type { ObjectStore } from '../store/object-store.js';
 import type { CliContext } from './context.js';
@@ -57,15 +58,20 @@ export async function runCompaction(
   o: CompactionCliOptions,
 ): Promise<CompactReport> {
   const p = ctx.progress;
-  await using exec = await openExecutor(o.runner ?? 'local', {
+  // every step is journaled: the Console's run timeline
+  const journal = new StepJournal(store);
+  await using runner = await openExecutor(o.runner ?? 'local', {
     store,
     storeSpec: ctx.storeSpec,
     concurrency: o.concurrency,
     redis: o.redis,
     queue: o.queue,
-    onRetry: (task, e, n) =>
-      p.log(`retrying ${task.kind} step after attempt ${n}: ${e.describe()}`, { code: e.code }),
+    onRetry: (task, e, n) => {
+      journal.onRetry(task, e, n);
+      p.log(`retrying ${task.kind} step after attempt ${n}: ${e.describe()}`, { code: e.code });
+    },
   });
+  const exec = journal.wrap(runner);
   const mergeLog = mergeEventLogger(ctx);
   const copts: CompactOptions = {
     executor: exec,
@@ -121,13 +127,16 @@ export async function runMerges(
   collection: string,
   o: CompactionCliOptions & { mode: MergeMode },
 ): Promise<MergeReport> {
-  await using exec = await openExecutor(o.runner ?? 'local', {
+  const journal = new StepJournal(store);
+  await using runner = await openExecutor(o.runner ?? 'local', {
     store,
     storeSpec: ctx.storeSpec,
     concurrency: o.concurrency,
     redis: o.redis,
     queue: o.queue,
+    onRetry: journal.onRetry,
   });
+  const exec = journal.wrap(runner);
   try {
     // the merge steps run without the lease (they read only immutable segments); each publish takes it
     const lease = {

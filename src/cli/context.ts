@@ -69,3 +69,13 @@ export function parseIntOption(name: string, min = 1, max = Number.MAX_SAFE_INTE
     return n;
   };
 }
+
+/** Parses a number in 0..1 (a fraction or a recall). */
+export function parseFraction(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1)
+      throw new UsageError(`${name} must be a number in 0..1, got ${v}`);
+    return n;
+  };
+}

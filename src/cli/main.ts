@@ -5,6 +5,7 @@ import { registerExport } from './commands/export.js';
 import { registerInterop } from './commands/interop.js';
 import { registerOps } from './commands/ops.js';
 import { registerQuery } from './commands/query.js';
+import { registerRollback } from './commands/rollback.js';
 import { registerServe } from './commands/serve.js';
 import { registerWorker } from './commands/worker.js';
 import { type CliContext, createContext, type GlobalOptions, parseIntOption } from './context.js';
@@ -44,6 +45,7 @@ export function buildProgram(): Command {
 
   registerData(program, ctx);
   registerOps(program, ctx);
+  registerRollback(program, ctx);
   registerQuery(program, ctx);
   registerServe(program, ctx);
   registerWorker(program, ctx);

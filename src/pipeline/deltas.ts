@@ -70,16 +70,32 @@ export async function acceptDelta(
   return d;
 }
 
-/** Every accepted delta of a collection, in sequence order. */
-export async function listDeltas(store: ObjectStore, collection: string): Promise<DeltaDescriptor[]> {
+/**
+ * Every accepted delta of a collection, in sequence order. `cache` (descriptor by key) saves re-reading
+ * descriptors a long-lived reader has seen: a descriptor is created once and never changes.
+ */
+export async function listDeltas(
+  store: ObjectStore,
+  collection: string,
+  cache?: Map<string, DeltaDescriptor>,
+): Promise<DeltaDescriptor[]> {
   const objs = await store.list(Keys.deltasPrefix(collection));
   const keys = objs.filter((o) => parseDeltaDescriptorKey(o.key) !== undefined).map((o) => o.key);
   const out: DeltaDescriptor[] = [];
+  const seen = new Set(keys);
+  if (cache) for (const k of cache.keys()) if (!seen.has(k)) cache.delete(k);
+  const toRead = cache ? keys.filter((k) => !cache.has(k)) : keys;
+  if (cache) for (const k of keys) if (cache.has(k)) out.push(cache.get(k)!);
   // Bounded parallel reads: descriptors are tiny, stores have latency.
   const width = 16;
-  for (let i = 0; i < keys.length; i += width) {
-    const batch = await Promise.all(keys.slice(i, i + width).map((k) => readJson<DeltaDescriptor>(store, k)));
-    for (const b of batch) if (b) out.push(b.value);
+  for (let i = 0; i < toRead.length; i += width) {
+    const slice = toRead.slice(i, i + width);
+    const batch = await Promise.all(slice.map((k) => readJson<DeltaDescriptor>(store, k)));
+    for (const [j, b] of batch.entries()) {
+      if (!b) continue;
+      out.push(b.value);
+      cache?.set(slice[j]!, b.value);
+    }
   }
   return out.sort((a, b) => a.seqStart - b.seqStart);
 }

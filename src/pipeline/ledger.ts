@@ -11,9 +11,10 @@ import type { ObjectStore } from '../store/object-store.js';
 import { type DeltaDescriptor, listDeltas } from './deltas.js';
 import { readJson, type Versioned } from './json-object.js';
 import { Keys } from './layout.js';
-import { readLease } from './lease.js';
+import type { LeaseRecord } from './lease.js';
 import { baseRefOf, type Pointer, readPointer } from './pointer.js';
 import type { RunRecord } from './runs.js';
+import type { Counter } from './sequence.js';
 import { readVersion } from './versions.js';
 
 /**
@@ -50,6 +51,8 @@ export interface Ledger {
   manifest: VersionManifest | undefined;
   entries: LedgerEntry[];
   counts: Record<DeltaState, number>;
+  /** The collection's lease object as read for this ledger (who is compacting). */
+  lease: Versioned<LeaseRecord> | undefined;
 }
 
 /** The version a range table gives for a delta (binary search over disjoint, sorted ranges). */
@@ -66,28 +69,91 @@ export function promotedVersion(ranges: PromotedRange[], seqStart: number): numb
   return undefined;
 }
 
+/**
+ * What a long-lived reader (the query server's Console) keeps between readLedger calls of one collection:
+ * delta descriptors and quarantine markers are created once and never change, and a manifest is named by
+ * its hash, so none of these can go stale; only what is no longer listed is dropped.
+ */
+export interface LedgerCache {
+  descriptors: Map<string, DeltaDescriptor>;
+  quarantine: Map<string, QuarantineRecord>;
+  manifest?: { sha256: string; manifest: VersionManifest };
+  /**
+   * The deltas as last listed, and the sequence counter's etag then, when the listing was complete (every
+   * reserved number 1..next-1 had its descriptor): until the counter moves, no delta can appear, so the
+   * listing is reused (listing a collection's deltas stats every file).
+   */
+  listing?: { counterEtag: string; deltas: DeltaDescriptor[] };
+}
+
+/** Descriptors cover 1..next-1 without a gap (nothing reserved is still being written). */
+function complete(deltas: DeltaDescriptor[], next: number): boolean {
+  let expect = 1;
+  for (const d of deltas) {
+    if (d.seqStart !== expect) return false;
+    expect = d.seqEnd + 1;
+  }
+  return expect === next;
+}
+
+async function listDeltasCached(
+  store: ObjectStore,
+  collection: string,
+  cache: LedgerCache | undefined,
+): Promise<DeltaDescriptor[]> {
+  if (!cache) return listDeltas(store, collection);
+  const counter = await readJson<Counter>(store, Keys.counter(collection));
+  if (counter && cache.listing?.counterEtag === counter.etag) return cache.listing.deltas;
+  const deltas = await listDeltas(store, collection, cache.descriptors);
+  cache.listing =
+    counter && complete(deltas, counter.value.next) ? { counterEtag: counter.etag, deltas } : undefined;
+  return deltas;
+}
+
+export const newLedgerCache = (): LedgerCache => ({ descriptors: new Map(), quarantine: new Map() });
+
 export async function listQuarantine(
   store: ObjectStore,
   collection: string,
+  cache?: Map<string, QuarantineRecord>,
 ): Promise<Map<number, QuarantineRecord>> {
   const out = new Map<number, QuarantineRecord>();
-  for (const o of await store.list(Keys.quarantinePrefix(collection))) {
-    const q = await readJson<QuarantineRecord>(store, o.key);
-    if (q) out.set(q.value.seqStart, q.value);
+  const objs = await store.list(Keys.quarantinePrefix(collection));
+  if (cache) {
+    const listed = new Set(objs.map((o) => o.key));
+    for (const k of cache.keys()) if (!listed.has(k)) cache.delete(k);
+  }
+  for (const o of objs) {
+    const hit = cache?.get(o.key);
+    const q = hit ?? (await readJson<QuarantineRecord>(store, o.key))?.value;
+    if (!q) continue;
+    cache?.set(o.key, q);
+    out.set(q.seqStart, q);
   }
   return out;
 }
 
-export async function readLedger(store: ObjectStore, collection: string): Promise<Ledger> {
+export async function readLedger(
+  store: ObjectStore,
+  collection: string,
+  opts: { cache?: LedgerCache } = {},
+): Promise<Ledger> {
+  const cache = opts.cache;
   const pointer = await readPointer(store, collection);
-  const manifest = pointer ? (await readVersion(store, baseRefOf(pointer)!, collection)).manifest : undefined;
+  let manifest: VersionManifest | undefined;
+  if (pointer && cache?.manifest?.sha256 === pointer.value.manifestSha256) manifest = cache.manifest.manifest;
+  else if (pointer) {
+    manifest = (await readVersion(store, baseRefOf(pointer)!, collection)).manifest;
+    if (cache) cache.manifest = { sha256: pointer.value.manifestSha256, manifest };
+  }
   const promoted = manifest?.promoted ?? [];
   const rolledBack = manifest?.rolledBack ?? [];
-  const [deltas, quarantine, lease] = await Promise.all([
-    listDeltas(store, collection),
-    listQuarantine(store, collection),
-    readLease(store, collection),
+  const [deltas, quarantine, leaseObj] = await Promise.all([
+    listDeltasCached(store, collection, cache),
+    listQuarantine(store, collection, cache?.quarantine),
+    readJson<LeaseRecord>(store, Keys.lease(collection)),
   ]);
+  const lease = leaseObj?.value;
   // Deltas in the run of the live lease holder are "compacting".
   let compacting = new Set<number>();
   let activeRun: string | undefined;
@@ -129,7 +195,7 @@ export async function readLedger(store: ObjectStore, collection: string): Promis
     counts[e.state]++;
     return e;
   });
-  return { collection, pointer, manifest, entries, counts };
+  return { collection, pointer, manifest, entries, counts, lease: leaseObj };
 }
 
 function rolledBackRange(

@@ -11,6 +11,7 @@
  *          small data segment of patched records, the version manifest
  *   merge  some segments of a version → one data segment, starting from the largest input's graph
  */
+import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { type SerializedError, toStrataError } from '../core/errors.js';
 import type { CollectionConfig } from '../core/types.js';
@@ -111,6 +112,8 @@ export interface StepResult {
   ms: number;
   /** Peak resident set size of the process that ran the step, in MB (for capacity planning and the bench). */
   maxRssMb?: number;
+  /** host:pid of the process that ran the step (the Console's run timeline shows it). */
+  worker?: string;
 }
 
 export interface StepEnv {
@@ -149,6 +152,7 @@ export async function runStep(env: StepEnv, task: StepTask): Promise<StepResult>
       ...r,
       ms: Math.round(performance.now() - t0),
       maxRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
+      worker: `${hostname()}:${process.pid}`,
     };
   } catch (e) {
     throw toStrataError(e, stepContext(task));

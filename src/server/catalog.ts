@@ -164,7 +164,11 @@ export class Catalog {
     }
     this.#byStrata = byStrata;
     this.#byId = new Map([...byStrata.values()].map((e) => [e.chroma.id, e]));
+    this.loadedAt = Date.now();
   }
+
+  /** When the last reload finished (ms since the epoch; 0: never). */
+  loadedAt = 0;
 
   entries(): CatalogEntry[] {
     return [...this.#byStrata.values()];

@@ -28,6 +28,7 @@ import {
 } from './chroma-codec.js';
 import type { ServerContext } from './context.js';
 import { queryRows, rowsPayload, selectRows } from './read-ops.js';
+import { offerRecallSamples } from './recall-adapter.js';
 
 /** The Chroma server version this API corresponds to. */
 export const CHROMA_API_VERSION = '1.0.0';
@@ -316,8 +317,11 @@ export function registerChromaApi(app: FastifyInstance, ctx: ServerContext): voi
       }
       if (r.version !== null) reply.header('x-strata-snapshot-version', String(r.version));
       const answer = queryRows(view, queries, k, filter);
+      if (ctx.recall.wants())
+        offerRecallSamples(ctx.recall, e.strata, view, r.retain, queries, k, filter, answer);
       const per = answer.refs.map((rows) => rowsPayload(view, rows, include));
-      for (const s of answer.strategies) ctx.metrics.queries.inc({ collection: e.strata, plan: s });
+      for (const s of answer.strategies)
+        ctx.metrics.queries.inc({ collection: e.strata, plan: planLabel(s) });
       ctx.metrics.queryLatency.observe({ collection: e.strata }, (performance.now() - t0) / 1000);
       return {
         ids: per.map((p) => p.ids),
@@ -347,3 +351,8 @@ function emptyRows(include: readonly string[]) {
 
 /** Databases are implicit; their ids are derived from the names (Chroma clients only display them). */
 const databaseId = (tenant: string, name: string) => uuidFrom(`strata-database\n${tenant}\n${name}`);
+
+/** One query's plan as a metric label: the distinct strategies its parts used, sorted ("ann+exact"). */
+function planLabel(strategies: readonly string[]): string {
+  return strategies.length === 0 ? 'empty' : [...new Set(strategies)].sort().join('+');
+}

@@ -10,7 +10,7 @@
  */
 import { ErrorCodes, isStrataError, type StrataError, toStrataError, UsageError } from '../core/errors.js';
 import { listCollections } from '../pipeline/collections.js';
-import { type CompactReport, compact } from '../pipeline/compact.js';
+import { type CompactEvent, type CompactReport, compact } from '../pipeline/compact.js';
 import type { ExecutorFactory, StepExecutor } from '../pipeline/executor.js';
 import { readLedger } from '../pipeline/ledger.js';
 import { type MergeReport, mergeCollection } from '../pipeline/merges.js';
@@ -24,6 +24,8 @@ export interface CompactorOptions {
   merge?: boolean;
   onReport?: (r: CompactReport) => void;
   onMerge?: (collection: string, r: MergeReport) => void;
+  /** Progress of each run (planned, steps, quarantines), as compact() reports it. */
+  onEvent?: (collection: string, e: CompactEvent) => void;
   onError?: (collection: string, e: StrataError) => void;
 }
 
@@ -80,6 +82,7 @@ export class BackgroundCompactor {
         const r = await compact(this.#store, c, {
           executor: this.#exec,
           merge: 'none',
+          onEvent: (e) => this.#opts.onEvent?.(c, e),
           // a merge of this server holds the lease only while it publishes: wait for that, not longer
           lease: { ...(this.#opts.leaseTtlMs ? { ttlMs: this.#opts.leaseTtlMs } : {}), waitMs: 5_000 },
         });

@@ -2,8 +2,10 @@ import type { ObjectStore } from '../store/object-store.js';
 import type { Access, TokenAuth } from './auth.js';
 import type { Catalog } from './catalog.js';
 import type { BackgroundCompactor } from './compactor.js';
+import type { ConsoleServices } from './console/services.js';
 import type { DeltaWriter } from './delta-writer.js';
 import type { ServerMetrics } from './metrics.js';
+import type { RecallWatch } from './recall-watch.js';
 import type { ServedSnapshot } from './served-snapshot.js';
 import type { SnapshotSet } from './snapshots.js';
 import type { Tails } from './tails.js';
@@ -20,6 +22,8 @@ export interface ServerContext {
   metrics: ServerMetrics;
   compactor: BackgroundCompactor;
   limits: { maxBatchSize: number; maxResults: number };
+  recall: RecallWatch;
+  console: ConsoleServices;
 }
 
 export type { Access };

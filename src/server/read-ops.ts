@@ -47,7 +47,8 @@ export function selectRows(view: VersionView, filter: RowFilter): RowRef[] {
 export interface QueryAnswer {
   refs: RowRef[][];
   distances: number[][];
-  strategies: KnnStrategy[];
+  /** Per query, the plan of each part (segment, tail) that had eligible rows. */
+  strategies: KnnStrategy[][];
 }
 
 /** k nearest matching rows of each query vector. The filter is evaluated once for all of them. */
@@ -64,7 +65,7 @@ export function queryRows(
     const r = view.knn(q, k, evaluated, ef ? { ef } : {});
     out.refs.push(r.hits);
     out.distances.push(r.hits.map((h) => h.distance));
-    out.strategies.push(...r.strategies);
+    out.strategies.push(r.strategies);
   }
   return out;
 }

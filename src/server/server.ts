@@ -9,15 +9,23 @@ import type { Logger } from 'pino';
 import { StrataError, toStrataError } from '../core/errors.js';
 import type { OpenOptions } from '../engine/index.js';
 import type { ExecutorFactory } from '../pipeline/executor.js';
+import { readRunRecord } from '../pipeline/runs.js';
+import { StepJournal } from '../pipeline/step-journal.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { TokenAuth } from './auth.js';
 import { Catalog } from './catalog.js';
 import { registerChromaApi } from './chroma-api.js';
 import { BackgroundCompactor } from './compactor.js';
+import { registerConsoleApi } from './console/api.js';
+import { ConsoleEvents, runSummary, stepView } from './console/events.js';
+import { MetricSeries } from './console/series.js';
+import { registerConsoleStatic } from './console/static.js';
+import { ViewCache } from './console/views.js';
 import type { ServerContext } from './context.js';
 import { DeltaWriter, type DeltaWriterOptions } from './delta-writer.js';
 import { toHttpError } from './http-errors.js';
 import { ServerMetrics } from './metrics.js';
+import { RecallWatch } from './recall-watch.js';
 import { SnapshotSet } from './snapshots.js';
 import { registerStrataApi } from './strata-api.js';
 import type { TailLimits } from './tail.js';
@@ -57,6 +65,16 @@ export interface ServeOptions {
   /** Also show other producers' deltas from the store, picked up on each refresh (default true). */
   followStore?: boolean;
   logger?: Logger;
+  /** Recall watch: fraction of live queries re-run exactly in the background (0 = off, the default). */
+  recallSample?: number;
+  /** Recall watch: alert while a collection's recall@k is below this (default 0.95). */
+  recallAlert?: number;
+  /** How often the Console's metric history is sampled, in ms (default 5,000). */
+  seriesEveryMs?: number;
+  /** How often open Consoles are updated about runs of other processes, in ms (default: refreshMs). */
+  eventsPollMs?: number;
+  /** Where the built Console is (default: dist/console of this package). */
+  consoleDir?: string;
 }
 
 export class StrataServer {
@@ -98,6 +116,17 @@ export class StrataServer {
               );
             },
           });
+    // created first: the snapshot set, writer and compactor report to open Consoles through it
+    const catalog = new Catalog(o.store);
+    const events = new ConsoleEvents(o.store, {
+      pollMs: o.eventsPollMs ?? Math.max(o.refreshMs ?? 1_000, 2_000),
+      collections: () =>
+        catalog
+          .entries()
+          .filter((e) => e.config)
+          .map((e) => e.strata),
+      onClients: (n) => metrics.eventClients.set(n),
+    });
     const snapshots = new SnapshotSet(o.store, {
       ...(tails ? { tails } : {}),
       verify: o.verify ?? 'checksums',
@@ -113,6 +142,7 @@ export class StrataServer {
           metrics.snapshotVersion.remove({ collection: e.collection });
           metrics.snapshotRecords.remove({ collection: e.collection });
         }
+        events.publish({ type: 'swap', collection: e.collection, from: e.from, to: e.to });
         log?.info({ ...e, openMs: Math.round(e.openMs) }, 'snapshot swapped');
       },
       onError: (collection, e) => {
@@ -128,14 +158,56 @@ export class StrataServer {
       onDelta: (collection, d, ops) => {
         tails?.acknowledge(collection, d, ops);
         metrics.deltas.inc({ collection });
+        events.publish({ type: 'ledger', collection });
         log?.debug({ collection, seqStart: d.seqStart, count: d.count }, 'delta accepted');
       },
     });
-    const compactor = new BackgroundCompactor(o.store, o.compactExecutor, {
+    const journal = new StepJournal(o.store, {
+      onStep: (st) =>
+        events.publish({ type: 'step', collection: st.collection, run: st.run, step: stepView(st) }),
+    });
+    // every step of this server's compactions and merges is journaled (the Console's run timeline)
+    const factory = o.compactExecutor;
+    const executor = factory ? async () => journal.wrap(await factory()) : undefined;
+    /** A run this server ran has ended: its record goes to open Consoles. */
+    const runEnded = (collection: string, run: string | undefined) => {
+      if (run === undefined) return;
+      events.markLocal(run, false);
+      void readRunRecord(o.store, collection, run)
+        .then((r) => {
+          if (r) events.publish({ type: 'run', run: runSummary(r) });
+          events.publish({ type: 'ledger', collection });
+        })
+        .catch(() => undefined);
+    };
+    const compactor = new BackgroundCompactor(o.store, executor, {
       everyMs: o.compactEveryMs,
       leaseTtlMs: o.leaseTtlMs,
+      onEvent: (collection, e) => {
+        if (e.type !== 'planned') return;
+        events.markLocal(e.run, true);
+        events.publish({
+          type: 'run',
+          run: {
+            collection,
+            run: e.run,
+            kind: 'compact',
+            status: 'running',
+            startedAt: new Date().toISOString(),
+            deltas: e.deltas,
+            chunks: e.chunks,
+            groups: e.groups,
+          },
+        });
+      },
       onReport: (r) => {
         metrics.compactions.inc({ collection: r.collection, status: r.status });
+        if (r.status !== 'nothing-to-do')
+          metrics.compactionDuration.observe(
+            { collection: r.collection, status: r.status },
+            (r.timingsMs.total ?? 0) / 1000,
+          );
+        runEnded(r.collection, r.run);
         log?.info(
           { collection: r.collection, run: r.run, status: r.status, version: r.snapshot?.version },
           'compaction',
@@ -147,16 +219,32 @@ export class StrataServer {
           { collection, run: r.run, published: r.published.map((p) => p.version), dropped: r.dropped.length },
           'merge',
         );
+        metrics.merges.inc({ collection, outcome: 'published' }, r.published.length);
+        if (r.dropped.length > 0) metrics.merges.inc({ collection, outcome: 'dropped' }, r.dropped.length);
+        runEnded(collection, r.run ?? undefined);
         if (r.published.length > 0) void snapshots.refresh(collection).catch(() => undefined);
       },
       onError: (collection, e) => {
         metrics.compactions.inc({ collection, status: 'failed' });
+        runEnded(collection, typeof e.context.run === 'string' ? e.context.run : undefined);
         log?.error({ collection, code: e.code, err: e.message }, 'compaction failed');
       },
     });
+    const recall = new RecallWatch({
+      sample: o.recallSample ?? 0,
+      alertBelow: o.recallAlert ?? 0.95,
+      onUpdate: (collection, st) => {
+        metrics.recallSamples.inc({ collection });
+        if (st.recall !== null) metrics.recall.set({ collection }, st.recall);
+        metrics.recallAlert.set({ collection }, st.alert ? 1 : 0);
+        events.publish({ type: 'recall', collection, recall: st });
+      },
+      onDrop: () => metrics.recallDropped.inc(),
+    });
+    const series = new MetricSeries(metrics, { everyMs: o.seriesEveryMs });
     const ctx: ServerContext = {
       store: o.store,
-      catalog: new Catalog(o.store),
+      catalog,
       snapshots,
       tails,
       writer,
@@ -164,6 +252,8 @@ export class StrataServer {
       metrics,
       compactor,
       limits: { maxBatchSize: o.maxBatchSize ?? 5_000, maxResults: o.maxResults ?? 10_000 },
+      recall,
+      console: { events, series, views: new ViewCache(), journal, leaseTtlMs: o.leaseTtlMs },
     };
 
     const app = Fastify({
@@ -192,8 +282,12 @@ export class StrataServer {
         status: String(reply.statusCode),
       });
     });
+    // open event streams end first: the HTTP server waits for open connections before it closes
+    app.addHook('preClose', async () => events.close());
     registerChromaApi(app, ctx);
     registerStrataApi(app, ctx);
+    registerConsoleApi(app, ctx);
+    registerConsoleStatic(app, o.consoleDir);
 
     await ctx.catalog.reload();
     const address = await app.listen({ host: o.host ?? '127.0.0.1', port: o.port ?? 8000 });
@@ -204,6 +298,10 @@ export class StrataServer {
     }, o.refreshMs ?? 1_000);
     timer.unref();
     compactor.start();
+    series.start();
+    // The Console's first overview reads every delta descriptor once; do it now, in the background, so
+    // an operator opening the Console does not wait for it (later views read only what changed).
+    void ctx.console.views.overview(ctx).catch(() => undefined);
     log?.info({ url: address, store: o.store.url, writes: ctx.auth.writesEnabled }, 'strata serve listening');
     return new StrataServer(app, ctx, address, port, timer);
   }
@@ -212,6 +310,8 @@ export class StrataServer {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       clearInterval(this.#timer);
+      this.ctx.console.series.stop();
+      this.ctx.recall.close();
       await this.app.close();
       await this.ctx.writer.close();
       await this.ctx.compactor.close();

@@ -77,13 +77,25 @@ export class SnapshotSet {
    * on top, and a reference on the version for the read's duration (release it). Version and tail are taken
    * in one synchronous step, so a read never straddles a swap.
    */
-  async acquireView(
-    collection: string,
-  ): Promise<{ view: VersionView | undefined; version: number | null; release: () => void }> {
+  async acquireView(collection: string): Promise<{
+    view: VersionView | undefined;
+    version: number | null;
+    release: () => void;
+    /** Another reference on the same version (for work that outlives the read), and its release. */
+    retain: () => () => void;
+  }> {
     await this.get(collection);
     const snap = this.#current.get(collection)?.acquire();
     const view = this.#opts.tails ? this.#opts.tails.view(collection, snap) : snap?.view;
-    return { view, version: snap?.version ?? null, release: () => snap?.release() };
+    return {
+      view,
+      version: snap?.version ?? null,
+      release: () => snap?.release(),
+      retain: () => {
+        const again = snap?.acquire();
+        return () => again?.release();
+      },
+    };
   }
 
   /** The snapshot now current for a collection, if it has been loaded. */

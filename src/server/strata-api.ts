@@ -17,7 +17,7 @@ export function registerStrataApi(app: FastifyInstance, ctx: ServerContext): voi
 
   app.get('/metrics', async (req, reply) => {
     read(req.headers);
-    ctx.metrics.draining.set({}, ctx.snapshots.draining);
+    ctx.metrics.draining.set(ctx.snapshots.draining);
     for (const c of ctx.tails?.collections() ?? []) {
       const t = ctx.tails!.get(c)!;
       ctx.metrics.tailRecords.set({ collection: c }, t.records);
@@ -28,7 +28,7 @@ export function registerStrataApi(app: FastifyInstance, ctx: ServerContext): voi
       const s = ctx.snapshots.current(c);
       if (s) ctx.metrics.segmentsServed.set({ collection: c }, s.manifest.segments.length);
     }
-    return reply.type('text/plain; version=0.0.4; charset=utf-8').send(ctx.metrics.render());
+    return reply.type(ctx.metrics.contentType).send(await ctx.metrics.render());
   });
 
   app.get('/strata/v1/status', async (req) => {

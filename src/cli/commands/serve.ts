@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import { openExecutor } from '../../runners/open.js';
 import { StrataServer } from '../../server/server.js';
-import { type CliContext, parseDuration, parseIntOption } from '../context.js';
+import { type CliContext, parseDuration, parseFraction, parseIntOption } from '../context.js';
 
 interface ServeCliOptions {
   host: string;
@@ -22,6 +22,8 @@ interface ServeCliOptions {
   tailMaxMb: number;
   readYourWrites: boolean;
   followStore: boolean;
+  recallSample: number;
+  recallAlert: number;
 }
 
 export function registerServe(program: Command, ctx: () => CliContext): void {
@@ -61,6 +63,18 @@ export function registerServe(program: Command, ctx: () => CliContext): void {
     )
     .option('--no-read-your-writes', 'reads see a write only once a published version contains it')
     .option('--no-follow-store', "do not show other producers' unpublished deltas (only this server's)")
+    .option(
+      '--recall-sample <fraction>',
+      'recall watch: re-run this fraction of live queries exactly in the background, e.g. 0.01 (0: off)',
+      parseFraction('--recall-sample'),
+      0,
+    )
+    .option(
+      '--recall-alert <recall>',
+      'recall watch: alert while a collection’s recall@k is below this',
+      parseFraction('--recall-alert'),
+      0.95,
+    )
     .action(async (o: ServeCliOptions) => {
       const c = ctx();
       const runner = o.compactRunner;
@@ -86,13 +100,18 @@ export function registerServe(program: Command, ctx: () => CliContext): void {
           readYourWrites: o.readYourWrites,
           followStore: o.followStore,
           tail: { maxRecords: o.tailMaxRecords, maxBytes: o.tailMaxMb * 2 ** 20 },
+          recallSample: o.recallSample,
+          recallAlert: o.recallAlert,
           logger: c.logger,
         });
       } catch (e) {
         await store.close();
         throw e;
       }
-      c.out({ url: server.url, store: store.url }, () => `strata serve: ${server.url} (store ${store.url})`);
+      c.out(
+        { url: server.url, console: `${server.url}/console/`, store: store.url },
+        () => `strata serve: ${server.url} (store ${store.url}); Console: ${server.url}/console/`,
+      );
       await new Promise<void>((resolve) => {
         const stop = () => {
           process.off('SIGINT', stop);
