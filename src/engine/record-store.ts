@@ -1,8 +1,8 @@
 import { endianness } from 'node:os';
 import Database from 'better-sqlite3';
 import { ClosedError, ErrorCodes, StrataError } from '../core/errors.js';
-import { canonicalJson, type RowKind } from '../core/hash.js';
-import type { Metadata, MetadataPatch } from '../core/types.js';
+import { canonicalJson } from '../core/hash.js';
+import type { Metadata, MetadataPatch, RowKind } from '../core/types.js';
 import type { SegmentRow } from './rows.js';
 
 /**

@@ -4,7 +4,7 @@ import { closeEach } from '../core/close.js';
 import { ClosedError, ErrorCodes, NotFoundError, StrataError, VerificationError } from '../core/errors.js';
 import type { LtHash } from '../core/lthash.js';
 import { parseManifest, type SegmentManifest } from '../core/manifest.js';
-import type { Metadata } from '../core/types.js';
+import type { Metadata, SeqRange } from '../core/types.js';
 import { AnnIndex, exactNearest } from './ann-index.js';
 import { blobToF32, decodeRow, type KindCounts, RecordStore } from './record-store.js';
 import type { SegmentRow } from './rows.js';
@@ -206,7 +206,7 @@ export class SegmentReader implements AsyncDisposable {
     contentHash: string;
     lthash?: LtHash;
     counts: KindCounts;
-    seqRange: [number, number] | null;
+    seqRange: SeqRange | null;
   } {
     const c = computeSegmentContent(this.#live().db, lthash);
     return {
