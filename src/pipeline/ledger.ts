@@ -7,7 +7,7 @@
 import type { SerializedError } from '../core/errors.js';
 import type { PromotedRange } from '../core/manifest.js';
 import type { RolledBackRange, VersionManifest } from '../core/version-manifest.js';
-import type { ObjectStore } from '../store/object-store.js';
+import type { ObjectStore } from '../store/index.js';
 import { type DeltaDescriptor, listDeltas } from './deltas.js';
 import { readJson, type Versioned } from './json-object.js';
 import { Keys } from './layout.js';

@@ -21,7 +21,7 @@ import {
   StrataError,
 } from '../core/errors.js';
 import type { SeqRange } from '../core/types.js';
-import type { ObjectStore } from '../store/object-store.js';
+import type { ObjectStore } from '../store/index.js';
 import { getCollection } from './collections.js';
 import { type Versioned, writeJson } from './json-object.js';
 import { Keys } from './layout.js';

@@ -7,7 +7,7 @@ import { sha256Hex } from '../core/hash.js';
 import { parseManifest, type SegmentManifest } from '../core/manifest.js';
 import type { SeqRange } from '../core/types.js';
 import { type OpenOptions, SEGMENT_FILES, SegmentReader } from '../engine/index.js';
-import type { ObjectStore } from '../store/object-store.js';
+import type { ObjectStore } from '../store/index.js';
 import { Keys } from './layout.js';
 import { cachedSegmentDir } from './segment-cache.js';
 

@@ -14,7 +14,7 @@
 import { performance } from 'node:perf_hooks';
 import { type SerializedError, toStrataError } from '../core/errors.js';
 import type { CollectionConfig, SeqRange } from '../core/types.js';
-import type { ObjectStore } from '../store/object-store.js';
+import type { ObjectStore } from '../store/index.js';
 import type { DeltaDescriptor } from './deltas.js';
 import type { BaseRef } from './pointer.js';
 import type { SegmentRef } from './segments.js';

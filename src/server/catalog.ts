@@ -24,7 +24,7 @@ import {
   listCollections,
 } from '../pipeline/collections.js';
 import { readJson, writeJson } from '../pipeline/json-object.js';
-import type { ObjectStore } from '../store/object-store.js';
+import type { ObjectStore } from '../store/index.js';
 
 export const DEFAULT_TENANT = 'default_tenant';
 export const DEFAULT_DATABASE = 'default_database';

@@ -9,7 +9,7 @@
 import { ErrorCodes, StrataError } from '../core/errors.js';
 import type { CollectionConfig, Operation } from '../core/types.js';
 import { acceptDelta, type DeltaDescriptor } from '../pipeline/deltas.js';
-import type { ObjectStore } from '../store/object-store.js';
+import type { ObjectStore } from '../store/index.js';
 
 export interface DeltaWriterOptions {
   /** Flush when a batch holds this many operations (default 5,000). */

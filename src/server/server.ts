@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { StrataError, toStrataError } from '../core/errors.js';
 import type { OpenOptions } from '../engine/index.js';
 import type { ExecutorFactory } from '../pipeline/executor.js';
-import type { ObjectStore } from '../store/object-store.js';
+import type { ObjectStore } from '../store/index.js';
 import { TokenAuth } from './auth.js';
 import { Catalog } from './catalog.js';
 import { registerChromaApi } from './chroma-api.js';

@@ -24,7 +24,7 @@ import { fsyncDir } from '../../engine/index.js';
 import { getCollection } from '../../pipeline/collections.js';
 import { openVersion } from '../../pipeline/open-version.js';
 import { baseRefOf, readPointer } from '../../pipeline/pointer.js';
-import type { ObjectStore } from '../../store/object-store.js';
+import type { ObjectStore } from '../../store/index.js';
 import { chromaPreimage, chromaView } from './cosine.js';
 import type { ChromaCollectionRef } from './http.js';
 import { assertNotInUse } from './in-use.js';

@@ -11,7 +11,7 @@ import type { Quantization, UpsertOp } from '../../core/types.js';
 import { validateName } from '../../core/validate.js';
 import { createCollection } from '../../pipeline/collections.js';
 import { acceptDelta, type DeltaDescriptor } from '../../pipeline/deltas.js';
-import type { ObjectStore } from '../../store/object-store.js';
+import type { ObjectStore } from '../../store/index.js';
 import { type ChromaCollectionInfo, ChromaDirectory } from './reader.js';
 
 export interface ImportChromaOptions {

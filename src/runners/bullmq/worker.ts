@@ -15,7 +15,7 @@ import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import { serializeError, toStrataError, UsageError } from '../../core/errors.js';
 import { failpoint } from '../../core/failpoints.js';
 import type { StepResult } from '../../pipeline/steps.js';
-import type { ObjectStore } from '../../store/object-store.js';
+import type { ObjectStore } from '../../store/index.js';
 import { LocalPoolExecutor } from '../local/pool.js';
 import { isRetryableStepError } from '../retry-policy.js';
 import { redactRedisUrl, redisOptions } from './connection.js';

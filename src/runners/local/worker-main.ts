@@ -4,7 +4,7 @@
  */
 import { serializeError } from '../../core/errors.js';
 import { runStep } from '../../pipeline/steps.js';
-import { openStore } from '../../store/open.js';
+import { openStore } from '../../store/index.js';
 import { StepEnvCache } from '../step-env.js';
 import type { ChildMessage, ParentMessage } from './protocol.js';
 
