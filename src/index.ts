@@ -1,6 +1,7 @@
 /**
  * Strata's public library API. Everything a program needs to ingest, compact, publish, verify and query;
- * internals stay internal. Layers (DESIGN.md): core → engine/store → pipeline → runners → cli/server.
+ * internals stay internal. Layers, bottom to top (README, "Architecture"; docs/architecture.md, "Layers"):
+ * core → engine, store, ingest → query → pipeline → runners, interop → server, cli.
  */
 
 export { DeletionVector } from './core/deletion-vector.js';

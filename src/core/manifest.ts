@@ -61,7 +61,7 @@ export interface SegmentManifest {
     build: 'full' | 'incremental';
     run: string;
   };
-  /** Sharding is planned for (DESIGN.md): shard i of n by id hash. Always {0,1} today. */
+  /** Sharding is planned for: shard i of n by id hash. Always {0,1} today. */
   shard: { index: number; count: number };
   createdAt: string;
   producer: string;

@@ -1,4 +1,4 @@
-/** Records, operations and the small vocabulary every layer shares (see DESIGN.md, "Words"). */
+/** Records, operations and the small vocabulary every layer shares (docs/architecture.md, "Words"). */
 
 export type Metric = 'cos' | 'l2sq' | 'ip';
 export type Quantization = 'f32' | 'f16';

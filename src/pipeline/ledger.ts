@@ -1,8 +1,8 @@
 /**
- * The ledger is derived, not maintained (DESIGN.md): "promoted" is a fact of the current snapshot's
- * manifest, "quarantined" a marker object with the coded error, "compacting" a run record whose owner
- * still holds the lease, and "pending" everything else that was accepted. Nothing can disagree with the
- * pointer because nothing but the pointer says what is promoted.
+ * The ledger is derived, not maintained (docs/architecture.md, "Words" and "Nothing acknowledged is lost"):
+ * "promoted" is a fact of the current version's manifest, "quarantined" a marker object with the coded
+ * error, "compacting" a run record whose owner still holds the lease, and "pending" everything else that was
+ * accepted. Nothing can disagree with the pointer because nothing but the pointer says what is promoted.
  */
 import type { SerializedError } from '../core/errors.js';
 import type { PromotedRange } from '../core/manifest.js';

@@ -1,6 +1,7 @@
 /**
  * A worker process of the local pool: opens the store named by STRATA_WORKER_STORE, runs the steps the
- * parent sends, one at a time. If it dies, its handles die with it (DESIGN.md invariant 8).
+ * parent sends, one at a time. If it dies, its handles die with it (docs/architecture.md, "Closed means
+ * closed").
  */
 import { serializeError } from '../../core/errors.js';
 import { runStep } from '../../pipeline/steps.js';
