@@ -23,7 +23,7 @@ export const SECTIONS: Record<string, Section> = {
     ),
   s3: (quick, log) => benchS3(quick ? { sizeMb: 50, repeats: 1, log } : { log }),
   serve: (quick, log) => benchServe(quick ? { records: 3_000, dimension: 256, queries: 100, log } : { log }),
-  // As the issue asks: the local runner on the local store vs the BullMQ runner (2 workers) on s3rver.
+  // The comparison: the local runner on the local store vs the BullMQ runner (2 workers) on s3rver.
   distributed: async (quick, log) => {
     const s3 = await startS3rverProcess();
     const saved = { ...process.env };

@@ -41,8 +41,8 @@ export interface SearchOptions {
   ef?: number;
   /**
    * f16 indexes only: over-fetch max(2k, k+16) candidates and re-rank them by exact f32 distance from the
-   * stored vectors (default false: the index's own answer, as raw usearch gives it — measured recall@10 of
-   * 0.998 on the demo snapshot already; the query layer (src/query/knn.ts) always re-ranks).
+   * stored vectors (default false: the index's own answer, as raw usearch gives it; the query layer
+   * (src/query/knn.ts) always re-ranks).
    */
   rerank?: boolean;
 }

@@ -325,9 +325,8 @@ export async function checkSegmentContent(dir: string, expected: SegmentExpectat
  *   vector (within quantization error): the index maps keys to the right vectors. Deterministic.
  * - each sampled key is found among its top 10, or at least 10 vectors are as close to the query as the
  *   key itself is (exact duplicates; or ip, where a vector is not its own nearest neighbour); a miss is
- *   retried with ef 100. HNSW leaves a few nodes unreachable (measured on 5,000 clustered vectors: 0-3
- *   for cos/l2sq, ~2% for ip even at ef 100), so a miss alone is not corruption: more than a quarter of
- *   the sample missing is.
+ *   retried with ef 100. HNSW leaves a few nodes unreachable (a handful for cos/l2sq, more for ip even at
+ *   ef 100), so a miss alone is not corruption: more than a quarter of the sample missing is.
  */
 function selfQueries(
   store: RecordStore,
