@@ -1,6 +1,7 @@
 /**
  * Strata's public library API. Everything a program needs to ingest, compact, publish, verify and query;
- * internals stay internal. Layers (DESIGN.md): core → engine/store → pipeline → runners → cli/server.
+ * internals stay internal. Layers, bottom to top (README, "Architecture"; docs/architecture.md, "Layers"):
+ * core → engine, store, ingest → query → pipeline → runners, interop → server, cli.
  */
 
 export { DeletionVector } from './core/deletion-vector.js';
@@ -59,12 +60,12 @@ export {
   type Hit,
   type OpenOptions,
   SegmentReader,
+  type SegmentRow,
   SegmentWriter,
   type SegmentWriterOptions,
   type VerifyReport,
   verifySegment,
 } from './engine/index.js';
-export type { SegmentRow } from './engine/rows.js';
 // deltas and producer files
 export {
   decodeDelta,
@@ -137,18 +138,30 @@ export {
   type WhereDocument,
 } from './query/index.js';
 // runners
-export { BullMQExecutor, type BullMQExecutorOptions } from './runners/bullmq/executor.js';
-export { StepWorker, type StepWorkerOptions } from './runners/bullmq/worker.js';
-export { InlineExecutor } from './runners/inline.js';
 export {
   type AslDefinition,
+  BullMQExecutor,
+  type BullMQExecutorOptions,
   buildStateMachine,
-  handlers as lambdaHandlers,
+  InlineExecutor,
+  LocalPoolExecutor,
+  type LocalPoolOptions,
+  lambdaHandlers,
+  type OpenExecutorOptions,
+  openExecutor,
+  RUNNERS,
+  type Runner,
   type StateMachineOptions,
-} from './runners/lambda/index.js';
-export { LocalPoolExecutor, type LocalPoolOptions } from './runners/local/pool.js';
-export { type OpenExecutorOptions, openExecutor, RUNNERS, type Runner } from './runners/open.js';
-export { LocalStore, type LocalStoreOptions } from './store/local-store.js';
+  StepWorker,
+  type StepWorkerOptions,
+} from './runners/index.js';
 // storage
-export type { ObjectInfo, ObjectStore, PutFileOptions, PutOptions } from './store/object-store.js';
-export { openStore } from './store/open.js';
+export {
+  LocalStore,
+  type LocalStoreOptions,
+  type ObjectInfo,
+  type ObjectStore,
+  openStore,
+  type PutFileOptions,
+  type PutOptions,
+} from './store/index.js';

@@ -30,7 +30,7 @@ export const SECTIONS: Record<string, Section> = {
         ? { collections: 10, deltasPerCollection: 10, steps: 100, recallRecords: 15_000, queries: 300, log }
         : { log },
     ),
-  // As the issue asks: the local runner on the local store vs the BullMQ runner (2 workers) on s3rver.
+  // The comparison: the local runner on the local store vs the BullMQ runner (2 workers) on s3rver.
   distributed: async (quick, log) => {
     const s3 = await startS3rverProcess();
     const saved = { ...process.env };

@@ -1,5 +1,5 @@
 /**
- * Peer benchmarks (issue 5): the same vectors, queries and machine for
+ * Peer benchmarks: the same vectors, queries and machine for
  *  - Chroma 1.0 (npm chromadb@3.0.14 server) over its HTTP API, loaded at its max_batch_size;
  *  - LanceDB (@lancedb/lancedb 0.31.0, apache-arrow 18.1.0) on a local folder with an IVF_HNSW_SQ index;
  *  - Strata: deltas accepted, compacted in worker processes and published, queried in process.

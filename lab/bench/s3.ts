@@ -1,5 +1,5 @@
 /**
- * Issue-3 benchmark: S3 upload/download throughput of one 200 MB object (a 1536-d snapshot's size class)
+ * S3 benchmark: S3 upload/download throughput of one 200 MB object (a 1536-d snapshot's size class)
  * through S3Store on s3rver (child process, loopback): putFile = multipart, 16 MiB parts, 4 in flight,
  * SHA-256 given by the caller as the pipeline does (uploadSegment); getToFile = one streamed GET, hashed,
  * fsynced, checked. Baseline in the same run: the local store's putFile (copy + fsync) and getToFile of the

@@ -2,7 +2,7 @@
  * A one-node Ceph cluster with radosgw for tests and the torture campaign: one ceph-mon, one ceph-osd on
  * memstore (RAM only), one or more radosgw (beast) gateways, each on its own free 127.0.0.1 port; auth
  * off; all state under one temp directory (CEPH_CONF points there, nothing touches /etc/ceph or
- * /var/lib/ceph). Boots in ~15 s on 2 cores.
+ * /var/lib/ceph).
  *
  * Readiness is real: the monitor answers `ceph mon stat`, the OSD is reported up, the gateway answers
  * an anonymous S3 request with 200, and a user and a bucket are created through it.

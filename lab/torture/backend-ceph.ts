@@ -26,7 +26,7 @@ export class CephBackend implements StoreBackend {
 
   private constructor(readonly cluster: CephCluster) {}
 
-  /** Starts the cluster (about 15 s); throws with the daemons' output if it does not come up. */
+  /** Starts the cluster; throws with the daemons' output if it does not come up. */
   static async start(opts: CephOptions = {}): Promise<CephBackend> {
     // memstore keeps objects in RAM; runs delete theirs when they close
     return new CephBackend(await CephCluster.start({ memstoreBytes: 4 * 2 ** 30, ...opts }));

@@ -1,5 +1,6 @@
 /**
- * The classes of bad input Strata must refuse, each with its own error code (DESIGN.md invariant 7).
+ * The classes of bad input Strata must refuse, each with its own error code (docs/architecture.md, "Bad
+ * input is refused loudly, and alone").
  *
  * - `delta` classes are written raw into the store as if a broken or malicious producer had bypassed
  *   validation (the bytes, and a descriptor that accepts them): the compaction pipeline must quarantine

@@ -1,8 +1,8 @@
 import { type CompactOptions, type CompactReport, compact } from '../pipeline/compact.js';
 import { type MergeEvent, type MergeMode, type MergeReport, mergeCollection } from '../pipeline/merges.js';
 import { StepJournal } from '../pipeline/step-journal.js';
-import { openExecutor, type Runner } from '../runners/open.js';
-import type { ObjectStore } from '../store/object-store.js';
+import { openExecutor, type Runner } from '../runners/index.js';
+import type { ObjectStore } from '../store/index.js';
 import type { CliContext } from './context.js';
 
 export interface CompactionCliOptions {

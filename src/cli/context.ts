@@ -1,8 +1,6 @@
 import type { Logger } from 'pino';
 import { UsageError } from '../core/errors.js';
-import type { ObjectStore } from '../store/object-store.js';
-import { openStore } from '../store/open.js';
-import { withS3Endpoint } from '../store/s3/config.js';
+import { type ObjectStore, openStore, withS3Endpoint } from '../store/index.js';
 import { createLogger, createProgress, type Progress } from './progress.js';
 
 /** The global flags as commander parses them (named after the flags: `store` is --store's spec string). */

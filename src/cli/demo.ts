@@ -13,7 +13,7 @@ import { openCurrentVersion } from '../pipeline/current.js';
 import { acceptDelta } from '../pipeline/deltas.js';
 import { readPointer } from '../pipeline/pointer.js';
 import { verifyCollection } from '../pipeline/verify.js';
-import type { ObjectStore } from '../store/object-store.js';
+import type { ObjectStore } from '../store/index.js';
 import { generateChanges, generateRecords } from '../workload/synthetic.js';
 import { runCompaction } from './compaction.js';
 import type { CliContext } from './context.js';

@@ -5,7 +5,7 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { type FileHandle, open } from 'node:fs/promises';
-import type { Metadata, MetadataPatch } from './types.js';
+import type { Metadata, MetadataPatch, RowKind } from './types.js';
 
 const READ_CHUNK = 4 << 20;
 
@@ -153,8 +153,6 @@ export class FieldHasher {
     return this.#h.digest();
   }
 }
-
-export type RowKind = 'put' | 'tombstone' | 'patch';
 
 /**
  * Hash of a logical record set, fed rows in ascending id order. Length-prefixed fields, so no two

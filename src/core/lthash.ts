@@ -15,7 +15,7 @@
  * 256-bit digests would not do: Wagner's generalized birthday attack finds colliding sums of 2^16
  * digests in about 2^16 work. The per-record vector is the AES-256-CTR keystream (zero IV, 2,048 bytes)
  * under the key SHA-256(domain ‖ record): SHA-256 as the random oracle, AES-CTR as the expansion (a
- * standard PRG keyed by a uniform key), measured 3× cheaper here than a SHAKE256 XOF of the same length.
+ * standard PRG keyed by a uniform key), cheaper here than a SHAKE256 XOF of the same length.
  *
  * The record's encoding is the length-prefixed field stream of core/hash.ts (FieldHasher), as every content
  * hash uses: id, embedding bytes (f32 LE), document, canonical metadata.

@@ -1,5 +1,5 @@
 import { ErrorCodes, StrataError } from './errors.js';
-import type { Metric, Quantization } from './types.js';
+import type { Metric, Quantization, SeqRange } from './types.js';
 
 export const MANIFEST_FORMAT = 'strata.segment';
 /** Written by this build. Version 1 (Strata 0.1's single-segment snapshots) is still read. */
@@ -38,7 +38,7 @@ export interface SegmentManifest {
   /** Live records (puts); for intermediate segments, also tombstones and patches. */
   counts: { records: number; tombstones: number; patches: number };
   /** Operation sequence range covered. */
-  seqRange: [number, number] | null;
+  seqRange: SeqRange | null;
   /** Keys (store-relative) or delta seqStarts this segment was built from. */
   inputs: string[];
   /**
@@ -61,7 +61,7 @@ export interface SegmentManifest {
     build: 'full' | 'incremental';
     run: string;
   };
-  /** Sharding is planned for (DESIGN.md): shard i of n by id hash. Always {0,1} today. */
+  /** Sharding is planned for: shard i of n by id hash. Always {0,1} today. */
   shard: { index: number; count: number };
   createdAt: string;
   producer: string;

@@ -1,4 +1,4 @@
-/** Records, operations and the small vocabulary every layer shares (see DESIGN.md, "Words"). */
+/** Records, operations and the small vocabulary every layer shares (docs/architecture.md, "Words"). */
 
 export type Metric = 'cos' | 'l2sq' | 'ip';
 export type Quantization = 'f32' | 'f16';
@@ -43,6 +43,15 @@ export type Operation = UpsertOp | DeleteOp | UpdateOp;
 
 /** An operation with its position in the collection's total order. */
 export type SequencedOperation = Operation & { seq: number };
+
+/** A closed interval of sequence numbers: a delta's, or the operations a segment covers. */
+export type SeqRange = [seqStart: number, seqEnd: number];
+
+/**
+ * The folded state of one id in a segment row: a full record (put), a deletion (tombstone), or document
+ * and metadata changes still to be applied onto whatever an earlier segment holds (patch).
+ */
+export type RowKind = 'put' | 'tombstone' | 'patch';
 
 /** How a collection is configured: fixed at creation, recorded in every delta and manifest. */
 export interface CollectionConfig {

@@ -11,7 +11,7 @@
  */
 import { ErrorCodes, StrataError } from './errors.js';
 import type { PromotedRange } from './manifest.js';
-import type { Metric } from './types.js';
+import type { Metric, SeqRange } from './types.js';
 
 export const VERSION_FORMAT = 'strata.version';
 
@@ -35,7 +35,7 @@ export interface VersionSegment {
   indexed: boolean;
   /** Bytes of the segment's files. */
   bytes: number;
-  seqRange: [number, number] | null;
+  seqRange: SeqRange | null;
   /** The segment's own LtHash state (base64). */
   lthash: string;
   /** Rows superseded as of this version. */

@@ -213,7 +213,7 @@ function release(index: Index): void {
 }
 
 /**
- * Exact k nearest rows of a row-major matrix (usearch's SIMD brute force; ~10x a JS loop).
+ * Exact k nearest rows of a row-major matrix (usearch's SIMD brute force, not a JS loop).
  * Returns row numbers (0-based) and distances, closest first.
  */
 export function exactNearest(

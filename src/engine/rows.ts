@@ -1,5 +1,4 @@
-import type { RowKind } from '../core/hash.js';
-import type { Metadata, MetadataPatch } from '../core/types.js';
+import type { Metadata, MetadataPatch, RowKind } from '../core/types.js';
 
 /**
  * One row of a segment: the folded state of one id after a sequence of operations.

@@ -23,7 +23,7 @@ import {
   type SegmentManifest,
   serializeManifest,
 } from '../core/manifest.js';
-import type { CollectionConfig } from '../core/types.js';
+import type { CollectionConfig, SeqRange } from '../core/types.js';
 import { AnnIndex, type AnnParams } from './ann-index.js';
 import { KIND_CODE, type KindCounts, type RecordStore } from './record-store.js';
 import type { SegmentRow } from './rows.js';
@@ -34,7 +34,7 @@ import { checkSegmentContent, type SegmentExpectation } from './verify.js';
 export type IndexPolicy = boolean | { minRows: number };
 
 export interface SealInfo {
-  seqRange: [number, number] | null;
+  seqRange: SeqRange | null;
   inputs: string[];
 }
 

@@ -4,7 +4,7 @@ import { closeEach } from '../core/close.js';
 import { ClosedError, ErrorCodes, NotFoundError, StrataError, VerificationError } from '../core/errors.js';
 import type { LtHash } from '../core/lthash.js';
 import { parseManifest, type SegmentManifest } from '../core/manifest.js';
-import type { Metadata } from '../core/types.js';
+import type { Metadata, SeqRange } from '../core/types.js';
 import { AnnIndex, exactNearest } from './ann-index.js';
 import { blobToF32, decodeRow, type KindCounts, RecordStore } from './record-store.js';
 import type { SegmentRow } from './rows.js';
@@ -41,8 +41,8 @@ export interface SearchOptions {
   ef?: number;
   /**
    * f16 indexes only: over-fetch max(2k, k+16) candidates and re-rank them by exact f32 distance from the
-   * stored vectors (default false: the index's own answer, as raw usearch gives it — measured recall@10 of
-   * 0.998 on the demo snapshot already; the query layer (src/query/knn.ts) always re-ranks).
+   * stored vectors (default false: the index's own answer, as raw usearch gives it; the query layer
+   * (src/query/knn.ts) always re-ranks).
    */
   rerank?: boolean;
 }
@@ -206,7 +206,7 @@ export class SegmentReader implements AsyncDisposable {
     contentHash: string;
     lthash?: LtHash;
     counts: KindCounts;
-    seqRange: [number, number] | null;
+    seqRange: SeqRange | null;
   } {
     const c = computeSegmentContent(this.#live().db, lthash);
     return {

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { ContentHasher, sha256File } from '../core/hash.js';
 import { LtHash } from '../core/lthash.js';
 import type { SegmentKind, SegmentManifest } from '../core/manifest.js';
-import type { Metadata, MetadataPatch, Metric, Quantization } from '../core/types.js';
+import type { Metadata, MetadataPatch, Metric, Quantization, SeqRange } from '../core/types.js';
 import { AnnIndex, readIndexHeader } from './ann-index.js';
 import { distance } from './distance.js';
 import { compareIds } from './ids.js';
@@ -36,7 +36,7 @@ export interface VerifyReport {
 export interface SegmentContent {
   contentHash: string;
   counts: KindCounts;
-  seqRange: [number, number] | null;
+  seqRange: SeqRange | null;
 }
 
 /**
@@ -193,7 +193,7 @@ export interface SegmentExpectation {
 
 export interface ContentCheck {
   report: VerifyReport;
-  seqRange: [number, number] | null;
+  seqRange: SeqRange | null;
   /** Data segments: the LtHash recomputed from the files. */
   lthash?: LtHash;
 }
@@ -211,7 +211,7 @@ export async function checkSegmentContent(dir: string, expected: SegmentExpectat
   const problems: string[] = [];
   const counts: VerifyReport['counts'] = { records: 0, tombstones: 0, patches: 0, index: null };
   let contentHash = '';
-  let seqRange: [number, number] | null = null;
+  let seqRange: SeqRange | null = null;
   let lthash: LtHash | undefined;
   const isData = expected.kind === 'data';
   const recordsPath = join(dir, SEGMENT_FILES.records);
@@ -325,9 +325,8 @@ export async function checkSegmentContent(dir: string, expected: SegmentExpectat
  *   vector (within quantization error): the index maps keys to the right vectors. Deterministic.
  * - each sampled key is found among its top 10, or at least 10 vectors are as close to the query as the
  *   key itself is (exact duplicates; or ip, where a vector is not its own nearest neighbour); a miss is
- *   retried with ef 100. HNSW leaves a few nodes unreachable (measured on 5,000 clustered vectors: 0-3
- *   for cos/l2sq, ~2% for ip even at ef 100), so a miss alone is not corruption: more than a quarter of
- *   the sample missing is.
+ *   retried with ef 100. HNSW leaves a few nodes unreachable (a handful for cos/l2sq, more for ip even at
+ *   ef 100), so a miss alone is not corruption: more than a quarter of the sample missing is.
  */
 function selfQueries(
   store: RecordStore,

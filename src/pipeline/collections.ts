@@ -8,7 +8,7 @@ import {
   type Quantization,
 } from '../core/types.js';
 import { validateName } from '../core/validate.js';
-import type { ObjectStore } from '../store/object-store.js';
+import type { ObjectStore } from '../store/index.js';
 import { readJson, writeJson } from './json-object.js';
 import { Keys, parseCollectionConfigKey } from './layout.js';
 

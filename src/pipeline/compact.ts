@@ -13,7 +13,7 @@ import {
   serializeError,
   toStrataError,
 } from '../core/errors.js';
-import type { ObjectStore } from '../store/object-store.js';
+import type { ObjectStore } from '../store/index.js';
 import type { StepExecutor } from './executor.js';
 import { stepName } from './layout.js';
 import type { LeaseOptions } from './lease.js';

@@ -10,7 +10,7 @@ import {
   VectorBudget,
   VersionView,
 } from '../query/index.js';
-import type { ObjectStore } from '../store/object-store.js';
+import type { ObjectStore } from '../store/index.js';
 import { type OpenedVersion, openVersion } from './open-version.js';
 import { baseRefOf, type Pointer, readPointer } from './pointer.js';
 

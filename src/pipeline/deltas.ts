@@ -3,7 +3,7 @@ import { failpoint } from '../core/failpoints.js';
 import { sha256Hex } from '../core/hash.js';
 import type { CollectionConfig, Operation } from '../core/types.js';
 import { encodeDelta } from '../ingest/index.js';
-import type { ObjectStore } from '../store/object-store.js';
+import type { ObjectStore } from '../store/index.js';
 import { readJson, writeJson } from './json-object.js';
 import { Keys, parseDeltaDescriptorKey } from './layout.js';
 import { allocateSequence } from './sequence.js';

@@ -10,7 +10,7 @@
  *                      id is a no-op); onto a patch: composed
  */
 import type { Metadata, MetadataPatch, SequencedOperation } from '../core/types.js';
-import type { SegmentRow } from '../engine/rows.js';
+import type { SegmentRow } from '../engine/index.js';
 
 export function rowFromOp(op: SequencedOperation): SegmentRow {
   switch (op.op) {

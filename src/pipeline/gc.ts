@@ -10,7 +10,7 @@
  *   - run intermediates once their run is finished (or its lease gone) and older than `grace`.
  */
 import { parseVersionManifest, type VersionManifest } from '../core/version-manifest.js';
-import type { ObjectInfo, ObjectStore } from '../store/object-store.js';
+import type { ObjectInfo, ObjectStore } from '../store/index.js';
 import { Keys } from './layout.js';
 import { readLease } from './lease.js';
 import { readPointer } from './pointer.js';

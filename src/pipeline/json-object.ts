@@ -1,5 +1,5 @@
 import { ErrorCodes, NotFoundError, StrataError } from '../core/errors.js';
-import type { ObjectInfo, ObjectStore, PutOptions } from '../store/object-store.js';
+import type { ObjectInfo, ObjectStore, PutOptions } from '../store/index.js';
 
 export interface Versioned<T> {
   value: T;

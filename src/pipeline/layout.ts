@@ -1,5 +1,5 @@
 /** Where everything lives in a store. One place, so no two layers disagree about a key. */
-import { joinKey } from '../store/object-store.js';
+import { joinKey } from '../store/index.js';
 
 const pad = (n: number, w = 16) => String(n).padStart(w, '0');
 

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { ErrorCodes, LeaseError, PreconditionFailedError } from '../core/errors.js';
 import { failpoint } from '../core/failpoints.js';
 import { delay, isTransient, withRetry } from '../core/retry.js';
-import type { ObjectStore } from '../store/object-store.js';
+import type { ObjectStore } from '../store/index.js';
 import { readJson, writeJson } from './json-object.js';
 import { Keys } from './layout.js';
 

@@ -1,13 +1,13 @@
 /**
- * The ledger is derived, not maintained (DESIGN.md): "promoted" is a fact of the current snapshot's
- * manifest, "quarantined" a marker object with the coded error, "compacting" a run record whose owner
- * still holds the lease, and "pending" everything else that was accepted. Nothing can disagree with the
- * pointer because nothing but the pointer says what is promoted.
+ * The ledger is derived, not maintained (docs/architecture.md, "Words" and "Nothing acknowledged is lost"):
+ * "promoted" is a fact of the current version's manifest, "quarantined" a marker object with the coded
+ * error, "compacting" a run record whose owner still holds the lease, and "pending" everything else that was
+ * accepted. Nothing can disagree with the pointer because nothing but the pointer says what is promoted.
  */
 import type { SerializedError } from '../core/errors.js';
 import type { PromotedRange } from '../core/manifest.js';
 import type { RolledBackRange, VersionManifest } from '../core/version-manifest.js';
-import type { ObjectStore } from '../store/object-store.js';
+import type { ObjectStore } from '../store/index.js';
 import { type DeltaDescriptor, listDeltas } from './deltas.js';
 import { readJson, type Versioned } from './json-object.js';
 import { Keys } from './layout.js';

@@ -1,5 +1,4 @@
-import { compareIds } from '../engine/ids.js';
-import type { SegmentRow } from '../engine/rows.js';
+import { compareIds, type SegmentRow } from '../engine/index.js';
 import { foldRows } from './fold.js';
 
 /**

@@ -19,7 +19,7 @@ import { ErrorCodes, isStrataError, StrataError, serializeError, toStrataError }
 import { failpoint } from '../core/failpoints.js';
 import { sha256Hex } from '../core/hash.js';
 import type { VersionManifest } from '../core/version-manifest.js';
-import type { ObjectStore } from '../store/object-store.js';
+import type { ObjectStore } from '../store/index.js';
 import { KeyMap } from './keymap.js';
 import { Lease, type LeaseOptions } from './lease.js';
 import {

@@ -9,7 +9,7 @@ import type { DeletionVector } from '../core/deletion-vector.js';
 import { ErrorCodes, StrataError } from '../core/errors.js';
 import type { VersionSegment } from '../core/version-manifest.js';
 import type { OpenOptions, SegmentRow } from '../engine/index.js';
-import type { ObjectStore } from '../store/object-store.js';
+import type { ObjectStore } from '../store/index.js';
 import type { BaseRef } from './pointer.js';
 import { type OpenedSegment, openStoredSegment } from './segments.js';
 import { type ResolvedVersion, readDeletionVector, readVersion } from './versions.js';

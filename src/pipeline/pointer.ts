@@ -1,4 +1,4 @@
-import type { ObjectStore } from '../store/object-store.js';
+import type { ObjectStore } from '../store/index.js';
 import { readJson, type Versioned } from './json-object.js';
 import { Keys } from './layout.js';
 

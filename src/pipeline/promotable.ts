@@ -12,7 +12,7 @@
  *     later deltas wait for the next run;
  *   - otherwise the reservation was abandoned: skip it.
  */
-import type { ObjectStore } from '../store/object-store.js';
+import type { ObjectStore } from '../store/index.js';
 import type { DeltaDescriptor } from './deltas.js';
 import { readJson } from './json-object.js';
 import { Keys } from './layout.js';

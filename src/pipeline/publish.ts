@@ -1,9 +1,8 @@
 import { ErrorCodes, FencedError, PreconditionFailedError, StrataError } from '../core/errors.js';
 import { failpoint } from '../core/failpoints.js';
 import { isTransient, withRetry } from '../core/retry.js';
-import type { ObjectStore } from '../store/object-store.js';
-import type { Versioned } from './json-object.js';
-import { writeJson } from './json-object.js';
+import type { ObjectStore } from '../store/index.js';
+import { type Versioned, writeJson } from './json-object.js';
 import { Keys } from './layout.js';
 import type { Lease } from './lease.js';
 import { type Pointer, type RetainedVersion, readPointer } from './pointer.js';

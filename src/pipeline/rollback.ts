@@ -12,7 +12,7 @@
 import { ErrorCodes, StrataError, UsageError } from '../core/errors.js';
 import type { PromotedRange } from '../core/manifest.js';
 import type { RolledBackRange, VersionManifest } from '../core/version-manifest.js';
-import type { ObjectStore } from '../store/object-store.js';
+import type { ObjectStore } from '../store/index.js';
 import { Lease, type LeaseOptions } from './lease.js';
 import { promotedVersion } from './ledger.js';
 import { openVersion } from './open-version.js';

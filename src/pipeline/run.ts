@@ -20,7 +20,8 @@ import {
   type SerializedError,
   StrataError,
 } from '../core/errors.js';
-import type { ObjectStore } from '../store/object-store.js';
+import type { SeqRange } from '../core/types.js';
+import type { ObjectStore } from '../store/index.js';
 import { getCollection } from './collections.js';
 import { type Versioned, writeJson } from './json-object.js';
 import { Keys } from './layout.js';
@@ -184,7 +185,7 @@ export type GroupOutcome =
       index: number;
       segment: SegmentRef | null;
       changes: SegmentRef | null;
-      included: Array<[number, number]>;
+      included: SeqRange[];
       rejected: Array<RejectedDelta & { chunk: number }>;
     }
   | { ok: false; index: number; error?: string; cause?: string };
@@ -211,7 +212,7 @@ export interface Promotion {
   /** Outputs of the promotable groups, in sequence order (input of the final step). */
   groups: GroupOutput[];
   /** Delta sequence ranges the final merge promotes. */
-  promote: Array<[number, number]>;
+  promote: SeqRange[];
   /** Refused deltas of every group that ran (they are quarantined whether or not anything is promoted). */
   quarantine: Array<RejectedDelta & { chunk: number }>;
   groupsSucceeded: number;

@@ -1,5 +1,5 @@
 import type { SerializedError } from '../core/errors.js';
-import type { ObjectStore } from '../store/object-store.js';
+import type { ObjectStore } from '../store/index.js';
 import { readJson, writeJson } from './json-object.js';
 import { Keys } from './layout.js';
 

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { writeFileDurable } from '../core/durable.js';
 import type { SegmentManifest } from '../core/manifest.js';
 import { SEGMENT_FILES } from '../engine/index.js';
-import type { ObjectStore } from '../store/object-store.js';
+import type { ObjectStore } from '../store/index.js';
 import { Keys } from './layout.js';
 
 export function segmentCacheRoot(): string {

@@ -5,8 +5,9 @@ import { dirname, join } from 'node:path';
 import { ErrorCodes, IntegrityError, NotFoundError, StrataError } from '../core/errors.js';
 import { sha256Hex } from '../core/hash.js';
 import { parseManifest, type SegmentManifest } from '../core/manifest.js';
+import type { SeqRange } from '../core/types.js';
 import { type OpenOptions, SEGMENT_FILES, SegmentReader } from '../engine/index.js';
-import type { ObjectStore } from '../store/object-store.js';
+import type { ObjectStore } from '../store/index.js';
 import { Keys } from './layout.js';
 import { cachedSegmentDir } from './segment-cache.js';
 
@@ -15,7 +16,7 @@ export interface SegmentRef {
   prefix: string;
   manifestSha256: string;
   contentHash: string;
-  seqRange: [number, number] | null;
+  seqRange: SeqRange | null;
   counts: SegmentManifest['counts'];
   /** Data segments: what a version entry needs. */
   maxKey?: number;

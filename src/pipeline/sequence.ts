@@ -1,6 +1,6 @@
 import { PreconditionFailedError, StoreError } from '../core/errors.js';
 import { withRetry } from '../core/retry.js';
-import type { ObjectStore } from '../store/object-store.js';
+import type { ObjectStore } from '../store/index.js';
 import { readJson, writeJson } from './json-object.js';
 import { Keys } from './layout.js';
 

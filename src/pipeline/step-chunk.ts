@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { ErrorCodes, StrataError, serializeError, toStrataError } from '../core/errors.js';
 import { failpoint } from '../core/failpoints.js';
 import { sha256Hex } from '../core/hash.js';
-import type { SequencedOperation } from '../core/types.js';
+import type { SeqRange, SequencedOperation } from '../core/types.js';
 import { compareIds, type SegmentRow, SegmentWriter } from '../engine/index.js';
 import { decodeDelta } from '../ingest/index.js';
 import { foldRows, rowFromOp } from './fold.js';
@@ -18,7 +18,7 @@ export async function writeIntermediate(
   kind: 'chunk' | 'changes',
   rows: Iterable<SegmentRow>,
   inputs: string[],
-  seqRange: [number, number] | null,
+  seqRange: SeqRange | null,
 ): Promise<SegmentRef | null> {
   const name = stepName(task.kind, task.index);
   const dir = await newScratchDir(env.store, `${task.run}-${name}`);
@@ -50,7 +50,7 @@ export async function writeIntermediate(
 export async function chunkStep(env: StepEnv, task: ChunkTask): Promise<Omit<StepResult, 'ms'>> {
   failpoint('step.chunk');
   const folded = new Map<string, SegmentRow>();
-  const included: Array<[number, number]> = [];
+  const included: SeqRange[] = [];
   const rejected: RejectedDelta[] = [];
   const deltas = [...task.deltas].sort((a, b) => a.seqStart - b.seqStart);
   for (const d of deltas) {
@@ -96,7 +96,7 @@ export async function chunkStep(env: StepEnv, task: ChunkTask): Promise<Omit<Ste
   }
   if (included.length === 0) return { kind: 'chunk', index: task.index, segment: null, included, rejected };
   const rows = [...folded.values()].sort((a, b) => compareIds(a.id, b.id));
-  const seqRange: [number, number] = [included[0]![0], included[included.length - 1]![1]];
+  const seqRange: SeqRange = [included[0]![0], included[included.length - 1]![1]];
   const segment = await writeIntermediate(
     env,
     task,

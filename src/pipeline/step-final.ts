@@ -15,7 +15,7 @@ import { DeletionVector } from '../core/deletion-vector.js';
 import { failpoint } from '../core/failpoints.js';
 import { LtHash } from '../core/lthash.js';
 import type { PromotedRange } from '../core/manifest.js';
-import type { Metadata } from '../core/types.js';
+import type { Metadata, SeqRange } from '../core/types.js';
 import {
   VERSION_FORMAT,
   VERSION_FORMAT_VERSION,
@@ -48,11 +48,7 @@ interface Participant {
 
 type Location = { seg: number; key: number } | 'patched' | 'absent';
 
-export function mergePromoted(
-  base: PromotedRange[],
-  add: Array<[number, number]>,
-  version: number,
-): PromotedRange[] {
+export function mergePromoted(base: PromotedRange[], add: SeqRange[], version: number): PromotedRange[] {
   const all: PromotedRange[] = [...base, ...add.map(([s, e]) => [s, e, version] as PromotedRange)].sort(
     (a, b) => a[0] - b[0],
   );

@@ -1,4 +1,5 @@
 import { failpoint } from '../core/failpoints.js';
+import type { SeqRange } from '../core/types.js';
 import { indexMinRows, type SegmentRow, SegmentWriter } from '../engine/index.js';
 import { stepName } from './layout.js';
 import { foldSorted } from './merge.js';
@@ -23,8 +24,8 @@ export async function openAll(env: StepEnv, refs: SegmentRef[]): Promise<OpenedS
   }
 }
 
-export function seqSpan(refs: Array<Pick<SegmentRef, 'seqRange'>>): [number, number] | null {
-  const rs = refs.map((r) => r.seqRange).filter((r): r is [number, number] => r !== null);
+export function seqSpan(refs: Array<Pick<SegmentRef, 'seqRange'>>): SeqRange | null {
+  const rs = refs.map((r) => r.seqRange).filter((r): r is SeqRange => r !== null);
   if (rs.length === 0) return null;
   return [Math.min(...rs.map((r) => r[0])), Math.max(...rs.map((r) => r[1]))];
 }

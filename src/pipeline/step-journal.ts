@@ -9,7 +9,7 @@
  */
 import type { SerializedError } from '../core/errors.js';
 import { serializeError, toStrataError } from '../core/errors.js';
-import type { ObjectStore } from '../store/object-store.js';
+import type { ObjectStore } from '../store/index.js';
 import type { StepExecutor } from './executor.js';
 import { readJson, writeJson } from './json-object.js';
 import { Keys, stepName } from './layout.js';

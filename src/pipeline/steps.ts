@@ -14,8 +14,8 @@
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { type SerializedError, toStrataError } from '../core/errors.js';
-import type { CollectionConfig } from '../core/types.js';
-import type { ObjectStore } from '../store/object-store.js';
+import type { CollectionConfig, SeqRange } from '../core/types.js';
+import type { ObjectStore } from '../store/index.js';
 import type { DeltaDescriptor } from './deltas.js';
 import type { BaseRef } from './pointer.js';
 import type { SegmentRef } from './segments.js';
@@ -57,7 +57,7 @@ export interface FinalTask {
   groups: GroupOutput[];
   base: BaseRef | null;
   /** Deltas this version promotes (from the chunk results). */
-  promote: Array<[seqStart: number, seqEnd: number]>;
+  promote: SeqRange[];
 }
 export interface MergeTask {
   kind: 'merge';
@@ -102,7 +102,7 @@ export interface StepResult {
   /** group: the changes segment (tombstones and patches), null when there are none. */
   changes?: SegmentRef | null;
   /** Chunk steps: which deltas made it in, and which were refused. */
-  included: Array<[number, number]>;
+  included: SeqRange[];
   rejected: RejectedDelta[];
   /** final: the version written. */
   version?: VersionRef;

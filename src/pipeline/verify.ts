@@ -3,7 +3,7 @@ import { LtHash } from '../core/lthash.js';
 import type { Metadata } from '../core/types.js';
 import type { VersionManifest } from '../core/version-manifest.js';
 import { verifySegment } from '../engine/index.js';
-import type { ObjectStore } from '../store/object-store.js';
+import type { ObjectStore } from '../store/index.js';
 import { openVersion } from './open-version.js';
 import { baseRefOf, readPointer } from './pointer.js';
 

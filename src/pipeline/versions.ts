@@ -23,7 +23,7 @@ import {
   type VersionManifest,
   type VersionSegment,
 } from '../core/version-manifest.js';
-import type { ObjectStore } from '../store/object-store.js';
+import type { ObjectStore } from '../store/index.js';
 import { Keys } from './layout.js';
 import type { BaseRef } from './pointer.js';
 import { fetchManifest } from './segments.js';

@@ -3,9 +3,9 @@
  * with a dead mask (a row superseded by a later write, or published in a version, is killed, never moved),
  * so a read can take the rows as they are at one instant (size, live mask) while later writes append.
  * Vectors are held by reference, not copied: the tail's memory is its vectors once, plus the index. Past
- * `indexMinRows` live rows it keeps an in-memory ANN index (int8, re-ranked exactly by the query layer: at
- * a quarter of the f32 vectors' memory, recall@10 1.0 with 50 re-ranked candidates on 10,000 × 1536), so a
- * large tail costs a graph walk, not a scan of all its vectors.
+ * `indexMinRows` live rows it keeps an in-memory ANN index (int8: a quarter of the f32 vectors' memory;
+ * its candidates are re-ranked exactly by the query layer), so a large tail costs a graph walk, not a scan
+ * of all its vectors.
  */
 import type { Metadata, MetadataScalar, Metric } from '../core/types.js';
 import { indexMinRows, VectorIndex } from '../engine/index.js';

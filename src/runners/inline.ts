@@ -2,7 +2,7 @@ import { ClosedError, toStrataError } from '../core/errors.js';
 import { Semaphore } from '../core/semaphore.js';
 import type { StepExecutor } from '../pipeline/executor.js';
 import { runStep, type StepResult, type StepTask, stepContext } from '../pipeline/steps.js';
-import type { ObjectStore } from '../store/object-store.js';
+import type { ObjectStore } from '../store/index.js';
 import { DEFAULT_RETRY, type RetryPolicy, retryStep } from './retry-policy.js';
 import { StepEnvCache } from './step-env.js';
 

@@ -9,8 +9,7 @@
 import { type StrataError, UsageError } from '../core/errors.js';
 import type { StepExecutor } from '../pipeline/executor.js';
 import type { StepTask } from '../pipeline/steps.js';
-import type { ObjectStore } from '../store/object-store.js';
-import { openStore } from '../store/open.js';
+import { type ObjectStore, openStore } from '../store/index.js';
 import { InlineExecutor } from './inline.js';
 import { LocalPoolExecutor } from './local/pool.js';
 import type { RetryPolicy } from './retry-policy.js';

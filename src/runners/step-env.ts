@@ -1,7 +1,7 @@
 import type { CollectionConfig } from '../core/types.js';
 import { getCollection } from '../pipeline/collections.js';
 import type { StepEnv } from '../pipeline/steps.js';
-import type { ObjectStore } from '../store/object-store.js';
+import type { ObjectStore } from '../store/index.js';
 
 /** Builds step environments for one store, caching collection configs (immutable once created). */
 export class StepEnvCache {

@@ -13,6 +13,7 @@
  * name and creation time (stable across restarts, new after a delete and re-create).
  */
 import { createHash, randomUUID } from 'node:crypto';
+import { type ChromaIdentity, SPACE_OF_METRIC } from '../core/chroma.js';
 import { CollectionError, ErrorCodes, PreconditionFailedError, UsageError } from '../core/errors.js';
 import type { CollectionConfig, Metric } from '../core/types.js';
 import { validateName } from '../core/validate.js';
@@ -23,22 +24,10 @@ import {
   listCollections,
 } from '../pipeline/collections.js';
 import { readJson, writeJson } from '../pipeline/json-object.js';
-import type { ObjectStore } from '../store/object-store.js';
+import type { ObjectStore } from '../store/index.js';
 
 export const DEFAULT_TENANT = 'default_tenant';
 export const DEFAULT_DATABASE = 'default_database';
-
-export interface ChromaIdentity {
-  id: string;
-  tenant: string;
-  database: string;
-  name: string;
-  metadata: Record<string, unknown> | null;
-  /** The configuration the client sent (hnsw/spann/embedding_function), echoed back as configuration_json. */
-  configuration: Record<string, unknown>;
-  metric: Metric;
-  createdAt: string;
-}
 
 export interface CatalogEntry {
   /** The Strata collection name. */
@@ -69,8 +58,6 @@ export function strataName(tenant: string, database: string, name: string): stri
   return validateName(`${tenant}.${database}.${name}`, 'collection name (tenant.database.name)');
 }
 
-const CHROMA_SPACE: Readonly<Record<Metric, string>> = { cos: 'cosine', l2sq: 'l2', ip: 'ip' };
-
 /** Chroma's distance space of a create request (configuration.hnsw/spann.space, metadata hnsw:space; default l2). */
 export function metricOfChroma(
   configuration: Record<string, unknown>,
@@ -91,7 +78,7 @@ export function metricOfChroma(
 }
 
 export function chromaSpace(metric: Metric): string {
-  return CHROMA_SPACE[metric];
+  return SPACE_OF_METRIC[metric];
 }
 
 /** A UUID-shaped id derived from text (stable across restarts; version nibble 5, RFC 4122 variant). */

@@ -12,7 +12,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ErrorCodes, InvalidInputError, UsageError } from '../core/errors.js';
 import type { Operation } from '../core/types.js';
 import type { DeltaDescriptor } from '../pipeline/deltas.js';
-import { normalizeFilter } from '../query/filter.js';
+import { normalizeFilter } from '../query/index.js';
 import { type CatalogEntry, DEFAULT_DATABASE, DEFAULT_TENANT, uuidFrom, validateTenant } from './catalog.js';
 import {
   asBody,

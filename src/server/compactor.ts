@@ -14,7 +14,7 @@ import { type CompactEvent, type CompactReport, compact } from '../pipeline/comp
 import type { ExecutorFactory, StepExecutor } from '../pipeline/executor.js';
 import { readLedger } from '../pipeline/ledger.js';
 import { type MergeReport, mergeCollection } from '../pipeline/merges.js';
-import type { ObjectStore } from '../store/object-store.js';
+import type { ObjectStore } from '../store/index.js';
 
 export interface CompactorOptions {
   /** Run every this many ms (0 or undefined: only on demand). */

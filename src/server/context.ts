@@ -1,4 +1,4 @@
-import type { ObjectStore } from '../store/object-store.js';
+import type { ObjectStore } from '../store/index.js';
 import type { Access, TokenAuth } from './auth.js';
 import type { Catalog } from './catalog.js';
 import type { BackgroundCompactor } from './compactor.js';

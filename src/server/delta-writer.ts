@@ -4,12 +4,13 @@
  * operation — and each request is answered only after the delta holding its operations was accepted
  * (data and descriptor durably written: the store fsyncs before put resolves). Deltas of a collection
  * are accepted one at a time, in request order. A request's operations never straddle two deltas.
- * The operations are pending until the next compaction publishes them (DESIGN.md: ingest, then compact).
+ * The operations are pending until the next compaction publishes them (docs/architecture.md, "Order of
+ * operations").
  */
 import { ErrorCodes, StrataError } from '../core/errors.js';
 import type { CollectionConfig, Operation } from '../core/types.js';
 import { acceptDelta, type DeltaDescriptor } from '../pipeline/deltas.js';
-import type { ObjectStore } from '../store/object-store.js';
+import type { ObjectStore } from '../store/index.js';
 
 export interface DeltaWriterOptions {
   /** Flush when a batch holds this many operations (default 5,000). */

@@ -8,7 +8,7 @@ import type { VersionSegment } from '../core/version-manifest.js';
 import type { OpenOptions } from '../engine/index.js';
 import { type OpenedSegment, openStoredSegment } from '../pipeline/segments.js';
 import { SegmentView, type VectorBudget } from '../query/index.js';
-import type { ObjectStore } from '../store/object-store.js';
+import type { ObjectStore } from '../store/index.js';
 
 export class PooledSegment {
   #refs = 1;

@@ -11,7 +11,7 @@ import type { OpenOptions } from '../engine/index.js';
 import type { ExecutorFactory } from '../pipeline/executor.js';
 import { readRunRecord } from '../pipeline/runs.js';
 import { StepJournal } from '../pipeline/step-journal.js';
-import type { ObjectStore } from '../store/object-store.js';
+import type { ObjectStore } from '../store/index.js';
 import { TokenAuth } from './auth.js';
 import { Catalog } from './catalog.js';
 import { registerChromaApi } from './chroma-api.js';

@@ -15,7 +15,7 @@ import type { OpenOptions } from '../engine/index.js';
 import { baseRefOf, readPointer } from '../pipeline/pointer.js';
 import { readDeletionVector, readVersion } from '../pipeline/versions.js';
 import { segmentPart, VectorBudget, VersionView } from '../query/index.js';
-import type { ObjectStore } from '../store/object-store.js';
+import type { ObjectStore } from '../store/index.js';
 import { type PooledSegment, SegmentPool } from './segment-pool.js';
 import { ServedSnapshot } from './served-snapshot.js';
 import type { Tails } from './tails.js';

@@ -16,7 +16,7 @@ import { listQuarantine, readLedger } from '../pipeline/ledger.js';
 import { promotableDeltas } from '../pipeline/promotable.js';
 import { readCounter } from '../pipeline/sequence.js';
 import { VersionView } from '../query/index.js';
-import type { ObjectStore } from '../store/object-store.js';
+import type { ObjectStore } from '../store/index.js';
 import type { ServedSnapshot } from './served-snapshot.js';
 import { CollectionTail, DEFAULT_TAIL_LIMITS, type TailLimits } from './tail.js';
 

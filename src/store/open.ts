@@ -19,7 +19,7 @@ export interface OpenStoreOptions extends LocalStoreOptions {
 export async function openStore(spec: string, opts: OpenStoreOptions = {}): Promise<ObjectStore> {
   if (typeof spec !== 'string' || spec.trim() === '') throw new UsageError('store location is empty');
   if (/^s3:\/\//i.test(spec)) {
-    // loaded on demand: the AWS SDK costs a local-store process (every worker) ~0.3 s of start-up
+    // loaded on demand: a local-store process (every worker) does not pay the AWS SDK's start-up
     const { S3Store } = await import('./s3-store.js');
     return new S3Store(resolveS3Options(spec, opts.s3));
   }

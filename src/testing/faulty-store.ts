@@ -22,7 +22,7 @@
 import { StoreError } from '../core/errors.js';
 import { type Rng, rng } from '../core/random.js';
 import { delay } from '../core/retry.js';
-import type { ObjectInfo, ObjectStore, PutFileOptions, PutOptions } from '../store/object-store.js';
+import type { ObjectInfo, ObjectStore, PutFileOptions, PutOptions } from '../store/index.js';
 
 export const FAULT_KINDS = ['error', 'timeout', 'slow', 'partialPut', 'listMiss', 'lostResponse'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];

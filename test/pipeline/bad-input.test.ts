@@ -1,8 +1,8 @@
 /**
- * Bad input is refused loudly, and alone (DESIGN.md invariant 7): a malformed delta that reached the store
- * (a producer writing straight into it, bit rot, a bug) is quarantined during compaction with a coded error
- * naming the collection, run, chunk and file; the other deltas of the run are promoted; nothing already
- * published changes.
+ * Bad input is refused loudly, and alone (docs/architecture.md, the invariant of that name): a malformed
+ * delta that reached the store (a producer writing straight into it, bit rot, a bug) is quarantined during
+ * compaction with a coded error naming the collection, run, chunk and file; the other deltas of the run are
+ * promoted; nothing already published changes.
  */
 import { describe, expect, it } from 'vitest';
 import { ErrorCodes } from '../../src/core/errors.js';

@@ -1,7 +1,8 @@
 /**
- * Invariants 1–6 under real crashes: the compactor process is SIGKILLed at each named failpoint. After the
- * crash `verify` passes, the previous or the new snapshot is current (never a mix), and re-running
- * `compact` completes with every delta promoted exactly once and the reference model's content.
+ * Invariants 1–6 (docs/architecture.md, "The invariants") under real crashes: the compactor process is
+ * SIGKILLed at each named failpoint. After the crash `verify` passes, the previous or the new version is
+ * current (never a mix), and re-running `compact` completes with every delta promoted exactly once and the
+ * reference model's content.
  */
 import { describe, expect, it } from 'vitest';
 import { readLedger } from '../../src/pipeline/ledger.js';

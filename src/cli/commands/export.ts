@@ -1,7 +1,7 @@
 /** strata export stepfunctions: the compaction tree as an Amazon States Language definition. */
 import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { buildStateMachine } from '../../runners/lambda/state-machine.js';
+import { buildStateMachine } from '../../runners/index.js';
 import { type CliContext, parseIntOption } from '../context.js';
 import { registerExportChroma } from './interop.js';
 

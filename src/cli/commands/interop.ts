@@ -1,8 +1,7 @@
 /** strata import chroma, strata export chroma: Chroma persistent directories in and out. */
 import type { Command } from 'commander';
 import type { Quantization } from '../../core/types.js';
-import { exportChroma } from '../../interop/chroma/export.js';
-import { importChroma } from '../../interop/chroma/import.js';
+import { exportChroma, importChroma } from '../../interop/chroma/index.js';
 import { type CliContext, parseIntOption } from '../context.js';
 
 type Ctx = () => CliContext;

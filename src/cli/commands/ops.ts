@@ -13,7 +13,7 @@ import { listRuns } from '../../pipeline/runs.js';
 import { fetchManifest } from '../../pipeline/segments.js';
 import { type SnapshotVerification, verifyCollection } from '../../pipeline/verify.js';
 import { readVersion } from '../../pipeline/versions.js';
-import type { ObjectStore } from '../../store/object-store.js';
+import type { ObjectStore } from '../../store/index.js';
 import { runCompaction, runMerges } from '../compaction.js';
 import { type CliContext, parseDuration, parseIntOption } from '../context.js';
 

@@ -1,8 +1,8 @@
 /** serve: the query server (Chroma's HTTP API v2 over the current snapshots). */
 import type { Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
-import { openExecutor } from '../../runners/open.js';
-import { StrataServer } from '../../server/server.js';
+import { openExecutor } from '../../runners/index.js';
+import { StrataServer } from '../../server/index.js';
 import { type CliContext, parseDuration, parseFraction, parseIntOption } from '../context.js';
 
 interface ServeCliOptions {

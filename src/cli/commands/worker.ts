@@ -1,9 +1,7 @@
 /** strata worker: serve compaction steps from a BullMQ queue on Redis until SIGINT/SIGTERM. */
 import { once } from 'node:events';
 import type { Command } from 'commander';
-import { redactRedisUrl } from '../../runners/bullmq/connection.js';
-import { DEFAULT_QUEUE } from '../../runners/bullmq/protocol.js';
-import { StepWorker } from '../../runners/bullmq/worker.js';
+import { DEFAULT_QUEUE, redactRedisUrl, StepWorker } from '../../runners/index.js';
 import { type CliContext, parseDuration, parseIntOption } from '../context.js';
 
 export function registerWorker(program: Command, ctx: () => CliContext): void {

@@ -17,17 +17,18 @@ import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { type ChromaIdentity, type ChromaSpace, SPACE_OF_METRIC } from '../../core/chroma.js';
 import { ErrorCodes, InvalidInputError, StrataError, UsageError } from '../../core/errors.js';
-import type { Metadata, Metric } from '../../core/types.js';
+import type { Metadata } from '../../core/types.js';
 import { fsyncDir } from '../../engine/index.js';
 import { getCollection } from '../../pipeline/collections.js';
 import { openVersion } from '../../pipeline/open-version.js';
 import { baseRefOf, readPointer } from '../../pipeline/pointer.js';
-import type { ObjectStore } from '../../store/object-store.js';
+import type { ObjectStore } from '../../store/index.js';
 import { chromaPreimage, chromaView } from './cosine.js';
 import type { ChromaCollectionRef } from './http.js';
 import { assertNotInUse } from './in-use.js';
-import { ChromaDirectory, type ChromaSpace } from './reader.js';
+import { ChromaDirectory } from './reader.js';
 import { ChromaServer } from './server.js';
 
 export interface ExportChromaOptions {
@@ -73,8 +74,6 @@ function isSelfDistance(space: ChromaSpace, v: Float32Array, d: number): boolean
   return Math.abs(d - expected) <= 1e-4 * Math.max(1, sq);
 }
 
-const SPACE_OF_METRIC: Readonly<Record<Metric, ChromaSpace>> = { cos: 'cosine', l2sq: 'l2', ip: 'ip' };
-
 export async function exportChroma(
   store: ObjectStore,
   collection: string,
@@ -86,12 +85,7 @@ export async function exportChroma(
   if (existsSync(dir) && readdirSync(dir).length > 0)
     throw new UsageError(`${dir} exists and is not empty; export needs a new directory`, { file: dir });
   const config = await getCollection(store, collection);
-  const recorded = (config.extra?.chroma ?? {}) as {
-    name?: string;
-    tenant?: string;
-    database?: string;
-    metadata?: Record<string, unknown>;
-  };
+  const recorded = (config.extra?.chroma ?? {}) as Partial<ChromaIdentity>;
   const name = opts.name ?? recorded.name ?? collection;
   const tenant = recorded.tenant ?? 'default_tenant';
   const database = recorded.database ?? 'default_database';

@@ -5,13 +5,14 @@
  * the directory is checked unchanged, before the first delta is written.
  */
 import { basename } from 'node:path';
+import { type ChromaIdentity, type ChromaSpace, METRIC_OF_SPACE } from '../../core/chroma.js';
 import { ErrorCodes, StrataError, UsageError } from '../../core/errors.js';
 import type { Quantization, UpsertOp } from '../../core/types.js';
 import { validateName } from '../../core/validate.js';
 import { createCollection } from '../../pipeline/collections.js';
 import { acceptDelta, type DeltaDescriptor } from '../../pipeline/deltas.js';
-import type { ObjectStore } from '../../store/object-store.js';
-import { type ChromaCollectionInfo, ChromaDirectory, METRIC_OF_SPACE } from './reader.js';
+import type { ObjectStore } from '../../store/index.js';
+import { type ChromaCollectionInfo, ChromaDirectory } from './reader.js';
 
 export interface ImportChromaOptions {
   /** Import only this Chroma collection (by name). */
@@ -26,7 +27,7 @@ export interface ImportChromaOptions {
 }
 
 export interface ImportedCollection {
-  chroma: { id: string; name: string; tenant: string; database: string; space: string };
+  chroma: Pick<ChromaIdentity, 'id' | 'name' | 'tenant' | 'database'> & { space: ChromaSpace };
   collection: string;
   records: number;
   fromIndex: number;
@@ -110,22 +111,24 @@ export async function importChroma(
   const source = basename(chroma.dir);
   const collections: ImportedCollection[] = [];
   for (const { info, target, plan, batches } of loaded) {
+    const metric = METRIC_OF_SPACE[info.space];
+    const chromaIdentity: ChromaIdentity = {
+      id: info.id,
+      tenant: info.tenant,
+      database: info.database,
+      name: info.name,
+      metadata: info.metadata,
+      configuration: { hnsw: { space: info.space } },
+      metric,
+      createdAt: new Date().toISOString(),
+    };
     const config = await createCollection(store, {
       name: target,
       dimension: info.dimension!,
-      metric: METRIC_OF_SPACE[info.space],
+      metric,
       quantization: opts.quantization ?? 'f16',
       getOrCreate: true,
-      extra: {
-        chroma: {
-          id: info.id,
-          name: info.name,
-          tenant: info.tenant,
-          database: info.database,
-          space: info.space,
-          metadata: info.metadata,
-        },
-      },
+      extra: { chroma: chromaIdentity },
     });
     const deltas: DeltaDescriptor[] = [];
     let done = 0;

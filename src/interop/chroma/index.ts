@@ -14,6 +14,7 @@ export {
   type ChromaCollectionInfo,
   type ChromaCollectionPlan,
   ChromaDirectory,
+  chromaDirectoriesIn,
   isChromaDirectory,
 } from './reader.js';
 export { ChromaServer, type ChromaServerOptions, freePort } from './server.js';

@@ -18,8 +18,9 @@
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import type { ChromaSpace } from '../../core/chroma.js';
 import { ErrorCodes, StrataError } from '../../core/errors.js';
-import type { Metadata, MetadataValue, Metric, UpsertOp } from '../../core/types.js';
+import type { Metadata, MetadataValue, UpsertOp } from '../../core/types.js';
 import { validateDocument, validateEmbedding, validateId, validateMetadata } from '../../core/validate.js';
 import { chromaView } from './cosine.js';
 import { HNSW_FILES, HnswSegmentFiles } from './hnsw-files.js';
@@ -27,9 +28,6 @@ import { assertNotInUse } from './in-use.js';
 import { type ChromaDb, openChromaSqlite } from './sqlite.js';
 
 export const CHROMA_DB_FILE = 'chroma.sqlite3';
-
-export type ChromaSpace = 'cosine' | 'l2' | 'ip';
-export const METRIC_OF_SPACE: Readonly<Record<ChromaSpace, Metric>> = { cosine: 'cos', l2: 'l2sq', ip: 'ip' };
 
 export interface ChromaCollectionInfo {
   id: string;

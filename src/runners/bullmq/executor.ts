@@ -17,7 +17,7 @@ import { type Job, Queue, QueueEvents } from 'bullmq';
 import { ClosedError, ErrorCodes, StepError, type StrataError } from '../../core/errors.js';
 import type { StepExecutor } from '../../pipeline/executor.js';
 import { type StepResult, type StepTask, stepContext } from '../../pipeline/steps.js';
-import type { ObjectStore } from '../../store/object-store.js';
+import type { ObjectStore } from '../../store/index.js';
 import { DEFAULT_RETRY, type RetryPolicy } from '../retry-policy.js';
 import { redactRedisUrl, redisOptions } from './connection.js';
 import { DEFAULT_QUEUE, decodeFailure, jobIdOf, PROTOCOL_VERSION, type StepJobData } from './protocol.js';

@@ -1,8 +1,8 @@
 /**
  * A step worker: takes step jobs from the queue and runs them against its store. Any number of them, on
  * any machines, may serve one queue. If one dies (SIGKILL, OOM, a pulled plug), its job's lock expires and
- * another worker's stalled-job check hands the job over; steps are idempotent (DESIGN.md invariant 4), so
- * running one twice is harmless.
+ * another worker's stalled-job check hands the job over; steps are idempotent (docs/architecture.md, "Steps
+ * are pure and idempotent"), so running one twice is harmless.
  *
  * The step itself runs in a child process of the local pool (the same code the local runner uses), never
  * on this process's event loop: merges and index builds are long synchronous native calls, and a blocked
@@ -15,7 +15,7 @@ import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import { serializeError, toStrataError, UsageError } from '../../core/errors.js';
 import { failpoint } from '../../core/failpoints.js';
 import type { StepResult } from '../../pipeline/steps.js';
-import type { ObjectStore } from '../../store/object-store.js';
+import type { ObjectStore } from '../../store/index.js';
 import { LocalPoolExecutor } from '../local/pool.js';
 import { isRetryableStepError } from '../retry-policy.js';
 import { redactRedisUrl, redisOptions } from './connection.js';

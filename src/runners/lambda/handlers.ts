@@ -47,8 +47,7 @@ import {
 } from '../../pipeline/run.js';
 import { type RunRecord, readRunRecord } from '../../pipeline/runs.js';
 import { runStep, type StepResult } from '../../pipeline/steps.js';
-import type { ObjectStore } from '../../store/object-store.js';
-import { openStore } from '../../store/open.js';
+import { type ObjectStore, openStore } from '../../store/index.js';
 import { StepEnvCache } from '../step-env.js';
 import { lambdaBoundary, parseCause } from './errors.js';
 import type {

@@ -1,10 +1,11 @@
 /**
  * A worker process of the local pool: opens the store named by STRATA_WORKER_STORE, runs the steps the
- * parent sends, one at a time. If it dies, its handles die with it (DESIGN.md invariant 8).
+ * parent sends, one at a time. If it dies, its handles die with it (docs/architecture.md, "Closed means
+ * closed").
  */
 import { serializeError } from '../../core/errors.js';
 import { runStep } from '../../pipeline/steps.js';
-import { openStore } from '../../store/open.js';
+import { openStore } from '../../store/index.js';
 import { StepEnvCache } from '../step-env.js';
 import type { ChildMessage, ParentMessage } from './protocol.js';
 

@@ -19,7 +19,7 @@ import { ErrorCodes, NotFoundError, StrataError, UsageError } from '../../core/e
 import { validateEmbedding } from '../../core/validate.js';
 import { type GcReport, gcCollection } from '../../pipeline/gc.js';
 import { rollbackCollection } from '../../pipeline/rollback.js';
-import { normalizeFilter } from '../../query/filter.js';
+import { normalizeFilter } from '../../query/index.js';
 import { asBody, parseCount } from '../chroma-codec.js';
 import type { ServerContext } from '../context.js';
 import { queryRows, rowsPayload } from '../read-ops.js';

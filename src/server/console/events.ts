@@ -11,7 +11,7 @@ import { Keys } from '../../pipeline/layout.js';
 import { readLease } from '../../pipeline/lease.js';
 import type { RunRecord } from '../../pipeline/runs.js';
 import { journalPrefix, type StepRecord } from '../../pipeline/step-journal.js';
-import type { ObjectStore } from '../../store/object-store.js';
+import type { ObjectStore } from '../../store/index.js';
 import type { ConsoleEvent, RunSummary, StepView } from './wire.js';
 
 /** What the Console shows of a run record. */

@@ -13,7 +13,7 @@ import { pointerTarget, type RetainedVersion } from '../../pipeline/pointer.js';
 import { listRuns, type RunRecord, readRunRecord } from '../../pipeline/runs.js';
 import { journalPrefix, type StepRecord } from '../../pipeline/step-journal.js';
 import { readVersion } from '../../pipeline/versions.js';
-import type { ObjectStore } from '../../store/object-store.js';
+import type { ObjectStore } from '../../store/index.js';
 import type { CatalogEntry } from '../catalog.js';
 import type { ServerContext } from '../context.js';
 import type { RecallState } from '../recall-watch.js';
