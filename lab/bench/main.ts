@@ -6,7 +6,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { startS3rverProcess } from '../devservers/s3rver-process.js';
-import { benchCore } from './core.js';
+import { benchCore, CORE_PARTS } from './core.js';
 import { benchDistributed } from './distributed.js';
 import { benchS3 } from './s3.js';
 import { benchServe } from './serve.js';
@@ -14,15 +14,15 @@ import type { BenchSection } from './stats.js';
 
 type Section = (quick: boolean, log: (m: string) => void) => Promise<BenchSection>;
 
+/** What `npm run bench` runs without --only (core's parts run inside core). */
+const DEFAULT_SECTIONS = ['core', 's3', 'serve', 'distributed'];
+
 export const SECTIONS: Record<string, Section> = {
-  core: (quick, log) =>
-    benchCore(
-      quick
-        ? { records: 3_000, dimension: 256, queries: 100, largeRecords: 20_000, largeDimension: 64, log }
-        : { log },
-    ),
+  core: benchCore,
+  ...CORE_PARTS,
   s3: (quick, log) => benchS3(quick ? { sizeMb: 50, repeats: 1, log } : { log }),
-  serve: (quick, log) => benchServe(quick ? { records: 3_000, dimension: 256, queries: 100, log } : { log }),
+  serve: (quick, log) =>
+    benchServe(quick ? { records: 3_000, dimension: 256, queries: 100, changes: 120, log } : { log }),
   // As the issue asks: the local runner on the local store vs the BullMQ runner (2 workers) on s3rver.
   distributed: async (quick, log) => {
     const s3 = await startS3rverProcess();
@@ -65,7 +65,7 @@ async function main(): Promise<void> {
   const onlyArg =
     args.find((a) => a.startsWith('--only='))?.slice(7) ??
     (args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined);
-  const names = onlyArg ? onlyArg.split(',') : Object.keys(SECTIONS);
+  const names = onlyArg ? onlyArg.split(',') : DEFAULT_SECTIONS;
   const log = (m: string) => process.stderr.write(`bench: ${m}\n`);
   const meta = {
     date: new Date().toISOString(),
