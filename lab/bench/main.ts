@@ -7,7 +7,7 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { startS3rverProcess } from '../devservers/s3rver-process.js';
 import { benchConsole } from './console.js';
-import { benchCore } from './core.js';
+import { benchCore, CORE_PARTS } from './core.js';
 import { benchDistributed } from './distributed.js';
 import { benchS3 } from './s3.js';
 import { benchServe } from './serve.js';
@@ -15,15 +15,15 @@ import type { BenchSection } from './stats.js';
 
 type Section = (quick: boolean, log: (m: string) => void) => Promise<BenchSection>;
 
+/** What `npm run bench` runs without --only (core's parts run inside core). */
+const DEFAULT_SECTIONS = ['core', 's3', 'serve', 'distributed', 'console'];
+
 export const SECTIONS: Record<string, Section> = {
-  core: (quick, log) =>
-    benchCore(
-      quick
-        ? { records: 3_000, dimension: 256, queries: 100, largeRecords: 20_000, largeDimension: 64, log }
-        : { log },
-    ),
+  core: benchCore,
+  ...CORE_PARTS,
   s3: (quick, log) => benchS3(quick ? { sizeMb: 50, repeats: 1, log } : { log }),
-  serve: (quick, log) => benchServe(quick ? { records: 3_000, dimension: 256, queries: 100, log } : { log }),
+  serve: (quick, log) =>
+    benchServe(quick ? { records: 3_000, dimension: 256, queries: 100, changes: 120, log } : { log }),
   console: (quick, log) =>
     benchConsole(
       quick
@@ -72,7 +72,7 @@ async function main(): Promise<void> {
   const onlyArg =
     args.find((a) => a.startsWith('--only='))?.slice(7) ??
     (args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined);
-  const names = onlyArg ? onlyArg.split(',') : Object.keys(SECTIONS);
+  const names = onlyArg ? onlyArg.split(',') : DEFAULT_SECTIONS;
   const log = (m: string) => process.stderr.write(`bench: ${m}\n`);
   const meta = {
     date: new Date().toISOString(),

@@ -27,7 +27,7 @@ import {
   upsertOps,
 } from './chroma-codec.js';
 import type { ServerContext } from './context.js';
-import { queryRows, rowsPayload, selectRows } from './read-ops.js';
+import { planLabel, queryRows, rowsPayload, selectRows } from './read-ops.js';
 import { offerRecallSamples } from './recall-adapter.js';
 
 /** The Chroma server version this API corresponds to. */
@@ -351,8 +351,3 @@ function emptyRows(include: readonly string[]) {
 
 /** Databases are implicit; their ids are derived from the names (Chroma clients only display them). */
 const databaseId = (tenant: string, name: string) => uuidFrom(`strata-database\n${tenant}\n${name}`);
-
-/** One query's plan as a metric label: the distinct strategies its parts used, sorted ("ann+exact"). */
-function planLabel(strategies: readonly string[]): string {
-  return strategies.length === 0 ? 'empty' : [...new Set(strategies)].sort().join('+');
-}

@@ -52,6 +52,11 @@ export interface QueryAnswer {
 }
 
 /** k nearest matching rows of each query vector. The filter is evaluated once for all of them. */
+/** One query's plan as a metric label: the distinct strategies its parts used, sorted ("ann+exact"). */
+export function planLabel(strategies: readonly string[]): string {
+  return strategies.length === 0 ? 'empty' : [...new Set(strategies)].sort().join('+');
+}
+
 export function queryRows(
   view: VersionView,
   queries: Float32Array[],

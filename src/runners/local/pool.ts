@@ -18,7 +18,10 @@ export interface LocalPoolOptions {
   storeSpec: string;
   /** Worker processes (default: number of cores). */
   concurrency?: number;
-  /** Threads each worker gives the index build (default: cores / concurrency, at least 1; the final merge gets all). */
+  /**
+   * Threads each worker gives the index build (default: cores / concurrency, at least 1; final and merge
+   * steps get all).
+   */
   threads?: number;
   stepTimeoutMs?: number;
   retry?: Partial<RetryPolicy>;
@@ -32,6 +35,12 @@ interface Worker {
   ready: Promise<void>;
   busy: boolean;
 }
+
+/**
+ * Steps that run in a process of their own with every core: the final step, and merges — a merge builds
+ * (or extends) the index of up to the whole collection, and usually runs alone.
+ */
+const ALL_CORES: ReadonlySet<StepTask['kind']> = new Set(['final', 'merge']);
 
 const workerScript = (): { path: string; execArgv: string[] } => {
   const here = fileURLToPath(import.meta.url);
@@ -67,8 +76,9 @@ export class LocalPoolExecutor implements StepExecutor {
   #spawn(kind: StepTask['kind']): Worker {
     const { path, execArgv } = workerScript();
     const cores = availableParallelism();
-    const threads =
-      kind === 'final' ? cores : (this.#opts.threads ?? Math.max(1, Math.floor(cores / this.concurrency)));
+    const threads = ALL_CORES.has(kind)
+      ? cores
+      : (this.#opts.threads ?? Math.max(1, Math.floor(cores / this.concurrency)));
     const child = fork(path, [], {
       execArgv,
       env: {
@@ -116,8 +126,8 @@ export class LocalPoolExecutor implements StepExecutor {
   }
 
   async #runOnce(task: StepTask): Promise<StepResult> {
-    // The final merge builds the ANN index with every core: give it a dedicated process.
-    const w = task.kind !== 'final' && this.#idle.length > 0 ? this.#idle.pop()! : this.#spawn(task.kind);
+    // Final and merge steps use every core: each gets a process of its own (retired after the step).
+    const w = !ALL_CORES.has(task.kind) && this.#idle.length > 0 ? this.#idle.pop()! : this.#spawn(task.kind);
     w.busy = true;
     await w.ready;
     const id = this.#nextId++;
@@ -133,7 +143,7 @@ export class LocalPoolExecutor implements StepExecutor {
       const onMsg = (m: ChildMessage) => {
         if (m.type === 'result' && m.id === id) {
           cleanup();
-          if (task.kind === 'final') this.#send(w, { type: 'shutdown' });
+          if (ALL_CORES.has(task.kind)) this.#send(w, { type: 'shutdown' });
           else this.#idle.push(w);
           resolve(m.result);
         } else if (m.type === 'error' && m.id === id) {
