@@ -124,6 +124,7 @@ export async function importChroma(
           database: info.database,
           space: info.space,
           metadata: info.metadata,
+          configuration: info.configuration,
         },
       },
     });
