@@ -167,7 +167,7 @@ function documentMask(view: SnapshotView, wd: WhereDocument): Mask {
         const want = op === '$contains';
         for (let i = 0; i < n; i++) {
           const d = docs[i];
-          if ((d !== null && d !== undefined && d.includes(s)) !== want) mask[i] = 0;
+          if ((d?.includes(s) ?? false) !== want) mask[i] = 0;
         }
         break;
       }
