@@ -283,10 +283,10 @@ export function registerChromaApi(app: FastifyInstance, ctx: ServerContext): voi
     const body = asBody(req.body);
     const ids =
       body.ids === undefined || body.ids === null ? undefined : parseIds(body.ids, 'ids', maxBatchSize);
+    const limit = parseCount(body.limit, 'limit');
     checkChromaWhere(body.where);
     checkChromaWhereDocument(body.where_document);
     const filter = normalizeFilter({ where: body.where, whereDocument: body.where_document, ids });
-    const limit = parseCount(body.limit, 'limit');
     const filtered = filter.where !== undefined || filter.whereDocument !== undefined;
     if (ids?.length === 0 && !filtered) {
       throw new InvalidInputError(
@@ -318,13 +318,14 @@ export function registerChromaApi(app: FastifyInstance, ctx: ServerContext): voi
     read(req);
     const e = await entryOf(req);
     const body = asBody(req.body);
+    // what does not deserialize (422) before what is invalid (400), as in Chroma
     const include = parseInclude(body.include, ['documents', 'metadatas']);
     const ids = body.ids === undefined || body.ids === null ? undefined : parseIds(body.ids);
+    const limit = parseCount(body.limit, 'limit');
+    const offset = parseCount(body.offset, 'offset') ?? 0;
     checkChromaWhere(body.where);
     checkChromaWhereDocument(body.where_document);
     const filter = normalizeFilter({ where: body.where, whereDocument: body.where_document, ids });
-    const limit = parseCount(body.limit, 'limit');
-    const offset = parseCount(body.offset, 'offset') ?? 0;
     const snap = e.config ? await acquireCurrent(ctx, e.strata) : undefined;
     try {
       if (!snap) return { ...emptyRows(include), include };
@@ -343,8 +344,8 @@ export function registerChromaApi(app: FastifyInstance, ctx: ServerContext): voi
     const body = asBody(req.body);
     const include = parseInclude(body.include, ['metadatas', 'documents', 'distances']);
     const k = parseCount(body.n_results, 'n_results', ctx.limits.maxResults) ?? 10;
-    const queries = parseQueryEmbeddings(body.query_embeddings, e.config?.dimension, maxBatchSize);
     const ids = body.ids === undefined || body.ids === null ? undefined : parseIds(body.ids);
+    const queries = parseQueryEmbeddings(body.query_embeddings, e.config?.dimension, maxBatchSize);
     checkChromaWhere(body.where);
     checkChromaWhereDocument(body.where_document);
     const filter = normalizeFilter({ where: body.where, whereDocument: body.where_document, ids });
