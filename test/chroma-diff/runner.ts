@@ -94,18 +94,24 @@ export class DiffEnv {
  * /strata/v1/compact) and waits until the published snapshot is the one served. Switch it off
  * (visibility: 'immediate') once the server reads its own writes.
  */
-export function compactingVisibility(t: TestServer): Visibility {
+export function compactingVisibility(t: TestServer): Visibility & { waits: number; waitedMs: number } {
   let dirty = false;
-  return {
+  const v = {
+    waits: 0,
+    waitedMs: 0,
     wrote() {
       dirty = true;
     },
     async settle() {
       if (!dirty) return;
       dirty = false;
+      const t0 = performance.now();
       await compactNow(t);
+      v.waits++;
+      v.waitedMs += performance.now() - t0;
     },
   };
+  return v;
 }
 
 /** Served and published snapshot, ledger and last runs of each collection (for a difference's report). */
@@ -153,9 +159,11 @@ export interface Stats {
   sequences: number;
   operations: number;
   explained: Partial<Record<KnownLabel, number>>;
+  /** Operations by kind and Chroma's outcome ("get ok", "add ChromaClientError"…): what was exercised. */
+  outcomes: Record<string, number>;
 }
 
-export const newStats = (): Stats => ({ sequences: 0, operations: 0, explained: {} });
+export const newStats = (): Stats => ({ sequences: 0, operations: 0, explained: {}, outcomes: {} });
 
 export class DifferenceError extends Error {
   readonly op: Op;
@@ -201,6 +209,8 @@ export class Sequence {
     const [c, s]: Outcome[] = await Promise.all([this.chroma.run(op), this.strata.run(op)]);
     if (WRITE_OPS.has(op.op)) this.strata.visibility.wrote();
     this.#stats.operations++;
+    const outcome = `${op.op} ${c!.ok ? 'ok' : c!.error}`;
+    this.#stats.outcomes[outcome] = (this.#stats.outcomes[outcome] ?? 0) + 1;
     const v = compareOutcomes(op, c!, s!, { version: this.version, sharedIds: this.sharedIds });
     this.log.push(`${describeOp(op)} → ${c!.ok ? 'ok' : c!.error}`);
     if (process.env.DIFF_TRACE && describeOp(op).includes(process.env.DIFF_TRACE)) {
@@ -249,7 +259,7 @@ const initialArbitrary = fc.uniqueArray(
     space: fc.option(fc.constantFrom<Space>('l2', 'cosine', 'ip'), { nil: undefined }),
     spaceVia: fc.constantFrom<'configuration' | 'metadata'>('configuration', 'configuration', 'metadata'),
   }),
-  { minLength: 1, maxLength: 3, selector: (c) => c.name },
+  { minLength: 2, maxLength: 3, selector: (c) => c.name },
 );
 
 let sequenceCounter = 0;
@@ -474,13 +484,23 @@ export async function runSequences(env: DiffEnv, o: RunOptions): Promise<RunRepo
   return { stats, runs, differences, ms: performance.now() - t0 };
 }
 
-export function describeStats(r: RunReport): string {
+export function describeStats(r: RunReport, env?: DiffEnv): string {
+  const v = env?.visibility as { waits?: number; waitedMs?: number } | undefined;
+  const waited =
+    v?.waits !== undefined
+      ? `\nvisibility waits (compactions): ${v.waits}, ${((v.waitedMs ?? 0) / 1000).toFixed(1)} s`
+      : '';
   const explained = Object.entries(r.stats.explained)
     .map(([k, n]) => `${k} ×${n} (${KNOWN[k as KnownLabel]})`)
     .join('\n  ');
+  const outcomes = Object.entries(r.stats.outcomes)
+    .sort((a, b) => (a[0] < b[0] ? -1 : 1))
+    .map(([k, n]) => `${k} ×${n}`)
+    .join(', ');
   return [
+    `operations by kind and Chroma's outcome: ${outcomes}`,
     `${r.runs} sequences (${r.stats.sequences} started), ${r.stats.operations} operations in ${(r.ms / 1000).toFixed(1)} s (${(r.runs / (r.ms / 1000)).toFixed(2)} sequences/s)`,
-    `unexplained differences: ${r.differences.length}`,
+    `unexplained differences: ${r.differences.length}${waited}`,
     explained
       ? `explained (kept on purpose, README "Chroma compatibility"):\n  ${explained}`
       : 'explained: none',
