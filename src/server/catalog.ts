@@ -18,8 +18,8 @@
  * restarts, new after a delete and re-create); collections imported from Chroma keep their Chroma identity.
  *
  * Tenants and databases exist as in Chroma: default_tenant and default_database always; others once
- * created (serve/chroma/tenants/T.json, serve/chroma/databases/T/D.json) — or, for stores written before
- * they were recorded, while a collection lives in them.
+ * created (serve/chroma/tenants/T.json, serve/chroma/databases/T/D/ID — the id in the key, so a listing
+ * alone knows them) — or, for stores written before they were recorded, while a collection lives in them.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import {
@@ -90,7 +90,7 @@ const DATABASES_PREFIX = 'serve/chroma/databases/';
 const pendingKey = (strata: string) => `${PENDING_PREFIX}${strata}.json`;
 const attributesKey = (strata: string) => `${ATTRIBUTES_PREFIX}${strata}.json`;
 const tenantKey = (t: string) => `${TENANTS_PREFIX}${t}.json`;
-const databaseKey = (t: string, d: string) => `${DATABASES_PREFIX}${t}/${d}.json`;
+const databaseKey = (d: DatabaseInfo) => `${DATABASES_PREFIX}${d.tenant}/${d.name}/${d.id}`;
 
 const PART_RE = /^[A-Za-z0-9_-]{1,64}$/;
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -217,8 +217,10 @@ export class Catalog {
     }
     const databases = new Map<string, DatabaseInfo>();
     for (const o of await this.#store.list(DATABASES_PREFIX)) {
-      const d = await readJson<DatabaseInfo>(this.#store, o.key);
-      if (d) databases.set(dbKey(d.value.tenant, d.value.name), d.value);
+      const [tenant, name, id] = o.key.slice(DATABASES_PREFIX.length).split('/');
+      if (tenant && name && id && !databases.has(dbKey(tenant, name))) {
+        databases.set(dbKey(tenant, name), { id, name, tenant });
+      }
     }
     this.#byStrata = byStrata;
     this.#byId = new Map([...byStrata.values()].map((e) => [e.chroma.id, e]));
@@ -451,8 +453,9 @@ export class Catalog {
     if (this.databaseExists(tenant, database)) {
       throw new ChromaApiError(409, 'ChromaError', ErrorCodes.USAGE, `Database [${database}] already exists`);
     }
-    const info: DatabaseInfo = { id: randomUUID(), name: database, tenant };
-    await writeJson(this.#store, databaseKey(tenant, database), info);
+    await this.#store.put(databaseKey({ id: randomUUID(), name: database, tenant }), '{}\n', {
+      contentType: 'application/json',
+    });
     await this.reload();
   }
 
@@ -483,7 +486,8 @@ export class Catalog {
       await this.#store.delete(pendingKey(e.strata));
       await this.#store.delete(attributesKey(e.strata));
     }
-    await this.#store.delete(databaseKey(tenant, database));
+    const d = this.#databases.get(dbKey(tenant, database));
+    if (d) await this.#store.delete(databaseKey(d));
     await this.reload();
   }
 }
