@@ -94,7 +94,7 @@ try {
       },
     });
     failed = report.differences.length > 0;
-    console.log(`\n${describeStats(report)}`);
+    console.log(`\n${describeStats(report, env)}`);
   }
 } finally {
   await env.close();

@@ -25,7 +25,7 @@ export const VECTOR_SPEC_LENGTH = 6;
 
 export const IDS = ['id0', 'id1', 'id2', 'id3', 'id4', 'id5', 'id6', 'id7', 'doc-8', 'ü-9', 'id 10', 'z'];
 const META_KEYS = ['a', 'b', 'tag', 'n'];
-const WORDS = ['hello', 'world', 'foo', 'bar', 'Hello', 'lo', 'x'];
+const WORDS = ['hello', 'world', 'foo', 'bar', 'Hello', 'lo', 'x', ''];
 export const DOCUMENTS = ['hello world', 'Hello', 'foo bar', 'x', '', 'lorem ipsum dolor', 'bar foo hello'];
 /** Regular expressions both dialects (Rust regex, JavaScript with the u flag) read alike. */
 const REGEXES = ['^h', 'o$', 'l+', 'fo?o', '[a-f]oo', '\\d', '^$', 'b.r', 'x|y', '\\s', '(?:lo)+'];
@@ -39,6 +39,8 @@ export type Op =
       name: string;
       space?: Space;
       spaceVia: 'configuration' | 'metadata';
+      /** HNSW parameters, in the configuration or as the legacy hnsw:* metadata keys (spaceVia). */
+      hnsw?: { ef_search?: number; max_neighbors?: number; ef_construction?: number };
       metadata?: Meta;
       getOrCreate: boolean;
     }
@@ -46,7 +48,13 @@ export type Op =
   | { op: 'listCollections'; limit?: number; offset?: number }
   | { op: 'countCollections' }
   | { op: 'deleteCollection'; name: string }
-  | { op: 'modifyCollection'; target: string; name?: string; metadata?: Meta }
+  | {
+      op: 'modifyCollection';
+      target: string;
+      name?: string;
+      metadata?: Meta;
+      configuration?: { hnsw: { ef_search?: number; max_neighbors?: number } };
+    }
   | {
       op: 'add' | 'upsert' | 'update';
       target: string;
@@ -135,6 +143,7 @@ const anyName = fc.oneof(
  */
 const component = fc.oneof(
   { weight: 1, arbitrary: fc.integer({ min: -3, max: 3 }) },
+  { weight: 1, arbitrary: fc.constant(-0) },
   {
     weight: 3,
     arbitrary: fc
@@ -142,10 +151,10 @@ const component = fc.oneof(
       .map(([x, negative]) => Math.fround(negative ? -x : x)),
   },
 );
-/** Never the zero vector (cosine of a zero vector is a pinned difference). */
+/** Never the zero vector (cosine of a zero vector is a pinned difference), nor one that is zero in the first 2 dimensions. */
 const vectorSpec = fc
   .array(component, { minLength: VECTOR_SPEC_LENGTH, maxLength: VECTOR_SPEC_LENGTH })
-  .map((v) => (v.every((x) => x === 0) ? v.map((_, i) => (i === 0 ? 1 : 0)) : v));
+  .map((v) => (v[0] === 0 && v[1] === 0 ? [1, ...v.slice(1)] : v));
 
 const scalar: fc.Arbitrary<Scalar> = fc.oneof(
   fc.constantFrom('x', 'y', 'hello', '', 'Hello world'),
@@ -275,7 +284,20 @@ export const opArbitraries: Array<{ weight: number; arbitrary: fc.Arbitrary<Op> 
         name: anyName,
         space: maybe(fc.constantFrom<Space>('l2', 'cosine', 'ip'), 3),
         spaceVia: fc.constantFrom<'configuration' | 'metadata'>('configuration', 'configuration', 'metadata'),
-        metadata: maybe(metadata),
+        hnsw: maybe(
+          fc.record(
+            {
+              ef_search: fc.integer({ min: 1, max: 200 }),
+              max_neighbors: fc.integer({ min: 2, max: 64 }),
+              ef_construction: fc.integer({ min: 1, max: 200 }),
+            },
+            { requiredKeys: [] },
+          ),
+          1,
+        ),
+        metadata: maybe(
+          fc.oneof({ weight: 10, arbitrary: metadata }, { weight: 1, arbitrary: metadataPatch }),
+        ),
         getOrCreate: fc.boolean(),
       })
       .map((r): Op => ({ op: 'createCollection', ...r })),
@@ -292,7 +314,22 @@ export const opArbitraries: Array<{ weight: number; arbitrary: fc.Arbitrary<Op> 
   {
     weight: 1,
     arbitrary: fc
-      .record({ target: workingName, name: maybe(anyName), metadata: maybe(metadata) })
+      .record({
+        target: workingName,
+        name: maybe(anyName),
+        metadata: maybe(
+          fc.oneof({ weight: 6, arbitrary: metadata }, { weight: 1, arbitrary: metadataPatch }),
+        ),
+        configuration: maybe(
+          fc
+            .record(
+              { ef_search: fc.integer({ min: 1, max: 200 }), max_neighbors: fc.integer({ min: 2, max: 64 }) },
+              { requiredKeys: [] },
+            )
+            .map((hnsw) => ({ hnsw })),
+          1,
+        ),
+      })
       .map((r): Op => ({ op: 'modifyCollection', ...r })),
   },
   { weight: 8, arbitrary: writeRecords('add') },

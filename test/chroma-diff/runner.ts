@@ -287,7 +287,11 @@ async function runPlain(
   for (const c of initial) {
     await seq.step({ op: 'createCollection', getOrCreate: false, ...c });
   }
-  await fc.asyncModelRun(() => ({ model: { held: seq.held(), tenants: true }, real: seq }), cmds);
+  try {
+    await fc.asyncModelRun(() => ({ model: { held: seq.held(), tenants: true }, real: seq }), cmds);
+  } finally {
+    await Promise.all([chroma.cleanup(), strata.cleanup()]);
+  }
 }
 
 export interface ImportPlan {

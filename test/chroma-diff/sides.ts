@@ -7,11 +7,13 @@
 import * as chroma300 from 'chromadb';
 import * as chroma350 from 'chromadb-latest';
 import {
+  DATABASES,
   DEFAULT_DIMENSION,
   DIMENSIONS,
   type IncludeField,
   type Meta,
   type Op,
+  TENANTS,
   VECTOR_SPEC_LENGTH,
   type Where,
   type WhereDocument,
@@ -206,6 +208,20 @@ export class Side {
    * A tenant token as a name unique to this sequence, so sequences sharing a server never see each
    * other's tenants (the defaults, and names Chroma refuses, stay as they are).
    */
+  /** Deletes the databases this sequence may have made (and so their collections); errors ignored. */
+  async cleanup(): Promise<void> {
+    const admin = this.admin();
+    for (const t of TENANTS) {
+      for (const d of DATABASES) {
+        const tenant = this.tenantName(t);
+        const database = this.databaseName(t, d);
+        if (database === 'default_database' && tenant === 'default_tenant') continue;
+        if (database.length < 3) continue;
+        await admin.deleteDatabase({ name: database, tenant }).catch(() => undefined);
+      }
+    }
+  }
+
   tenantName(token: string): string {
     return token.startsWith('default_') || token.length < 3 ? token : `${token}_${this.tag}`;
   }
@@ -237,8 +253,18 @@ export class Side {
       case 'createCollection': {
         const args: Record<string, unknown> = { name: op.name, embeddingFunction: null };
         let metadata = op.metadata;
-        if (op.space && op.spaceVia === 'configuration') args.configuration = { hnsw: { space: op.space } };
-        if (op.space && op.spaceVia === 'metadata') metadata = { ...metadata, 'hnsw:space': op.space };
+        if (op.spaceVia === 'configuration' && (op.space || op.hnsw)) {
+          args.configuration = { hnsw: { ...(op.space ? { space: op.space } : {}), ...op.hnsw } };
+        }
+        if (op.spaceVia === 'metadata') {
+          const legacy: Meta = {};
+          if (op.space) legacy['hnsw:space'] = op.space;
+          if (op.hnsw?.ef_search !== undefined) legacy['hnsw:search_ef'] = op.hnsw.ef_search;
+          if (op.hnsw?.max_neighbors !== undefined) legacy['hnsw:M'] = op.hnsw.max_neighbors;
+          if (op.hnsw?.ef_construction !== undefined)
+            legacy['hnsw:construction_ef'] = op.hnsw.ef_construction;
+          if (Object.keys(legacy).length > 0) metadata = { ...metadata, ...legacy };
+        }
         if (metadata) args.metadata = metadata;
         const c = this.client();
         const col = op.getOrCreate ? await c.getOrCreateCollection(args) : await c.createCollection(args);
@@ -344,6 +370,7 @@ export class Side {
         const args: Record<string, unknown> = {};
         if (op.name !== undefined) args.name = op.name;
         if (op.metadata !== undefined) args.metadata = op.metadata;
+        if (op.configuration !== undefined) args.configuration = op.configuration;
         const before = col.name;
         await col.modify(args);
         if (col.name !== before) {
