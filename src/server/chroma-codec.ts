@@ -1,8 +1,9 @@
 /**
- * Request bodies of Chroma's API v2 turned into validated Strata values, with a clear coded 400 for
- * anything malformed (the message names the field and the row). Embeddings come as arrays of numbers or,
- * as the chromadb client sends them once pre-flight says supports_base64_encoding, as base64 strings of
- * little-endian float32.
+ * Request bodies of Chroma's API v2 turned into validated Strata values, refused as Chroma refuses them: a
+ * body that does not deserialize into Chroma's request type is 422, anything else malformed a coded 400
+ * (the message names the field and the row). Embeddings come as arrays of numbers or, as the chromadb
+ * client sends them once pre-flight says supports_base64_encoding, as base64 strings of little-endian
+ * float32.
  */
 import { ErrorCodes, InvalidInputError, StrataError, UsageError } from '../core/errors.js';
 import { validateDocument, validateEmbedding, validateId, validateMetadataPatch } from '../core/validate.js';

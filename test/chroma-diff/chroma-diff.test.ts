@@ -193,6 +193,24 @@ describe('differences kept on purpose (each row of the README table that says "d
     expect([r.chroma.status, r.strata.status]).toEqual([201, 400]);
   });
 
+  it('an integer value against a fractional operand: Chroma 1.0 truncates the operand (1 >= 1.5, 1 = 1.5), Strata compares numbers', async () => {
+    await p.collection('numbers');
+    await p.records('numbers', 'add', add(['one', 'half'], { metadatas: [{ v: 1 }, { v: 1.5 }] }));
+    await p.settle();
+    const ids = async (where: unknown) => {
+      const r = await p.records('numbers', 'get', { where, include: [] });
+      return [
+        (r.chroma.body as { ids: string[] }).ids.sort(),
+        (r.strata.body as { ids: string[] }).ids.sort(),
+      ];
+    };
+    expect(await ids({ v: { $gte: 1.5 } })).toEqual([['half', 'one'], ['half']]);
+    expect(await ids({ v: { $eq: 1.5 } })).toEqual([['half', 'one'], ['half']]);
+    expect(await ids({ v: { $lt: 1.5 } })).toEqual([[], ['one']]);
+    // an integer operand compares alike
+    expect(await ids({ v: { $gt: 1 } })).toEqual([['half'], ['half']]);
+  });
+
   it('cosine distance between zero vectors: Chroma 1, Strata 0', async () => {
     await p.collection('zero', { hnsw: { space: 'cosine' } });
     await p.records('zero', 'add', { ids: ['z'], embeddings: [[0, 0, 0]] });

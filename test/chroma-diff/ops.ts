@@ -156,23 +156,32 @@ const vectorSpec = fc
   .array(component, { minLength: VECTOR_SPEC_LENGTH, maxLength: VECTOR_SPEC_LENGTH })
   .map((v) => (v[0] === 0 && v[1] === 0 ? [1, ...v.slice(1)] : v));
 
-const scalar: fc.Arbitrary<Scalar> = fc.oneof(
-  fc.constantFrom('x', 'y', 'hello', '', 'Hello world'),
-  fc.integer({ min: -3, max: 3 }),
-  fc.constantFrom(1.5, -0.25, 2.75, 1e-3),
-  fc.boolean(),
-);
-
-/** Metadata for a new record: 1-3 keys, no null values (3.0.14 would send them; Chroma refuses them on add). */
-const metadata: fc.Arbitrary<Meta> = fc.dictionary(fc.constantFrom(...META_KEYS), scalar, {
-  minKeys: 1,
-  maxKeys: 3,
-});
+const strings = fc.constantFrom('x', 'y', 'hello', '', 'Hello world');
+const ints = fc.integer({ min: -3, max: 3 });
+const floats = fc.constantFrom(1.5, -0.25, 2.75, 1e-3);
+/**
+ * Values by key: only `n` holds fractions. Chroma 1.0 compares an integer value with a fractional operand
+ * truncated (1 ≥ 1.5 and 1 = 1.5 are true there), Strata compares the numbers (a pinned difference), so a
+ * fractional operand is only ever compared with fractions or integers of a key that holds no integers.
+ */
+const VALUES: Readonly<Record<string, fc.Arbitrary<Scalar>>> = {
+  a: fc.oneof(strings, ints),
+  b: fc.oneof(ints, fc.boolean()),
+  tag: fc.oneof(strings, ints, fc.boolean()),
+  n: fc.oneof(floats, strings),
+};
+function metadataOf(value: (key: string) => fc.Arbitrary<Scalar | null>): fc.Arbitrary<Meta> {
+  const fields = Object.fromEntries(META_KEYS.map((k) => [k, value(k)]));
+  return fc
+    .record(fields, { requiredKeys: [] })
+    .map((m) => Object.fromEntries(Object.entries(m).filter(([, x]) => x !== undefined)) as Meta)
+    .filter((m) => Object.keys(m).length > 0);
+}
+/** Metadata for a new record: 1-4 keys, no null values (3.0.14 would send them; Chroma refuses them on add). */
+const metadata: fc.Arbitrary<Meta> = metadataOf((k) => VALUES[k]!);
 /** A metadata change (update/upsert): a null value removes the key. */
-const metadataPatch: fc.Arbitrary<Meta> = fc.dictionary(
-  fc.constantFrom(...META_KEYS),
-  fc.oneof({ weight: 4, arbitrary: scalar }, { weight: 1, arbitrary: fc.constant(null) }),
-  { minKeys: 1, maxKeys: 3 },
+const metadataPatch: fc.Arbitrary<Meta> = metadataOf((k) =>
+  fc.oneof({ weight: 4, arbitrary: VALUES[k]! }, { weight: 1, arbitrary: fc.constant(null) }),
 );
 
 const idList = (min: number, max: number) =>
@@ -180,30 +189,27 @@ const idList = (min: number, max: number) =>
 
 // --- filters -----------------------------------------------------------------------------------------
 
-const sameTypeList = fc.oneof(
-  fc.uniqueArray(fc.constantFrom('x', 'y', 'hello', ''), { minLength: 1, maxLength: 3 }),
-  fc.uniqueArray(fc.integer({ min: -3, max: 3 }), { minLength: 1, maxLength: 3 }),
-  fc.uniqueArray(fc.constantFrom(1.5, -0.25, 2.75), { minLength: 1, maxLength: 2 }),
-  fc.constant([true]),
-  // ints and floats together: Chroma refuses a list of two value types
-  fc.constant([1, 1.5]),
-);
+/** An $in/$nin list of one value type, of the values a key holds (or ints and floats together: refused). */
+const listFor = (k: string) =>
+  fc.oneof(
+    { weight: 12, arbitrary: fc.uniqueArray(VALUES[k]!, { minLength: 1, maxLength: 3 }).filter(oneType) },
+    { weight: 1, arbitrary: fc.constant([1, 1.5]) },
+  );
+const oneType = (xs: Scalar[]) =>
+  new Set(xs.map((x) => (typeof x === 'number' ? (Number.isInteger(x) ? 'int' : 'float') : typeof x)))
+    .size === 1;
+/** A range operand: fractions only for `n` (see VALUES). */
+const rangeFor = (k: string) => (k === 'n' ? fc.oneof(ints, floats) : ints);
 
-const leafWhere: fc.Arbitrary<Where> = fc.oneof(
-  fc.record({ k: fc.constantFrom(...META_KEYS), v: scalar }).map(({ k, v }) => ({ [k]: v })),
-  fc
-    .record({ k: fc.constantFrom(...META_KEYS), o: fc.constantFrom('$eq', '$ne'), v: scalar })
-    .map(({ k, o, v }) => ({ [k]: { [o]: v } })),
-  fc
-    .record({
-      k: fc.constantFrom(...META_KEYS),
-      o: fc.constantFrom('$gt', '$gte', '$lt', '$lte'),
-      v: fc.oneof(fc.integer({ min: -3, max: 3 }), fc.constantFrom(1.5, -0.25)),
-    })
-    .map(({ k, o, v }) => ({ [k]: { [o]: v } })),
-  fc
-    .record({ k: fc.constantFrom(...META_KEYS), o: fc.constantFrom('$in', '$nin'), v: sameTypeList })
-    .map(({ k, o, v }) => ({ [k]: { [o]: v } })),
+const leafWhere: fc.Arbitrary<Where> = fc.constantFrom(...META_KEYS).chain((k) =>
+  fc.oneof(
+    VALUES[k]!.map((v) => ({ [k]: v })),
+    fc.record({ o: fc.constantFrom('$eq', '$ne'), v: VALUES[k]! }).map(({ o, v }) => ({ [k]: { [o]: v } })),
+    fc
+      .record({ o: fc.constantFrom('$gt', '$gte', '$lt', '$lte'), v: rangeFor(k) })
+      .map(({ o, v }) => ({ [k]: { [o]: v } })),
+    fc.record({ o: fc.constantFrom('$in', '$nin'), v: listFor(k) }).map(({ o, v }) => ({ [k]: { [o]: v } })),
+  ),
 );
 const where: fc.Arbitrary<Where> = fc.oneof(
   { weight: 3, arbitrary: leafWhere },
