@@ -161,18 +161,25 @@ function documentMask(view: RowSource, wd: WhereDocument): Mask {
         andInto(mask, any);
         break;
       }
+      // a record without a document matches no $contains/$regex and every $not_contains/$not_regex
       case '$contains':
       case '$not_contains': {
         const s = arg as string;
         const want = op === '$contains';
-        for (let i = 0; i < n; i++) if ((docs[i] ?? '').includes(s) !== want) mask[i] = 0;
+        for (let i = 0; i < n; i++) {
+          const d = docs[i];
+          if ((d?.includes(s) ?? false) !== want) mask[i] = 0;
+        }
         break;
       }
       case '$regex':
       case '$not_regex': {
         const re = new RegExp(arg as string, 'u');
         const want = op === '$regex';
-        for (let i = 0; i < n; i++) if (re.test(docs[i] ?? '') !== want) mask[i] = 0;
+        for (let i = 0; i < n; i++) {
+          const d = docs[i];
+          if ((d !== null && d !== undefined && re.test(d)) !== want) mask[i] = 0;
+        }
         break;
       }
       default:

@@ -106,7 +106,9 @@ export function validateWhereDocument(wd: unknown): WhereDocument | undefined {
   return Object.keys(wd).length === 0 ? undefined : (wd as WhereDocument);
 }
 
+/** A record without a document matches no $contains/$regex and every $not_contains/$not_regex (as in Chroma). */
 export function matchesWhereDocument(document: string | null | undefined, wd: WhereDocument): boolean {
+  const has = document !== null && document !== undefined;
   const doc = document ?? '';
   for (const [op, arg] of Object.entries(wd)) {
     switch (op) {
@@ -119,17 +121,17 @@ export function matchesWhereDocument(document: string | null | undefined, wd: Wh
       }
       case '$contains':
         if (typeof arg !== 'string') throw bad('$contains needs a string');
-        if (!doc.includes(arg)) return false;
+        if (!has || !doc.includes(arg)) return false;
         break;
       case '$not_contains':
         if (typeof arg !== 'string') throw bad('$not_contains needs a string');
-        if (doc.includes(arg)) return false;
+        if (has && doc.includes(arg)) return false;
         break;
       case '$regex':
-        if (!re(arg).test(doc)) return false;
+        if (!re(arg).test(doc) || !has) return false;
         break;
       case '$not_regex':
-        if (re(arg).test(doc)) return false;
+        if (has && re(arg).test(doc)) return false;
         break;
       default:
         throw bad(`unknown where_document operator ${op}`);

@@ -6,8 +6,24 @@
  * StoreError after the store's own retries) is 503: the request may be retried; reads of a snapshot
  * already open never touch the store.
  */
-import { ErrorCodes, InvalidInputError, StrataError } from '../core/errors.js';
+import { type ErrorCode, ErrorCodes, InvalidInputError, StrataError } from '../core/errors.js';
 import { isTransient } from '../core/retry.js';
+
+/**
+ * An error answered with the status and error name Chroma uses for it, where that is not what the code
+ * alone would give: 422 `ChromaError` for a body that does not deserialize into Chroma's request type,
+ * 409 for a tenant or database that exists, 403 for reset, 501 for fork (the chromadb clients map each
+ * status to their own error class).
+ */
+export class ChromaApiError extends StrataError {
+  readonly status: number;
+  readonly errorName: string;
+  constructor(status: number, errorName: string, code: ErrorCode, message: string) {
+    super(code, message);
+    this.status = status;
+    this.errorName = errorName;
+  }
+}
 
 export interface HttpErrorBody {
   error: string;
@@ -40,6 +56,9 @@ const BAD_REQUEST = new Set<string>([
 ]);
 
 export function toHttpError(e: unknown): { status: number; body: HttpErrorBody } {
+  if (e instanceof ChromaApiError) {
+    return { status: e.status, body: { error: e.errorName, message: e.message, code: e.code } };
+  }
   if (e instanceof StrataError) {
     const body = (error: string) => ({ error, message: e.message, code: e.code });
     switch (e.code) {

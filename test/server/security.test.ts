@@ -42,8 +42,8 @@ describe('request validation and auth', () => {
     expect(chromaHeader.status).toBe(201);
   });
 
-  it('answers malformed input with coded 400s', async () => {
-    const cases: Array<[string, unknown, RegExp]> = [
+  it('answers malformed input with coded 400s (422 where Chroma cannot deserialize the body)', async () => {
+    const cases: Array<[string, unknown, number, RegExp]> = [
       [
         'add',
         {
@@ -53,29 +53,29 @@ describe('request validation and auth', () => {
             [1, 2],
           ],
         },
+        400,
         /appears twice/,
       ],
-      ['add', { ids: ['b'], embeddings: [[1, 2, 3]] }, /3 dimensions/],
-      ['add', { ids: ['b'], embeddings: ['not base64!'] }, /base64/],
-      ['add', { ids: ['b'], embeddings: [[1, 'x']] }, /not a number/],
-      ['add', { ids: ['b'] }, /embedding/],
-      ['add', { ids: ['b'], embeddings: [[1, 2]], metadatas: [{ k: { nested: 1 } }] }, /metadata/],
-      ['add', { ids: ['b\u0000'], embeddings: [[1, 2]] }, /control character/],
-      ['add', { ids: Array.from({ length: 101 }, (_, i) => `i${i}`), embeddings: [] }, /max_batch_size/],
-      ['add', { ids: ['b'], embeddings: [[1, 2]], uris: ['s3://x'] }, /uris/],
-      ['query', { query_embeddings: [[1, 2]], n_results: 0 }, /n_results/],
-      ['query', { query_embeddings: [[1, 2]], where: { a: { $gt: 'x' } } }, /invalid filter/],
-      ['query', { query_embeddings: [[1, 2]], where_document: { $regex: '(' } }, /regular expression/],
-      ['get', { include: ['distances'] }, /distances/],
-      ['get', { limit: -1 }, /limit/],
-      ['delete', {}, /needs ids/],
-      ['update', { ids: ['a'], embeddings: [[1, 2]] }, /upsert/],
+      ['add', { ids: ['b'], embeddings: [[1, 2, 3]] }, 400, /dimension of 2, got 3/],
+      ['add', { ids: ['b'], embeddings: ['not base64!'] }, 400, /base64/],
+      ['add', { ids: ['b'], embeddings: [[1, 'x']] }, 422, /embeddings\[0\]\[1\]/],
+      ['add', { ids: ['b'] }, 422, /missing field `embeddings`/],
+      ['add', { ids: ['b'], embeddings: [[1, 2]], metadatas: [{ k: { nested: 1 } }] }, 422, /MetadataValue/],
+      ['add', { ids: ['b\u0000'], embeddings: [[1, 2]] }, 400, /control character/],
+      ['add', { ids: Array.from({ length: 101 }, (_, i) => `i${i}`), embeddings: [] }, 400, /max_batch_size/],
+      ['add', { ids: ['b'], embeddings: [[1, 2]], uris: ['s3://x'] }, 400, /uris/],
+      ['query', { query_embeddings: [[1, 2]], n_results: -1 }, 422, /n_results/],
+      ['query', { query_embeddings: [[1, 2]], where: { a: { $gt: 'x' } } }, 400, /Invalid where clause/],
+      ['query', { query_embeddings: [[1, 2]], where_document: { $regex: '(' } }, 400, /regular expression/],
+      ['get', { include: ['nope'] }, 422, /include/],
+      ['get', { limit: -1 }, 422, /limit/],
+      ['delete', { ids: [] }, 400, /Either ids or where/],
     ];
-    for (const [op, body, message] of cases) {
+    for (const [op, body, status, message] of cases) {
       const res = await t.call('POST', `${coll}/${op}`, body);
       const json = (await res.json()) as { error: string; message: string; code: string };
-      expect(res.status, `${op} ${JSON.stringify(body).slice(0, 80)}`).toBe(400);
-      expect(json.error).toBe('InvalidArgumentError');
+      expect(res.status, `${op} ${JSON.stringify(body).slice(0, 80)}`).toBe(status);
+      expect(json.error).toBe(status === 422 ? 'ChromaError' : 'InvalidArgumentError');
       expect(json.code).toMatch(/^E_/);
       expect(json.message).toMatch(message);
     }
@@ -105,7 +105,7 @@ describe('request validation and auth', () => {
       const res = await t.call('GET', path);
       expect(res.status, path).toBe(400);
     }
-    for (const name of ['../escape', 'a/b', '..', 'x', `a${'b'.repeat(200)}`, 'sp ace']) {
+    for (const name of ['../escape', 'a/b', '..', 'x', `a${'b'.repeat(512)}`, 'sp ace']) {
       const res = await t.call('POST', `${DB}/collections`, { name });
       expect(res.status, name).toBe(400);
     }
@@ -117,6 +117,12 @@ describe('request validation and auth', () => {
   });
 
   it('serves tenants and databases other than the defaults under their own prefix', async () => {
+    // a database must exist first, as in Chroma
+    expect(
+      (await t.call('POST', '/api/v2/tenants/acme/databases/prod/collections', { name: 'items' })).status,
+    ).toBe(400);
+    expect((await t.call('POST', '/api/v2/tenants', { name: 'acme' })).status).toBe(200);
+    expect((await t.call('POST', '/api/v2/tenants/acme/databases', { name: 'prod' })).status).toBe(200);
     const res = await t.call('POST', '/api/v2/tenants/acme/databases/prod/collections', { name: 'items' });
     expect(res.status).toBe(200);
     const { id } = (await res.json()) as { id: string };

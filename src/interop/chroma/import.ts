@@ -118,7 +118,11 @@ export async function importChroma(
       database: info.database,
       name: info.name,
       metadata: info.metadata,
-      configuration: { hnsw: { space: info.space } },
+      // Chroma's own configuration as it stored it (what its clients read back), or the space alone.
+      configuration:
+        info.configuration !== null && typeof info.configuration === 'object'
+          ? (info.configuration as Record<string, unknown>)
+          : { hnsw: { space: info.space } },
       metric,
       createdAt: new Date().toISOString(),
     };

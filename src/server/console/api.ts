@@ -20,7 +20,7 @@ import { validateEmbedding } from '../../core/validate.js';
 import { type GcReport, gcCollection } from '../../pipeline/gc.js';
 import { rollbackCollection } from '../../pipeline/rollback.js';
 import { normalizeFilter } from '../../query/index.js';
-import { asBody, parseCount } from '../chroma-codec.js';
+import { asBody } from '../chroma-codec.js';
 import type { ServerContext } from '../context.js';
 import { queryRows, rowsPayload } from '../read-ops.js';
 import { exactQuery } from '../recall-adapter.js';
@@ -63,7 +63,7 @@ export function registerConsoleApi(app: FastifyInstance, ctx: ServerContext): vo
     const t0 = performance.now();
     const e = await entryOf(ctx, req.params.name);
     const body = asBody(req.body);
-    const k = parseCount(body.k, 'k', { min: 1, max: Math.min(1_000, ctx.limits.maxResults) }) ?? 10;
+    const k = intParam(body.k, 'k', { min: 1, max: Math.min(1_000, ctx.limits.maxResults) }) ?? 10;
     const filter = normalizeFilter({ where: body.where, whereDocument: body.where_document });
     const hasId = body.id !== undefined && body.id !== null && body.id !== '';
     const hasVector = body.vector !== undefined && body.vector !== null;
@@ -143,8 +143,7 @@ export function registerConsoleApi(app: FastifyInstance, ctx: ServerContext): vo
     async (req: FastifyRequest<{ Querystring: Record<string, string | undefined> }>) => {
       read(req);
       const limit =
-        parseCount(req.query.limit ? Number(req.query.limit) : undefined, 'limit', { min: 1, max: 500 }) ??
-        50;
+        intParam(req.query.limit ? Number(req.query.limit) : undefined, 'limit', { min: 1, max: 500 }) ?? 50;
       return { runs: await buildRuns(ctx, views, req.query.collection || undefined, limit) };
     },
   );
@@ -186,7 +185,7 @@ export function registerConsoleApi(app: FastifyInstance, ctx: ServerContext): vo
   app.post('/strata/v1/gc', async (req) => {
     write(req);
     const body = asBody(req.body);
-    const graceMs = parseCount(body.graceMs, 'graceMs', { min: 0, max: Number.MAX_SAFE_INTEGER });
+    const graceMs = intParam(body.graceMs, 'graceMs', { min: 0, max: Number.MAX_SAFE_INTEGER });
     const names =
       typeof body.collection === 'string' && body.collection
         ? [(await entryOf(ctx, body.collection)).strata]
@@ -204,4 +203,15 @@ export function registerConsoleApi(app: FastifyInstance, ctx: ServerContext): vo
       );
     return { dryRun: body.dryRun === true, reports };
   });
+}
+
+/** An optional integer parameter within [min, max] (400 otherwise). */
+function intParam(v: unknown, field: string, range: { min: number; max: number }): number | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < range.min || v > range.max) {
+    throw new UsageError(
+      `${field} must be an integer from ${range.min} to ${range.max}, got ${JSON.stringify(v)}`,
+    );
+  }
+  return v;
 }
