@@ -1,8 +1,9 @@
-import { ErrorCodes, InvalidInputError } from '../core/errors.js';
+import { ErrorCodes, InvalidInputError, PreconditionFailedError, toStrataError } from '../core/errors.js';
 import { failpoint } from '../core/failpoints.js';
 import { sha256Hex } from '../core/hash.js';
+import { isTransient, withRetry } from '../core/retry.js';
 import type { CollectionConfig, Operation } from '../core/types.js';
-import { encodeDelta } from '../ingest/index.js';
+import { encodeDelta, validateStorableOperation } from '../ingest/index.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { readJson, writeJson } from './json-object.js';
 import { Keys, parseDeltaDescriptorKey } from './layout.js';
@@ -29,8 +30,27 @@ export interface AcceptOptions {
 }
 
 /**
- * Accepts operations as one new delta: sequence range reserved by CAS, Arrow file written, then the
- * descriptor (the acceptance point). Operations must already be validated (decode re-validates anyway).
+ * A reservation whose delta was never written, stored at the descriptor's own key in place of the
+ * descriptor. Written with `ifNoneMatch: '*'` like a descriptor, so for one sequence position exactly one
+ * of the two can ever exist: once the tombstone is in, no late descriptor can appear behind it, and the
+ * planner can skip the range at once instead of waiting out the in-flight grace.
+ */
+export interface AbandonedReservation {
+  collection: string;
+  seqStart: number;
+  seqEnd: number;
+  abandoned: { at: string; producer: string; code: string; message: string };
+}
+
+export function isAbandoned(v: DeltaDescriptor | AbandonedReservation): v is AbandonedReservation {
+  return (v as AbandonedReservation).abandoned !== undefined;
+}
+
+/**
+ * Accepts operations as one new delta: operations validated, sequence range reserved by CAS, Arrow file
+ * written, then the descriptor (the acceptance point). Invalid operations are refused before anything is
+ * reserved. A write that fails after its reservation closes the reservation at once with a tombstone at
+ * the descriptor's key (see AbandonedReservation), so a failed write never holds up the deltas after it.
  */
 export async function acceptDelta(
   store: ObjectStore,
@@ -44,8 +64,27 @@ export async function acceptDelta(
       file: opts.source,
     });
   }
+  // Everything encodeDelta would refuse, refused before a sequence number is spent on it.
+  for (const [i, o] of ops.entries()) {
+    validateStorableOperation(o, config.dimension, { collection: config.name, file: opts.source, row: i });
+  }
   const producer = opts.producer ?? `strata@${process.pid}`;
   const seqStart = await allocateSequence(store, config.name, ops.length);
+  try {
+    return await writeReserved(store, config, ops, seqStart, producer, opts);
+  } catch (e) {
+    return abandonReservation(store, config.name, seqStart, ops.length, producer, e);
+  }
+}
+
+async function writeReserved(
+  store: ObjectStore,
+  config: CollectionConfig,
+  ops: Operation[],
+  seqStart: number,
+  producer: string,
+  opts: AcceptOptions,
+): Promise<DeltaDescriptor> {
   const { bytes, header } = encodeDelta(
     { collection: config.name, dimension: config.dimension, metric: config.metric, producer, seqStart },
     ops,
@@ -70,7 +109,48 @@ export async function acceptDelta(
   return d;
 }
 
-/** Every accepted delta of a collection, in sequence order. */
+/**
+ * The write of a reserved range failed: put a tombstone where its descriptor would go, then rethrow.
+ * If the descriptor is there after all (the store applied a put whose answer was lost), the delta was
+ * accepted: return it. If the tombstone cannot be written either (the store is unreachable), the
+ * reservation stays open and the planner's in-flight grace is the fallback.
+ */
+async function abandonReservation(
+  store: ObjectStore,
+  collection: string,
+  seqStart: number,
+  count: number,
+  producer: string,
+  cause: unknown,
+): Promise<DeltaDescriptor> {
+  const key = Keys.deltaDescriptor(collection, seqStart);
+  const err = toStrataError(cause, { collection });
+  const tomb: AbandonedReservation = {
+    collection,
+    seqStart,
+    seqEnd: seqStart + count - 1,
+    abandoned: { at: new Date().toISOString(), producer, code: err.code, message: err.message },
+  };
+  try {
+    await withRetry(() => writeJson(store, key, tomb, { ifNoneMatch: '*' }), {
+      attempts: 4,
+      baseMs: 20,
+      maxMs: 200,
+      retryable: isTransient,
+    });
+  } catch (e) {
+    if (e instanceof PreconditionFailedError) {
+      const there = await readJson<DeltaDescriptor | AbandonedReservation>(store, key).catch(() => undefined);
+      if (there && !isAbandoned(there.value) && there.value.producer === producer) return there.value;
+    }
+    throw cause;
+  }
+  // The data object, if it was written, is unreachable now: remove it (best effort; nothing reads it).
+  await store.delete(Keys.deltaData(collection, seqStart)).catch(() => undefined);
+  throw cause;
+}
+
+/** Every accepted delta of a collection, in sequence order (tombstones of abandoned reservations left out). */
 export async function listDeltas(store: ObjectStore, collection: string): Promise<DeltaDescriptor[]> {
   const objs = await store.list(Keys.deltasPrefix(collection));
   const keys = objs.filter((o) => parseDeltaDescriptorKey(o.key) !== undefined).map((o) => o.key);
@@ -78,8 +158,10 @@ export async function listDeltas(store: ObjectStore, collection: string): Promis
   // Bounded parallel reads: descriptors are tiny, stores have latency.
   const width = 16;
   for (let i = 0; i < keys.length; i += width) {
-    const batch = await Promise.all(keys.slice(i, i + width).map((k) => readJson<DeltaDescriptor>(store, k)));
-    for (const b of batch) if (b) out.push(b.value);
+    const batch = await Promise.all(
+      keys.slice(i, i + width).map((k) => readJson<DeltaDescriptor | AbandonedReservation>(store, k)),
+    );
+    for (const b of batch) if (b && !isAbandoned(b.value)) out.push(b.value);
   }
   return out.sort((a, b) => a.seqStart - b.seqStart);
 }

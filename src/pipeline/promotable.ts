@@ -8,12 +8,14 @@
  * sequence space above everything already promoted, and at each hole:
  *   - reads the descriptor at that position directly (the key is derived from the sequence number): found
  *     → the listing missed it, take it;
+ *   - a tombstone there instead (AbandonedReservation: the producer's write failed and it closed its
+ *     reservation; no descriptor can ever appear behind one) → skip the range at once;
  *   - otherwise, a reservation at that position younger than `inFlightMs` → in flight: stop here, the
  *     later deltas wait for the next run;
  *   - otherwise the reservation was abandoned: skip it.
  */
 import type { ObjectStore } from '../store/object-store.js';
-import type { DeltaDescriptor } from './deltas.js';
+import { type AbandonedReservation, type DeltaDescriptor, isAbandoned } from './deltas.js';
 import { readJson } from './json-object.js';
 import { Keys } from './layout.js';
 import type { Ledger, LedgerEntry } from './ledger.js';
@@ -32,6 +34,8 @@ export interface Promotable {
   waitingFor?: number;
   /** Descriptors the listing missed and the plan found by their key. */
   recovered: number[];
+  /** Reservations skipped at once because their producer marked them abandoned (sequence starts). */
+  abandoned?: number[];
 }
 
 const ref = ({ key, seqStart, seqEnd, sha256, count }: DeltaDescriptor): DeltaRef => ({
@@ -60,19 +64,35 @@ export async function promotableDeltas(
   const counter = await readCounter(store, collection);
   const allocations = new Map((counter.recent ?? []).map((a) => [a[0], a]));
   const recovered: number[] = [];
+  const abandoned: number[] = [];
+  const result = (waitingFor?: number): Promotable => ({
+    deltas: out,
+    recovered,
+    ...(abandoned.length > 0 ? { abandoned } : {}),
+    ...(waitingFor !== undefined ? { waitingFor } : {}),
+  });
   let p = floor + 1;
   for (const k of above) {
     while (p < k.seqStart) {
-      const missed = await readJson<DeltaDescriptor>(store, Keys.deltaDescriptor(collection, p));
+      const missed = await readJson<DeltaDescriptor | AbandonedReservation>(
+        store,
+        Keys.deltaDescriptor(collection, p),
+      );
       if (missed) {
+        const v = missed.value;
+        if (isAbandoned(v)) {
+          abandoned.push(p);
+          p = Math.max(p, v.seqEnd) + 1;
+          continue;
+        }
         // A quarantine marker would have come with a listed descriptor; a missed one is plain pending.
-        out.push(ref(missed.value));
+        out.push(ref(v));
         recovered.push(p);
-        p = missed.value.seqEnd + 1;
+        p = v.seqEnd + 1;
         continue;
       }
       const a = allocations.get(p);
-      if (a && now - a[2] < inFlightMs) return { deltas: out, waitingFor: p, recovered };
+      if (a && now - a[2] < inFlightMs) return result(p);
       if (a) {
         p = a[0] + a[1];
         continue;
@@ -84,5 +104,5 @@ export async function promotableDeltas(
     if (isCandidate(k)) out.push(ref(k));
     p = k.seqEnd + 1;
   }
-  return { deltas: out, recovered };
+  return result();
 }
