@@ -6,7 +6,7 @@
  */
 import { ErrorCodes, InvalidInputError, StrataError, UsageError } from '../core/errors.js';
 import type { Operation } from '../core/types.js';
-import { validateOperation } from '../core/validate.js';
+import { validateStorableOperation } from '../ingest/index.js';
 
 export type Body = Record<string, unknown>;
 
@@ -116,7 +116,7 @@ export function firstDimension(rs: RecordSet): number | undefined {
 /** add and upsert: every record needs an embedding; they become upserts. */
 export function upsertOps(rs: RecordSet, dimension: number): Operation[] {
   return rs.ids.map((id, i) =>
-    validateOperation(
+    validateStorableOperation(
       {
         op: 'upsert',
         id,
@@ -144,7 +144,7 @@ export function updateOps(rs: RecordSet, dimension: number): Operation[] {
     if (doc !== undefined && doc !== null) raw.document = doc;
     const meta = rs.metadatas?.[i];
     if (meta !== undefined && meta !== null) raw.metadata = meta;
-    return validateOperation(raw, dimension, { row: i });
+    return validateStorableOperation(raw, dimension, { row: i });
   });
 }
 
