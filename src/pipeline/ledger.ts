@@ -10,7 +10,7 @@ import type { ObjectStore } from '../store/object-store.js';
 import { type DeltaDescriptor, listDeltas } from './deltas.js';
 import { readJson, type Versioned } from './json-object.js';
 import { Keys } from './layout.js';
-import { readLease } from './lease.js';
+import { isLeaseLive, readLease } from './lease.js';
 import { type Pointer, readPointer } from './pointer.js';
 import type { RunRecord } from './runs.js';
 import { fetchManifest } from './segments.js';
@@ -82,7 +82,7 @@ export async function readLedger(store: ObjectStore, collection: string): Promis
   // Deltas in the run of the live lease holder are "compacting".
   let compacting = new Set<number>();
   let activeRun: string | undefined;
-  if (lease && !lease.released && lease.expiresAt > Date.now()) {
+  if (lease && isLeaseLive(lease)) {
     const runs = await store.list(Keys.runsPrefix(collection));
     for (const o of runs.filter((r) => r.key.endsWith('/run.json')).reverse()) {
       const rec = await readJson<RunRecord>(store, o.key);
