@@ -53,6 +53,8 @@ export const ErrorCodes = {
   COLLECTION_NOT_FOUND: 'E_COLLECTION_NOT_FOUND',
   COLLECTION_CONFIG: 'E_COLLECTION_CONFIG',
   NOTHING_TO_DO: 'E_NOTHING_TO_DO',
+  /** A producer's sequence reservation was closed (tombstoned) before its descriptor landed. */
+  RESERVATION_ABANDONED: 'E_RESERVATION_ABANDONED',
   CLOSED: 'E_CLOSED',
   // interop (Chroma persistent directories)
   CHROMA_IN_USE: 'E_CHROMA_IN_USE',

@@ -1,4 +1,10 @@
-import { ErrorCodes, InvalidInputError, PreconditionFailedError, toStrataError } from '../core/errors.js';
+import {
+  ErrorCodes,
+  InvalidInputError,
+  PreconditionFailedError,
+  StrataError,
+  toStrataError,
+} from '../core/errors.js';
 import { failpoint } from '../core/failpoints.js';
 import { sha256Hex } from '../core/hash.js';
 import { isTransient, withRetry } from '../core/retry.js';
@@ -110,9 +116,47 @@ async function writeReserved(
 }
 
 /**
- * The write of a reserved range failed: put a tombstone where its descriptor would go, then rethrow.
- * If the descriptor is there after all (the store applied a put whose answer was lost), the delta was
- * accepted: return it. If the tombstone cannot be written either (the store is unreachable), the
+ * Closes a reserved range for good: a tombstone at the descriptor key of `seqStart`, created only if
+ * absent. `closed` when the tombstone is in (or was already); otherwise what is there instead — the
+ * descriptor, which won the race. The orphaned data object, if any, is removed (best effort).
+ */
+export async function closeReservation(
+  store: ObjectStore,
+  collection: string,
+  seqStart: number,
+  seqEnd: number,
+  why: { producer: string; code: string; message: string },
+): Promise<{ closed: true } | { closed: false; descriptor: DeltaDescriptor }> {
+  const key = Keys.deltaDescriptor(collection, seqStart);
+  const tomb: AbandonedReservation = {
+    collection,
+    seqStart,
+    seqEnd,
+    abandoned: { at: new Date().toISOString(), ...why },
+  };
+  try {
+    await withRetry(() => writeJson(store, key, tomb, { ifNoneMatch: '*' }), {
+      attempts: 4,
+      baseMs: 20,
+      maxMs: 200,
+      retryable: isTransient,
+    });
+  } catch (e) {
+    if (!(e instanceof PreconditionFailedError)) throw e;
+    const there = await readJson<DeltaDescriptor | AbandonedReservation>(store, key);
+    if (!there) throw e;
+    if (!isAbandoned(there.value)) return { closed: false, descriptor: there.value };
+  }
+  // The data object, if it was written, is unreachable now: nothing will ever read it.
+  await store.delete(Keys.deltaData(collection, seqStart)).catch(() => undefined);
+  return { closed: true };
+}
+
+/**
+ * The write of a reserved range failed: close the range with a tombstone, then rethrow. If the descriptor
+ * is there after all (the store applied a put whose answer was lost), the delta was accepted: return it.
+ * If a compactor closed the range first (it waited out the in-flight grace), the write is refused with
+ * E_RESERVATION_ABANDONED. If the tombstone cannot be written either (the store is unreachable), the
  * reservation stays open and the planner's in-flight grace is the fallback.
  */
 async function abandonReservation(
@@ -123,30 +167,25 @@ async function abandonReservation(
   producer: string,
   cause: unknown,
 ): Promise<DeltaDescriptor> {
-  const key = Keys.deltaDescriptor(collection, seqStart);
   const err = toStrataError(cause, { collection });
-  const tomb: AbandonedReservation = {
-    collection,
-    seqStart,
-    seqEnd: seqStart + count - 1,
-    abandoned: { at: new Date().toISOString(), producer, code: err.code, message: err.message },
-  };
+  let r: Awaited<ReturnType<typeof closeReservation>>;
   try {
-    await withRetry(() => writeJson(store, key, tomb, { ifNoneMatch: '*' }), {
-      attempts: 4,
-      baseMs: 20,
-      maxMs: 200,
-      retryable: isTransient,
+    r = await closeReservation(store, collection, seqStart, seqStart + count - 1, {
+      producer,
+      code: err.code,
+      message: err.message,
     });
-  } catch (e) {
-    if (e instanceof PreconditionFailedError) {
-      const there = await readJson<DeltaDescriptor | AbandonedReservation>(store, key).catch(() => undefined);
-      if (there && !isAbandoned(there.value) && there.value.producer === producer) return there.value;
-    }
+  } catch {
     throw cause;
   }
-  // The data object, if it was written, is unreachable now: remove it (best effort; nothing reads it).
-  await store.delete(Keys.deltaData(collection, seqStart)).catch(() => undefined);
+  if (!r.closed) return r.descriptor;
+  if (cause instanceof PreconditionFailedError) {
+    throw new StrataError(
+      ErrorCodes.RESERVATION_ABANDONED,
+      `sequence range ${seqStart}..${seqStart + count - 1} was closed by a compactor before this write finished (it outlived the in-flight grace); nothing was accepted: write it again`,
+      { collection, delta: String(seqStart) },
+    );
+  }
   throw cause;
 }
 

@@ -12,10 +12,15 @@
  *     reservation; no descriptor can ever appear behind one) → skip the range at once;
  *   - otherwise, a reservation at that position younger than `inFlightMs` → in flight: stop here, the
  *     later deltas wait for the next run;
- *   - otherwise the reservation was abandoned: skip it.
+ *   - otherwise the reservation was abandoned: close it with a tombstone (created only if absent), then
+ *     skip it. The tombstone makes the skip safe whatever the clocks say: a producer that was only slow
+ *     (or whose clock made its reservation look old) finds its descriptor write refused, is told so
+ *     (E_RESERVATION_ABANDONED), and nothing it wrote is applied out of order. If the descriptor won the
+ *     race, it is taken; if the tombstone cannot be written, the plan stops there.
  */
+import { ErrorCodes } from '../core/errors.js';
 import type { ObjectStore } from '../store/object-store.js';
-import { type AbandonedReservation, type DeltaDescriptor, isAbandoned } from './deltas.js';
+import { type AbandonedReservation, closeReservation, type DeltaDescriptor, isAbandoned } from './deltas.js';
 import { readJson } from './json-object.js';
 import { Keys } from './layout.js';
 import type { Ledger, LedgerEntry } from './ledger.js';
@@ -34,7 +39,7 @@ export interface Promotable {
   waitingFor?: number;
   /** Descriptors the listing missed and the plan found by their key. */
   recovered: number[];
-  /** Reservations skipped at once because their producer marked them abandoned (sequence starts). */
+  /** Reservations skipped as abandoned — tombstoned by their producer or by this plan (sequence starts). */
   abandoned?: number[];
 }
 
@@ -93,13 +98,24 @@ export async function promotableDeltas(
       }
       const a = allocations.get(p);
       if (a && now - a[2] < inFlightMs) return result(p);
-      if (a) {
-        p = a[0] + a[1];
-        continue;
-      }
-      // No record of a reservation starting here (older than the log): abandoned, up to the next one.
+      // Abandoned: the recorded reservation, or (older than the log) everything up to the next one.
       const next = [...allocations.keys()].filter((s) => s > p && s < k.seqStart).sort((x, y) => x - y)[0];
-      p = next ?? k.seqStart;
+      const end = a ? a[0] + a[1] - 1 : (next ?? k.seqStart) - 1;
+      let closed: Awaited<ReturnType<typeof closeReservation>>;
+      try {
+        closed = await closeReservation(store, collection, p, end, {
+          producer: 'planner',
+          code: ErrorCodes.RESERVATION_ABANDONED,
+          message: a
+            ? `reserved ${Math.round((now - a[2]) / 1000)} s ago (in-flight grace ${Math.round(inFlightMs / 1000)} s), no descriptor`
+            : 'reservation older than the counter log, no descriptor',
+        });
+      } catch {
+        return result(p); // cannot close it: it must be treated as in flight
+      }
+      if (!closed.closed) continue; // the descriptor landed meanwhile: the next pass takes it
+      abandoned.push(p);
+      p = end + 1;
     }
     if (isCandidate(k)) out.push(ref(k));
     p = k.seqEnd + 1;

@@ -15,6 +15,7 @@ export class ScriptedStore implements ObjectStore {
   readonly scratchDir?: () => string;
   readonly #inner: ObjectStore;
   #rules: Array<{ pattern: RegExp; fault: ScriptedFault }> = [];
+  #gates: Array<{ pattern: RegExp; reach: () => void; opened: Promise<void> }> = [];
   /** Faults fired so far. */
   fired = 0;
 
@@ -35,7 +36,30 @@ export class ScriptedStore implements ObjectStore {
     this.#rules = [];
   }
 
+  /**
+   * Holds the next put of a key matching `pattern` until `open()` (a slow producer): `reached` resolves
+   * once that put is waiting.
+   */
+  gate(pattern: RegExp): { reached: Promise<void>; open(): void } {
+    let reach!: () => void;
+    let open!: () => void;
+    const reached = new Promise<void>((r) => {
+      reach = r;
+    });
+    const opened = new Promise<void>((r) => {
+      open = r;
+    });
+    this.#gates.push({ pattern, reach, opened });
+    return { reached, open };
+  }
+
   async #put<T>(key: string, write: () => Promise<T>): Promise<T> {
+    const g = this.#gates.findIndex((x) => x.pattern.test(key));
+    if (g >= 0) {
+      const [gate] = this.#gates.splice(g, 1);
+      gate!.reach();
+      await gate!.opened;
+    }
     const i = this.#rules.findIndex((r) => r.pattern.test(key));
     if (i < 0) return write();
     const [rule] = this.#rules.splice(i, 1);

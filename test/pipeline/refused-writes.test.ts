@@ -104,4 +104,25 @@ describe('refused writes never stall later deltas', () => {
     });
     expect(old.deltas.map((x) => x.seqStart)).toEqual([3]);
   });
+
+  it('a producer slower than the grace is closed out by the planner, and told so: nothing applied out of order', async () => {
+    await using t = await tempStore();
+    const store = new ScriptedStore(t.store);
+    const config = await smallCollection(store);
+    await acceptDelta(store, config, upserts(1, 3, 8)); // 1..3
+    const gate = store.gate(DESCRIPTOR);
+    const slow = acceptDelta(store, config, upserts(2, 4, 8, 100)).catch((x: unknown) => x); // 4..7
+    await gate.reached; // its data is written, its descriptor not yet
+    await acceptDelta(t.store, config, upserts(3, 2, 8, 200)); // 8..9
+    // a planner whose clock says the reservation is 3 minutes old (or a producer whose clock ran behind)
+    const p = await promotableDeltas(t.store, await readLedger(t.store, 'lines'), {
+      now: Date.now() + 3 * 60_000,
+    });
+    expect(p.abandoned).toEqual([4]);
+    expect(p.deltas.map((d) => d.seqStart)).toEqual([1, 8]);
+    expect(await t.store.head(Keys.deltaData('lines', 4))).toBeUndefined();
+    gate.open();
+    expect(isStrataError(await slow, ErrorCodes.RESERVATION_ABANDONED)).toBe(true);
+    expect((await listDeltas(t.store, 'lines')).map((d) => d.seqStart)).toEqual([1, 8]);
+  });
 });
