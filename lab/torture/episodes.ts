@@ -44,6 +44,7 @@ export const EPISODE_KINDS = [
   'race-frozen',
   'kill-s3-server',
   'kill-bullmq-worker',
+  'clock-skew',
 ] as const;
 export type EpisodeKind = (typeof EPISODE_KINDS)[number];
 
@@ -103,7 +104,11 @@ export interface EpisodeContext {
 }
 
 /** A compactor (or producer) process that can open the run's store. */
-function spawnFor(ctx: EpisodeContext, j: CompactorJob, env: Record<string, string> = {}): CompactorProcess {
+export function spawnFor(
+  ctx: EpisodeContext,
+  j: CompactorJob,
+  env: Record<string, string> = {},
+): CompactorProcess {
   const p = spawnCompactor(j, { ...ctx.env, ...env });
   ctx.own(p);
   return p;
@@ -132,9 +137,9 @@ const WORKER_POINTS: FailpointName[] = [
   'store.put.partial',
 ];
 
-const RETRY = { attempts: 3, baseMs: 20, maxMs: 200 };
+export const RETRY = { attempts: 3, baseMs: 20, maxMs: 200 };
 
-function leaseWaitMs(ctx: EpisodeContext): number {
+export function leaseWaitMs(ctx: EpisodeContext): number {
   return ctx.leaseTtlMs * 4 + 5_000;
 }
 
@@ -172,7 +177,7 @@ function randomProbabilities(ctx: EpisodeContext): FaultProbabilities {
   return p;
 }
 
-function job(
+export function job(
   ctx: EpisodeContext,
   owner: string,
   executor: 'inline' | 'local',
@@ -202,7 +207,7 @@ function job(
 }
 
 /** A compactor process must end by our signal or with an outcome line; anything else is a crash. */
-function checkExit(ctx: EpisodeContext, label: string, e: CompactorExit, killedByUs: boolean): void {
+export function checkExit(ctx: EpisodeContext, label: string, e: CompactorExit, killedByUs: boolean): void {
   if (e.outcome?.faults) for (const k of FAULT_KINDS) ctx.count(FAULT_NAMES.store(k), e.outcome.faults[k]);
   if (killedByUs && e.signal === 'SIGKILL') return;
   if (!e.outcome) {
@@ -490,5 +495,7 @@ export async function runEpisode(kind: EpisodeKind, ctx: EpisodeContext): Promis
       return killS3Server(ctx);
     case 'kill-bullmq-worker':
       return killBullWorker(ctx);
+    case 'clock-skew':
+      return (await import('./episodes-clock.js')).clockSkew(ctx);
   }
 }

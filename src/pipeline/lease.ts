@@ -50,6 +50,8 @@ export interface LeaseOptions {
   /** If another holder has the lease, wait up to this long for it to expire or be released (default 0). */
   waitMs?: number;
   now?: () => number;
+  /** Called with every lease this acquisition yields (after a takeover, once the pointer is fenced). */
+  onAcquired?: (lease: Lease) => void;
 }
 
 /**
@@ -197,6 +199,7 @@ export class Lease implements AsyncDisposable {
     }
     const hb = opts.heartbeatMs ?? Math.floor(ttlMs / 3);
     if (hb > 0) lease.#startHeartbeat(hb);
+    opts.onAcquired?.(lease);
     return lease;
   }
 

@@ -70,6 +70,7 @@ export async function publishSnapshot(store: ObjectStore, lease: Lease, p: Publi
         );
       }
       await lease.assertHeld();
+      failpoint('publish.after-lease-check');
       const value = next(cur);
       try {
         await writeJson(store, key, value, cur ? { ifMatch: cur.etag } : { ifNoneMatch: '*' });
