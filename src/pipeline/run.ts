@@ -217,6 +217,14 @@ export interface Promotion {
   quarantine: Array<RejectedDelta & { chunk: number }>;
   groupsSucceeded: number;
   groupsFailed: number;
+  /** Why the failed groups failed (code and message), in sequence order. */
+  failures: Array<{ error?: string; cause?: string }>;
+}
+
+/** A failed group's `error` (code) and `cause` (message) from what its step threw. */
+export function failureOf(e: unknown): { error?: string; cause?: string } {
+  if (e instanceof StrataError) return { error: e.code, cause: e.message };
+  return e instanceof Error ? { cause: e.message } : {};
 }
 
 /**
@@ -236,15 +244,21 @@ export function promotion(groups: readonly GroupOutcome[]): Promotion {
     quarantine: sorted.flatMap((g) => (g.ok ? g.rejected : [])),
     groupsSucceeded,
     groupsFailed: sorted.length - groupsSucceeded,
+    failures: sorted.flatMap((g) =>
+      g.ok ? [] : [{ ...(g.error ? { error: g.error } : {}), ...(g.cause ? { cause: g.cause } : {}) }],
+    ),
   };
 }
 
 /** The "groups failed" outcome: groups failed and nothing before them can be promoted, so the run fails. */
 export function groupsFailedError(p: Promotion, ids: RunIds): StrataError | undefined {
   if (p.promote.length > 0 || p.groupsFailed === 0) return undefined;
+  // A full disk is said as such (E_NO_SPACE): the operator's fix is space, not a retry.
+  const first = p.failures[0];
+  const noSpace = first?.error === ErrorCodes.NO_SPACE;
   return new StrataError(
-    ErrorCodes.STEP_FAILED,
-    `${p.groupsFailed} of ${p.groupsSucceeded + p.groupsFailed} groups failed; nothing to publish`,
+    noSpace ? ErrorCodes.NO_SPACE : ErrorCodes.STEP_FAILED,
+    `${p.groupsFailed} of ${p.groupsSucceeded + p.groupsFailed} groups failed; nothing to publish${first?.cause ? `: ${first.cause}` : ''}`,
     { collection: ids.collection, run: ids.run },
   );
 }
