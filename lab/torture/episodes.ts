@@ -45,16 +45,20 @@ export const EPISODE_KINDS = [
   'kill-s3-server',
   'kill-bullmq-worker',
   'clock-skew',
+  'disk-full',
 ] as const;
 export type EpisodeKind = (typeof EPISODE_KINDS)[number];
 
 /** The episodes a run can have: killing the S3 server needs a backend with one, the BullMQ one a Redis. */
 export function eligibleEpisodes(
   kinds: readonly EpisodeKind[],
-  has: { s3Server: boolean; redis: boolean },
+  has: { s3Server: boolean; redis: boolean; smallFs?: boolean },
 ): EpisodeKind[] {
   return kinds.filter(
-    (k) => (k !== 'kill-s3-server' || has.s3Server) && (k !== 'kill-bullmq-worker' || has.redis),
+    (k) =>
+      (k !== 'kill-s3-server' || has.s3Server) &&
+      (k !== 'kill-bullmq-worker' || has.redis) &&
+      (k !== 'disk-full' || has.smallFs === true),
   );
 }
 
@@ -101,6 +105,8 @@ export interface EpisodeContext {
   redis?: string;
   /** Run index: names the run's BullMQ queues. */
   run: number;
+  /** The size-limited filesystem the run's store lives on (disk-full episodes). */
+  smallFs?: import('../devservers/small-fs.js').SmallFs;
 }
 
 /** A compactor (or producer) process that can open the run's store. */
@@ -497,5 +503,7 @@ export async function runEpisode(kind: EpisodeKind, ctx: EpisodeContext): Promis
       return killBullWorker(ctx);
     case 'clock-skew':
       return (await import('./episodes-clock.js')).clockSkew(ctx);
+    case 'disk-full':
+      return (await import('./episodes-disk.js')).diskFull(ctx);
   }
 }

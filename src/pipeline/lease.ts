@@ -204,10 +204,19 @@ export class Lease implements AsyncDisposable {
   }
 
   #startHeartbeat(everyMs: number): void {
+    let beating = false;
     this.#timer = setInterval(() => {
-      this.heartbeat().catch(() => {
-        /* recorded in #lost; the holder checks before it publishes */
-      });
+      // never two heartbeats at once: a slow one (a full or slow disk) overtaken by the next would lose
+      // the compare-and-swap to its own sibling and give the lease up for nothing
+      if (beating) return;
+      beating = true;
+      this.heartbeat()
+        .catch(() => {
+          /* recorded in #lost; the holder checks before it publishes */
+        })
+        .finally(() => {
+          beating = false;
+        });
     }, everyMs);
     this.#timer.unref();
   }
