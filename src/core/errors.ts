@@ -77,6 +77,8 @@ export const ErrorCodes = {
   UNSUPPORTED: 'E_UNSUPPORTED',
   // distributed runner
   QUEUE_UNAVAILABLE: 'E_QUEUE_UNAVAILABLE',
+  /** Redis lost the queue's data while a step was queued (restarted without persistence, flushed). */
+  QUEUE_LOST: 'E_QUEUE_LOST',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
