@@ -46,6 +46,7 @@ export const EPISODE_KINDS = [
   'kill-bullmq-worker',
   'clock-skew',
   'disk-full',
+  'restart-redis',
 ] as const;
 export type EpisodeKind = (typeof EPISODE_KINDS)[number];
 
@@ -58,6 +59,7 @@ export function eligibleEpisodes(
     (k) =>
       (k !== 'kill-s3-server' || has.s3Server) &&
       (k !== 'kill-bullmq-worker' || has.redis) &&
+      (k !== 'restart-redis' || has.redis) &&
       (k !== 'disk-full' || has.smallFs === true),
   );
 }
@@ -505,5 +507,7 @@ export async function runEpisode(kind: EpisodeKind, ctx: EpisodeContext): Promis
       return (await import('./episodes-clock.js')).clockSkew(ctx);
     case 'disk-full':
       return (await import('./episodes-disk.js')).diskFull(ctx);
+    case 'restart-redis':
+      return (await import('./episodes-redis.js')).restartRedis(ctx);
   }
 }

@@ -250,14 +250,21 @@ export function promotion(groups: readonly GroupOutcome[]): Promotion {
   };
 }
 
+/** Step failures whose code the run's own error keeps: they name what the operator must fix. */
+const ENVIRONMENT_FAILURES = [
+  ErrorCodes.NO_SPACE,
+  ErrorCodes.QUEUE_LOST,
+  ErrorCodes.QUEUE_UNAVAILABLE,
+] as const;
+
 /** The "groups failed" outcome: groups failed and nothing before them can be promoted, so the run fails. */
 export function groupsFailedError(p: Promotion, ids: RunIds): StrataError | undefined {
   if (p.promote.length > 0 || p.groupsFailed === 0) return undefined;
-  // A full disk is said as such (E_NO_SPACE): the operator's fix is space, not a retry.
+  // A full disk or a lost step queue is said as such: the operator's fix is space or a durable Redis.
   const first = p.failures[0];
-  const noSpace = first?.error === ErrorCodes.NO_SPACE;
+  const passOn = ENVIRONMENT_FAILURES.find((c) => c === first?.error);
   return new StrataError(
-    noSpace ? ErrorCodes.NO_SPACE : ErrorCodes.STEP_FAILED,
+    passOn ?? ErrorCodes.STEP_FAILED,
     `${p.groupsFailed} of ${p.groupsSucceeded + p.groupsFailed} groups failed; nothing to publish${first?.cause ? `: ${first.cause}` : ''}`,
     { collection: ids.collection, run: ids.run },
   );
