@@ -16,15 +16,19 @@ import { expectCleanCampaign } from './helpers.js';
 
 describe('torture campaign (CI variant)', () => {
   it('50 runs of crashes, store faults and racing compactors: no invariant is violated, every run completes', async () => {
+    // the issue-14 episodes (clock skew, disk full, Redis restarts) have their own short CI suites
+    const episodes = eligibleEpisodes(EPISODE_KINDS, { s3Server: false, redis: false }).filter(
+      (k) => k !== 'clock-skew',
+    );
     const summary = await runCampaign({
       seed: 20261127,
       runs: 50,
       parallel: 3,
-      profile: PROFILES.ci,
-      replayFlags: '--profile ci',
+      profile: { ...PROFILES.ci, episodes },
+      replayFlags: `--profile ci --episodes ${episodes.join(',')}`,
     });
     const table = expectCleanCampaign(summary);
-    for (const kind of eligibleEpisodes(EPISODE_KINDS, { s3Server: false, redis: false }))
+    for (const kind of episodes)
       expect(summary.episodes[kind] ?? 0, `${kind} never ran\n${table}`).toBeGreaterThan(0);
     expect(summary.readerOpens).toBeGreaterThan(0);
   }, 600_000);
