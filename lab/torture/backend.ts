@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalStore } from '../../src/store/local-store.js';
 import type { ObjectStore } from '../../src/store/object-store.js';
+import { SmallFs } from '../devservers/small-fs.js';
 
 export interface RunStore {
   /** What child processes pass to openStore() (a directory, or s3://bucket/prefix?endpoint=…). */
@@ -23,6 +24,8 @@ export interface RunStore {
    * without it never get the kill-s3-server episode.
    */
   restart?(downMs: number): Promise<boolean>;
+  /** The size-limited filesystem the store lives on (disk-full episodes), if the backend made one. */
+  smallFs?: SmallFs;
   /** Closes the store and removes everything the run wrote. */
   close(): Promise<void>;
 }
@@ -36,17 +39,23 @@ export interface StoreBackend {
 
 export class LocalBackend implements StoreBackend {
   readonly kind = 'local';
+  /** With a size, each run's store (and so its scratch directory) lives on a tmpfs of that many MiB. */
+  constructor(readonly smallFsMb?: number) {}
+
   async open(label: string): Promise<RunStore> {
     const tmp = await mkdtemp(join(tmpdir(), `strata-torture-${label}-`));
-    const spec = join(tmp, 'store');
+    const smallFs = this.smallFsMb ? SmallFs.mount(this.smallFsMb) : undefined;
+    const spec = join(smallFs?.dir ?? tmp, 'store');
     const store = await LocalStore.open(spec);
     return {
       spec,
       store,
       tmp,
       env: {},
+      ...(smallFs ? { smallFs } : {}),
       async close() {
         await store.close();
+        smallFs?.close();
         await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
       },
     };

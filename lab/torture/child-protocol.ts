@@ -1,6 +1,7 @@
 /** What the campaign and its compactor processes (compactor-child.ts) exchange. */
 import type { SerializedError } from '../../src/core/errors.js';
 import type { CompactReport } from '../../src/pipeline/compact.js';
+import type { LeaseTakeover } from '../../src/pipeline/lease.js';
 import type { FaultProbabilities, FaultStats } from '../../src/testing/faulty-store.js';
 
 export const RESULT_PREFIX = '@@torture-result ';
@@ -40,4 +41,6 @@ export interface CompactorOutcome {
   error?: SerializedError;
   faults?: FaultStats;
   retries: number;
+  /** Every lease the compactor acquired, in order (the last one is the publishing one, if it published). */
+  leases?: Array<{ token: number; takeover?: LeaseTakeover }>;
 }

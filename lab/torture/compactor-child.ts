@@ -74,6 +74,7 @@ async function main(): Promise<void> {
           ...(job.workerEnv ? { env: job.workerEnv } : {}),
         });
   let outcome: CompactorOutcome;
+  const leases: NonNullable<CompactorOutcome['leases']> = [];
   try {
     const r = await compactWaitingForLease(
       store,
@@ -82,7 +83,12 @@ async function main(): Promise<void> {
         executor,
         chunkSize: job.chunkSize,
         groupSize: job.groupSize,
-        lease: { ttlMs: job.leaseTtlMs, owner: job.owner },
+        lease: {
+          ttlMs: job.leaseTtlMs,
+          owner: job.owner,
+          onAcquired: (l) =>
+            leases.push({ token: l.token, ...(l.takeover ? { takeover: { ...l.takeover } } : {}) }),
+        },
       },
       job.leaseWaitMs,
     );
@@ -104,6 +110,7 @@ async function main(): Promise<void> {
     await executor.close();
   }
   if (faulty) outcome.faults = faulty.stats();
+  outcome.leases = leases;
   await store.close();
   report(outcome);
 }

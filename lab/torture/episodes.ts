@@ -47,16 +47,23 @@ export const EPISODE_KINDS = [
   'kill-bullmq-worker',
   'merge-race-publish',
   'gc-race-readers',
+  'clock-skew',
+  'disk-full',
+  'restart-redis',
 ] as const;
 export type EpisodeKind = (typeof EPISODE_KINDS)[number];
 
 /** The episodes a run can have: killing the S3 server needs a backend with one, the BullMQ one a Redis. */
 export function eligibleEpisodes(
   kinds: readonly EpisodeKind[],
-  has: { s3Server: boolean; redis: boolean },
+  has: { s3Server: boolean; redis: boolean; smallFs?: boolean },
 ): EpisodeKind[] {
   return kinds.filter(
-    (k) => (k !== 'kill-s3-server' || has.s3Server) && (k !== 'kill-bullmq-worker' || has.redis),
+    (k) =>
+      (k !== 'kill-s3-server' || has.s3Server) &&
+      (k !== 'kill-bullmq-worker' || has.redis) &&
+      (k !== 'restart-redis' || has.redis) &&
+      (k !== 'disk-full' || has.smallFs === true),
   );
 }
 
@@ -103,10 +110,16 @@ export interface EpisodeContext {
   redis?: string;
   /** Run index: names the run's BullMQ queues. */
   run: number;
+  /** The size-limited filesystem the run's store lives on (disk-full episodes). */
+  smallFs?: import('../devservers/small-fs.js').SmallFs;
 }
 
 /** A compactor (or producer) process that can open the run's store. */
-function spawnFor(ctx: EpisodeContext, j: CompactorJob, env: Record<string, string> = {}): CompactorProcess {
+export function spawnFor(
+  ctx: EpisodeContext,
+  j: CompactorJob,
+  env: Record<string, string> = {},
+): CompactorProcess {
   const p = spawnCompactor(j, { ...ctx.env, ...env });
   ctx.own(p);
   return p;
@@ -138,9 +151,9 @@ const WORKER_POINTS: FailpointName[] = [
   'step.merge',
 ];
 
-const RETRY = { attempts: 3, baseMs: 20, maxMs: 200 };
+export const RETRY = { attempts: 3, baseMs: 20, maxMs: 200 };
 
-function leaseWaitMs(ctx: EpisodeContext): number {
+export function leaseWaitMs(ctx: EpisodeContext): number {
   return ctx.leaseTtlMs * 4 + 5_000;
 }
 
@@ -178,7 +191,7 @@ function randomProbabilities(ctx: EpisodeContext): FaultProbabilities {
   return p;
 }
 
-function job(
+export function job(
   ctx: EpisodeContext,
   owner: string,
   executor: 'inline' | 'local',
@@ -208,7 +221,7 @@ function job(
 }
 
 /** A compactor process must end by our signal or with an outcome line; anything else is a crash. */
-function checkExit(ctx: EpisodeContext, label: string, e: CompactorExit, killedByUs: boolean): void {
+export function checkExit(ctx: EpisodeContext, label: string, e: CompactorExit, killedByUs: boolean): void {
   if (e.outcome?.faults) for (const k of FAULT_KINDS) ctx.count(FAULT_NAMES.store(k), e.outcome.faults[k]);
   if (killedByUs && e.signal === 'SIGKILL') return;
   if (!e.outcome) {
@@ -508,5 +521,11 @@ export async function runEpisode(kind: EpisodeKind, ctx: EpisodeContext): Promis
       return gcRacesReaders(ctx, () =>
         inProcess(ctx, ctx.base, new InlineExecutor(ctx.base, { retry: RETRY }), 2),
       );
+    case 'clock-skew':
+      return (await import('./episodes-clock.js')).clockSkew(ctx);
+    case 'disk-full':
+      return (await import('./episodes-disk.js')).diskFull(ctx);
+    case 'restart-redis':
+      return (await import('./episodes-redis.js')).restartRedis(ctx);
   }
 }

@@ -62,6 +62,11 @@ export async function main(argv: string[]): Promise<number> {
       'where runs keep their stores: local (a temp directory per run) | ceph (a one-node Ceph cluster started here; adds the kill-s3-server episode)',
       'local',
     )
+    .option(
+      '--small-fs <MiB>',
+      "keep each run's local store on a tmpfs of this size (adds the disk-full episode; default 128 as root, off otherwise; 0 = off)",
+      int('--small-fs', 0),
+    )
     .option('--bullmq', 'start a Redis and add the kill-bullmq-worker episode (steps as BullMQ jobs)')
     .option('--serve', "read through a query server on each run's store too (Chroma's HTTP API, hot swap)")
     .option('--json', 'print the summary as JSON')
@@ -81,6 +86,7 @@ export async function main(argv: string[]): Promise<number> {
     episodes?: EpisodeKind[];
     excludeFaults?: FaultKind[];
     backend: string;
+    smallFs?: number;
     bullmq?: boolean;
     serve?: boolean;
     json?: boolean;
@@ -103,7 +109,14 @@ export async function main(argv: string[]): Promise<number> {
   process.stderr.write(
     `torture: seed ${seed}, ${only ? `runs ${only.join(', ')}` : `${o.runs} runs`}, ${o.parallel} at a time, profile ${o.profile}, backend ${o.backend}\n`,
   );
-  let backend: StoreBackend = new LocalBackend();
+  const smallFsMb = o.smallFs ?? (process.getuid?.() === 0 ? 128 : 0);
+  if (o.episodes?.includes('disk-full') && (o.backend !== 'local' || smallFsMb === 0)) {
+    process.stderr.write(
+      'the disk-full episode needs --backend local and --small-fs (root, to mount a tmpfs)\n',
+    );
+    return 2;
+  }
+  let backend: StoreBackend = new LocalBackend(smallFsMb > 0 ? smallFsMb : undefined);
   if (o.backend === 'ceph') {
     const t0 = Date.now();
     process.stderr.write(
@@ -154,6 +167,7 @@ export async function main(argv: string[]): Promise<number> {
     replayFlags: [
       o.backend !== 'local' ? `--backend ${o.backend}` : '',
       o.bullmq ? '--bullmq' : '',
+      o.smallFs !== undefined ? `--small-fs ${o.smallFs}` : '',
       o.serve ? '--serve' : '',
       o.profile !== 'full' ? `--profile ${o.profile}` : '',
       o.episodes ? `--episodes ${o.episodes.join(',')}` : '',

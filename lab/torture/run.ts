@@ -184,6 +184,7 @@ export async function runOne(
     const kinds = eligibleEpisodes(profile.episodes ?? EPISODE_KINDS, {
       s3Server: rs.restart !== undefined,
       redis: services.redis !== undefined,
+      smallFs: rs.smallFs !== undefined,
     });
     if (kinds.length === 0)
       throw new Error(`no episode of ${profile.episodes?.join(', ')} runs on ${backend.kind}`);
@@ -257,6 +258,7 @@ export async function runOne(
             run,
             ...(services.redis ? { redis: services.redis } : {}),
             ...(rs.restart ? { restartStore: rs.restart.bind(rs) } : {}),
+            ...(rs.smallFs ? { smallFs: rs.smallFs } : {}),
           };
           return runEpisode(kind, ctx).then(() => ctx.problems);
         }),

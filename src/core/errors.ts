@@ -39,6 +39,8 @@ export const ErrorCodes = {
   STORE_INTEGRITY: 'E_STORE_INTEGRITY',
   STORE_IO: 'E_STORE_IO',
   STORE_KEY: 'E_STORE_KEY',
+  /** The filesystem under the store or the scratch directory is full (ENOSPC, EDQUOT, SQLITE_FULL). */
+  NO_SPACE: 'E_NO_SPACE',
   // pipeline
   LEASE_HELD: 'E_LEASE_HELD',
   LEASE_LOST: 'E_LEASE_LOST',
@@ -60,6 +62,8 @@ export const ErrorCodes = {
   COLLECTION_NOT_FOUND: 'E_COLLECTION_NOT_FOUND',
   COLLECTION_CONFIG: 'E_COLLECTION_CONFIG',
   NOTHING_TO_DO: 'E_NOTHING_TO_DO',
+  /** A producer's sequence reservation was closed (tombstoned) before its descriptor landed. */
+  RESERVATION_ABANDONED: 'E_RESERVATION_ABANDONED',
   CLOSED: 'E_CLOSED',
   // interop (Chroma persistent directories)
   CHROMA_IN_USE: 'E_CHROMA_IN_USE',
@@ -80,6 +84,8 @@ export const ErrorCodes = {
   UNSUPPORTED: 'E_UNSUPPORTED',
   // distributed runner
   QUEUE_UNAVAILABLE: 'E_QUEUE_UNAVAILABLE',
+  /** Redis lost the queue's data while a step was queued (restarted without persistence, flushed). */
+  QUEUE_LOST: 'E_QUEUE_LOST',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -169,9 +175,9 @@ export class StoreError extends StrataError {
   constructor(
     message: string,
     context: ErrorContext = {},
-    options?: { cause?: unknown; transient?: boolean },
+    options?: { cause?: unknown; transient?: boolean; code?: ErrorCode },
   ) {
-    super(ErrorCodes.STORE_IO, message, context, options);
+    super(options?.code ?? ErrorCodes.STORE_IO, message, context, options);
     this.transient = options?.transient ?? false;
   }
 }
@@ -230,7 +236,7 @@ export function deserializeError(s: SerializedError): StrataError {
       err = new UsageError(s.message, s.context);
       break;
     case 'StoreError':
-      err = new StoreError(s.message, s.context);
+      err = new StoreError(s.message, s.context, { code: s.code as ErrorCode });
       break;
     default: {
       const Ctor = classes[s.name] ?? StrataError;
@@ -257,9 +263,48 @@ export function isStrataError(e: unknown, code?: ErrorCode): e is StrataError {
   return e instanceof StrataError && (code === undefined || e.code === code);
 }
 
-/** Wrap anything thrown into a StrataError (unexpected errors become E_INTERNAL). */
+const NO_SPACE_CODES = new Set(['ENOSPC', 'EDQUOT', 'SQLITE_FULL']);
+const NO_SPACE_MESSAGE = /no space left on device|disk quota exceeded|database or disk is full|\bENOSPC\b/i;
+
+/** Whether a filesystem, SQLite or native-addon error says the disk (or quota) is full. */
+export function isNoSpace(e: unknown): boolean {
+  if (e instanceof StrataError) return e.code === ErrorCodes.NO_SPACE;
+  const code = (e as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && NO_SPACE_CODES.has(code)) return true;
+  return e instanceof Error && NO_SPACE_MESSAGE.test(e.message);
+}
+
+/**
+ * E_NO_SPACE, saying what was being done. Not transient: a full disk is not fixed by retrying at once;
+ * what was written so far is private (temp files, a step's own prefix) and nothing is half-published.
+ */
+export function noSpaceError(doing: string, cause: unknown, context: ErrorContext = {}): StoreError {
+  const msg = cause instanceof Error ? cause.message : String(cause);
+  return new StoreError(
+    `no space left on the device while ${doing} (${msg}); free space and run again`,
+    context,
+    {
+      cause,
+      transient: false,
+      code: ErrorCodes.NO_SPACE,
+    },
+  );
+}
+
+/** Wrap anything thrown into a StrataError (unexpected errors become E_INTERNAL, a full disk E_NO_SPACE). */
 export function toStrataError(e: unknown, context: ErrorContext = {}): StrataError {
   if (e instanceof StrataError) return Object.keys(context).length ? e.withContext(context) : e;
+  if (isNoSpace(e)) {
+    const doing =
+      context.chunk !== undefined
+        ? `building chunk ${String(context.chunk)}`
+        : context.group !== undefined
+          ? `merging group ${String(context.group)}`
+          : context.run !== undefined
+            ? `building the final merge of run ${String(context.run)}`
+            : 'writing';
+    return noSpaceError(doing, e, context);
+  }
   const err = e instanceof Error ? e : new Error(String(e));
   return new StrataError(ErrorCodes.INTERNAL, err.message, context, { cause: err });
 }

@@ -21,6 +21,7 @@ export const FAILPOINTS = [
   'segment.after-close', // closed, before verify
   'segment.after-verify', // verified, before upload
   'publish.before-pointer', // uploaded, before the pointer swap
+  'publish.after-lease-check', // the lease re-checked, right before the pointer's compare-and-swap
   'publish.after-pointer', // pointer swapped, before the ledger/run record is updated
   'lease.mid-heartbeat', // inside a heartbeat, between read and conditional write
   'step.chunk', // inside a chunk step

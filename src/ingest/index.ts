@@ -1,6 +1,6 @@
 /** Delta files and producer-file converters: pure functions, bytes in, bytes out (no store access). */
 export { decodeDelta, readDeltaHeader } from './delta-decode.js';
-export { encodeDelta, type RawDeltaRow, writeRawDelta } from './delta-encode.js';
+export { encodeDelta, type RawDeltaRow, validateStorableOperation, writeRawDelta } from './delta-encode.js';
 export {
   DELTA_FORMAT,
   DELTA_FORMAT_VERSION,

@@ -26,6 +26,7 @@ import {
 } from './merges.js';
 import {
   beginRun,
+  failureOf,
   finalMerge,
   type GroupOutcome,
   groupsFailedError,
@@ -179,10 +180,11 @@ export async function compact(
     let groupStart = 0;
     const groupOutcomes = plan.groups.map(async (chunkIdx, index): Promise<GroupOutcome> => {
       const settled = await Promise.allSettled(chunkIdx.map((i) => chunkResults[i]!));
-      if (settled.some((s) => s.status === 'rejected')) {
+      const failedChunk = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+      if (failedChunk) {
         // its failed chunk is already reported; the group itself just did not run
         emit({ type: 'step', stage: 'groups', index, ok: false, done: ++done.groups, total: total.groups });
-        return { ok: false, index };
+        return { ok: false, index, ...failureOf(failedChunk.reason) };
       }
       if (groupStart === 0) groupStart = performance.now();
       const results = settled.map((s) => (s as PromiseFulfilledResult<StepResult>).value);
@@ -191,8 +193,7 @@ export async function compact(
         finished('groups', index);
         return outcome;
       } catch (e) {
-        finished('groups', index, e);
-        return { ok: false, index };
+        return { ok: false, index, ...failureOf(finished('groups', index, e)) };
       }
     });
     await Promise.allSettled(chunkResults);

@@ -11,7 +11,7 @@ import type { ObjectStore } from '../store/index.js';
 import { type DeltaDescriptor, listDeltas } from './deltas.js';
 import { readJson, type Versioned } from './json-object.js';
 import { Keys } from './layout.js';
-import type { LeaseRecord } from './lease.js';
+import { isLeaseLive, type LeaseRecord } from './lease.js';
 import { baseRefOf, type Pointer, readPointer } from './pointer.js';
 import type { RunRecord } from './runs.js';
 import type { Counter } from './sequence.js';
@@ -157,7 +157,7 @@ export async function readLedger(
   // Deltas in the run of the live lease holder are "compacting".
   let compacting = new Set<number>();
   let activeRun: string | undefined;
-  if (lease && !lease.released && lease.expiresAt > Date.now()) {
+  if (lease && isLeaseLive(lease)) {
     const runs = await store.list(Keys.runsPrefix(collection));
     for (const o of runs.filter((r) => r.key.endsWith('/run.json')).reverse()) {
       const rec = await readJson<RunRecord>(store, o.key);

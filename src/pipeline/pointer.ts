@@ -1,5 +1,6 @@
+import { PreconditionFailedError } from '../core/errors.js';
 import type { ObjectStore } from '../store/index.js';
-import { readJson, type Versioned } from './json-object.js';
+import { readJson, type Versioned, writeJson } from './json-object.js';
 import { Keys } from './layout.js';
 
 /** A version the pointer keeps reachable for readers and rollback. */
@@ -68,3 +69,37 @@ export function baseRefOf(p: Versioned<Pointer> | undefined | null): BaseRef | n
 /** The key a pointer (or retained entry) resolves to, for messages and comparisons. */
 export const pointerTarget = (p: { manifest?: string; snapshot?: string }): string =>
   p.manifest ?? p.snapshot ?? '';
+
+/**
+ * Raises the pointer's fencing token to `token` without changing what it names: the first thing a
+ * compactor does after taking over a lease its holder never released. A publish by the superseded
+ * holder is conditional on the pointer it read, so once this write is in, that publish fails — however
+ * the two processes' clocks disagree about when the old lease ended. Returns the version the pointer names
+ * (undefined: no pointer yet, nothing to fence; the publish's lease check right before its create is the
+ * only fence of a collection's first snapshot).
+ */
+export async function fencePointer(
+  store: ObjectStore,
+  collection: string,
+  token: number,
+): Promise<number | undefined> {
+  for (let attempt = 0; ; attempt++) {
+    const cur = await readPointer(store, collection);
+    if (!cur) return undefined;
+    if (cur.value.fencingToken >= token) return cur.value.version;
+    try {
+      await writeJson(
+        store,
+        Keys.pointer(collection),
+        { ...cur.value, fencingToken: token } satisfies Pointer,
+        {
+          ifMatch: cur.etag,
+        },
+      );
+      return cur.value.version;
+    } catch (e) {
+      // the superseded holder's publish landed between our read and write: fence that one
+      if (!(e instanceof PreconditionFailedError) || attempt >= 20) throw e;
+    }
+  }
+}

@@ -78,6 +78,7 @@ export async function publishVersion(store: ObjectStore, lease: Lease, p: Publis
         );
       }
       await lease.assertHeld();
+      failpoint('publish.after-lease-check');
       const value = next(cur);
       try {
         await writeJson(store, key, value, cur ? { ifMatch: cur.etag } : { ifNoneMatch: '*' });

@@ -217,6 +217,14 @@ export interface Promotion {
   quarantine: Array<RejectedDelta & { chunk: number }>;
   groupsSucceeded: number;
   groupsFailed: number;
+  /** Why the failed groups failed (code and message), in sequence order. */
+  failures: Array<{ error?: string; cause?: string }>;
+}
+
+/** A failed group's `error` (code) and `cause` (message) from what its step threw. */
+export function failureOf(e: unknown): { error?: string; cause?: string } {
+  if (e instanceof StrataError) return { error: e.code, cause: e.message };
+  return e instanceof Error ? { cause: e.message } : {};
 }
 
 /**
@@ -238,15 +246,28 @@ export function promotion(groups: readonly GroupOutcome[]): Promotion {
     quarantine: sorted.flatMap((g) => (g.ok ? g.rejected : [])),
     groupsSucceeded,
     groupsFailed: sorted.length - groupsSucceeded,
+    failures: sorted.flatMap((g) =>
+      g.ok ? [] : [{ ...(g.error ? { error: g.error } : {}), ...(g.cause ? { cause: g.cause } : {}) }],
+    ),
   };
 }
+
+/** Step failures whose code the run's own error keeps: they name what the operator must fix. */
+const ENVIRONMENT_FAILURES = [
+  ErrorCodes.NO_SPACE,
+  ErrorCodes.QUEUE_LOST,
+  ErrorCodes.QUEUE_UNAVAILABLE,
+] as const;
 
 /** The "groups failed" outcome: groups failed and nothing before them can be promoted, so the run fails. */
 export function groupsFailedError(p: Promotion, ids: RunIds): StrataError | undefined {
   if (p.promote.length > 0 || p.groupsFailed === 0) return undefined;
+  // A full disk or a lost step queue is said as such: the operator's fix is space or a durable Redis.
+  const first = p.failures[0];
+  const passOn = ENVIRONMENT_FAILURES.find((c) => c === first?.error);
   return new StrataError(
-    ErrorCodes.STEP_FAILED,
-    `${p.groupsFailed} of ${p.groupsSucceeded + p.groupsFailed} groups failed; nothing to publish`,
+    passOn ?? ErrorCodes.STEP_FAILED,
+    `${p.groupsFailed} of ${p.groupsSucceeded + p.groupsFailed} groups failed; nothing to publish${first?.cause ? `: ${first.cause}` : ''}`,
     { collection: ids.collection, run: ids.run },
   );
 }

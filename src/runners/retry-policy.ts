@@ -11,11 +11,18 @@ export interface RetryPolicy {
 
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 3, baseMs: 200, maxMs: 5_000 };
 
-/** Bad input and bad usage fail the same way every time; everything else may succeed on another attempt. */
+/**
+ * Bad input and bad usage fail the same way every time, and a full disk stays full for the next attempt;
+ * everything else may succeed on another attempt.
+ */
 export function isRetryableStepError(e: StrataError): boolean {
   if (e.name === 'InvalidInputError' || e.name === 'DeltaFormatError' || e.name === 'UsageError')
     return false;
-  return e.code !== ErrorCodes.COLLECTION_NOT_FOUND && e.code !== ErrorCodes.USAGE;
+  return (
+    e.code !== ErrorCodes.COLLECTION_NOT_FOUND &&
+    e.code !== ErrorCodes.USAGE &&
+    e.code !== ErrorCodes.NO_SPACE
+  );
 }
 
 /**

@@ -20,7 +20,7 @@
  * The state comes in as a RecordState; chroma-state.ts says which records it sees.
  */
 import type { Metadata, MetadataPatch, Metric, Operation } from '../core/types.js';
-import { validateOperation } from '../core/validate.js';
+import { validateStorableOperation } from '../ingest/index.js';
 import { chromaView } from '../interop/chroma/index.js';
 import type { RowFilter } from '../query/index.js';
 
@@ -81,7 +81,7 @@ export function mergeMetadata(
 export function translateWrite(w: ChromaWrite, state: RecordState, o: TranslateOptions): Translation {
   const vector = (e: Float32Array) => (o.metric === 'cos' ? chromaView(e) : e);
   const op = (raw: Record<string, unknown>, row: number): Operation =>
-    validateOperation(raw, o.dimension, { row });
+    validateStorableOperation(raw, o.dimension, { row });
   if (w.kind === 'delete') {
     if (w.filter && (w.filter.where || w.filter.whereDocument)) {
       let ids = state.select(w.filter);

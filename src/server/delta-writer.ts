@@ -6,9 +6,15 @@
  * are accepted one at a time, in request order. A request's operations never straddle two deltas.
  * The operations are pending until the next compaction publishes them (docs/architecture.md, "Order of
  * operations").
+ *
+ * A request is validated alone, before it joins a batch: one request the delta encoder would refuse is
+ * refused by itself and never fails the requests batched with it, nor reserves sequence numbers. A batch
+ * whose write fails after its reservation (the store refused it) is closed by acceptDelta with a tombstone,
+ * so the deltas accepted after it are not held up.
  */
 import { ErrorCodes, StrataError } from '../core/errors.js';
 import type { CollectionConfig, Operation } from '../core/types.js';
+import { validateStorableOperation } from '../ingest/index.js';
 import { acceptDelta, type DeltaDescriptor } from '../pipeline/deltas.js';
 import type { ObjectStore } from '../store/index.js';
 
@@ -76,6 +82,13 @@ export class DeltaWriter {
       return Promise.reject(
         new StrataError(ErrorCodes.DELTA_EMPTY, 'no operations', { collection: config.name }),
       );
+    }
+    try {
+      for (const [i, o] of ops.entries()) {
+        validateStorableOperation(o, config.dimension, { collection: config.name, row: i });
+      }
+    } catch (e) {
+      return Promise.reject(e);
     }
     let q = this.#queues.get(config.name);
     if (

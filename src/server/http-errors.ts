@@ -77,6 +77,8 @@ export function toHttpError(e: unknown): { status: number; body: HttpErrorBody }
         return { status: 429, body: body('RateLimitError') };
       case ErrorCodes.CLOSED:
         return { status: 503, body: body('ServiceUnavailableError') };
+      case ErrorCodes.NO_SPACE:
+        return { status: 507, body: body('InsufficientStorageError') };
     }
     if (isTransient(e)) return { status: 503, body: body('ServiceUnavailableError') };
     if (e instanceof InvalidInputError || BAD_REQUEST.has(e.code)) {

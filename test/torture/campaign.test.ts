@@ -14,17 +14,24 @@ import { smallCollection } from '../helpers/pipeline.js';
 import { tempStore } from '../helpers/tmp.js';
 import { expectCleanCampaign } from './helpers.js';
 
+// The issue-14 episodes (clock skew, disk full, Redis restarts) have their own short CI suites
+// (campaign-clock, campaign-disk, campaign-redis); here the mix, and so each seed's picks, stay as they were.
+const LEGACY = eligibleEpisodes(EPISODE_KINDS, { s3Server: false, redis: false }).filter(
+  (k) => k !== 'clock-skew',
+);
+
 describe('torture campaign (CI variant)', () => {
   it('50 runs of crashes, store faults and racing compactors: no invariant is violated, every run completes', async () => {
+    const episodes = LEGACY;
     const summary = await runCampaign({
       seed: 20261127,
       runs: 50,
       parallel: 3,
-      profile: PROFILES.ci,
-      replayFlags: '--profile ci',
+      profile: { ...PROFILES.ci, episodes },
+      replayFlags: `--profile ci --episodes ${episodes.join(',')}`,
     });
     const table = expectCleanCampaign(summary);
-    for (const kind of eligibleEpisodes(EPISODE_KINDS, { s3Server: false, redis: false }))
+    for (const kind of episodes)
       expect(summary.episodes[kind] ?? 0, `${kind} never ran\n${table}`).toBeGreaterThan(0);
     expect(summary.readerOpens).toBeGreaterThan(0);
   }, 600_000);
@@ -34,9 +41,9 @@ describe('torture campaign (CI variant)', () => {
       seed: 20261129,
       runs: 8,
       parallel: 2,
-      profile: PROFILES.ci,
+      profile: { ...PROFILES.ci, episodes: LEGACY },
       services: { serve: true },
-      replayFlags: '--profile ci --serve',
+      replayFlags: `--profile ci --serve --episodes ${LEGACY.join(',')}`,
     });
     const table = expectCleanCampaign(summary);
     expect(summary.httpAnswers, table).toBeGreaterThan(0);

@@ -13,7 +13,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { type Job, Queue, QueueEvents } from 'bullmq';
+import { Job, Queue, QueueEvents } from 'bullmq';
 import { ClosedError, ErrorCodes, StepError, type StrataError } from '../../core/errors.js';
 import type { StepExecutor } from '../../pipeline/executor.js';
 import { type StepResult, type StepTask, stepContext } from '../../pipeline/steps.js';
@@ -44,6 +44,41 @@ export interface BullMQExecutorOptions {
   onStalled?: (task: StepTask) => void;
 }
 
+/** How long run() waits for a job's event before it asks Redis where the job is. */
+const WATCH_MS = 2_000;
+
+type Heard = { ok: true; value: unknown } | { ok: false; reason: string } | undefined;
+
+/** The job's completed/failed event, or undefined after `ms`. */
+function waitForEvent(events: QueueEvents, jobId: string, ms: number): Promise<Heard> {
+  return new Promise((resolve) => {
+    const done = (h: Heard) => {
+      clearTimeout(timer);
+      const emitter = events as unknown as NodeJS.EventEmitter;
+      emitter.removeListener(`completed:${jobId}`, onCompleted);
+      emitter.removeListener(`failed:${jobId}`, onFailed);
+      resolve(h);
+    };
+    const onCompleted = (args: { returnvalue: unknown }) => {
+      let v = args.returnvalue;
+      if (typeof v === 'string') {
+        try {
+          v = JSON.parse(v);
+        } catch {
+          // a plain string result
+        }
+      }
+      done({ ok: true, value: v });
+    };
+    const onFailed = (args: { failedReason: string }) => done({ ok: false, reason: args.failedReason });
+    const timer = setTimeout(() => done(undefined), ms);
+    // per-job events (`completed:<id>`), as Job.waitUntilFinished listens for them; not in the typed map
+    const emitter = events as unknown as NodeJS.EventEmitter;
+    emitter.on(`completed:${jobId}`, onCompleted);
+    emitter.on(`failed:${jobId}`, onFailed);
+  });
+}
+
 export class BullMQExecutor implements StepExecutor, AsyncDisposable {
   readonly name = 'bullmq';
   readonly concurrency: number;
@@ -58,6 +93,11 @@ export class BullMQExecutor implements StepExecutor, AsyncDisposable {
   #inflight = new Map<string, { job: Job<StepJobData, StepResult>; task: StepTask }>();
   #closed = false;
   #closing: Promise<void> | undefined;
+  /** A marker this executor sets in Redis when it connects: gone later means Redis lost its data. */
+  readonly #epoch = randomUUID();
+  get #epochKey(): string {
+    return `strata:${this.queueName}:epoch:${this.#epoch}`;
+  }
 
   constructor(opts: BullMQExecutorOptions) {
     this.#opts = opts;
@@ -83,6 +123,12 @@ export class BullMQExecutor implements StepExecutor, AsyncDisposable {
     const ms = this.#opts.connectTimeoutMs ?? 10_000;
     this.#events ??= (async () => {
       await withinQueueTimeout(this.#queue.waitUntilReady(), ms, 'cannot reach the step queue', ctx);
+      await withinQueueTimeout(
+        this.#queue.getBackend().client.then((c) => c.set(this.#epochKey, this.#epoch, { EX: 7 * 86_400 })),
+        ms,
+        'cannot mark the step queue',
+        ctx,
+      );
       const events = new QueueEvents(this.queueName, { connection: this.#connection });
       events.on('error', () => {});
       events.on('stalled', ({ jobId }) => {
@@ -106,37 +152,88 @@ export class BullMQExecutor implements StepExecutor, AsyncDisposable {
     const jobId = jobIdOf(task, randomUUID().slice(0, 8));
     const events = await this.#connect(ctx);
     if (this.#closed) throw new ClosedError('the BullMQ executor', ctx);
-    const job = await withinQueueTimeout(
-      this.#queue.add(task.kind, data, {
-        jobId,
-        attempts: this.#policy.attempts,
-        backoff: { type: 'exponential', delay: this.#policy.baseMs, jitter: 1 },
-        removeOnComplete: { age: 3_600, count: 10_000 },
-        removeOnFail: { age: 7 * 86_400 },
-      }),
-      this.#opts.connectTimeoutMs ?? 10_000,
-      `could not submit the ${task.kind} step`,
-      ctx,
-    );
-    this.#inflight.set(jobId, { job, task });
+    const connectMs = this.#opts.connectTimeoutMs ?? 10_000;
+    const submit = (id: string) =>
+      withinQueueTimeout(
+        this.#queue.add(task.kind, data, {
+          jobId: id,
+          attempts: this.#policy.attempts,
+          backoff: { type: 'exponential', delay: this.#policy.baseMs, jitter: 1 },
+          removeOnComplete: { age: 3_600, count: 10_000 },
+          removeOnFail: { age: 7 * 86_400 },
+        }),
+        connectMs,
+        `could not submit the ${task.kind} step`,
+        ctx,
+      );
+    let id = jobId;
+    let job = await submit(id);
+    const deadline = Date.now() + timeoutMs;
+    let resubmitted = 0;
+    this.#inflight.set(id, { job, task });
     try {
-      return (await job.waitUntilFinished(events, timeoutMs)) as StepResult;
-    } catch (e) {
-      if (this.#closed) throw new ClosedError('the BullMQ executor', { ...ctx, job: jobId });
-      const reason = (e as Error).message;
-      if (reason.startsWith('Job wait') && reason.includes('timed out')) {
-        throw new StepError(
-          ErrorCodes.STEP_TIMEOUT,
-          `${task.kind} step did not finish within ${timeoutMs} ms`,
-          {
-            ...ctx,
-            job: jobId,
-          },
+      for (;;) {
+        const left = deadline - Date.now();
+        if (left <= 0) {
+          throw new StepError(
+            ErrorCodes.STEP_TIMEOUT,
+            `${task.kind} step did not finish within ${timeoutMs} ms`,
+            {
+              ...ctx,
+              job: id,
+            },
+          );
+        }
+        const heard = await waitForEvent(events, id, Math.min(WATCH_MS, left));
+        if (this.#closed) throw new ClosedError('the BullMQ executor', { ...ctx, job: id });
+        if (heard?.ok) return heard.value as StepResult;
+        if (heard && !heard.ok) throw this.#failure(heard.reason, { ...ctx, job: id });
+        // Nothing heard for a while: ask Redis where the job is. Events can be lost across a Redis restart,
+        // and a restarted Redis may have lost the job (the last second of an appendfsync-everysec log) or
+        // everything (no persistence). Bounded: a Redis that does not answer is E_QUEUE_UNAVAILABLE, never a hang.
+        const state = await withinQueueTimeout(
+          this.#queue.getJobState(id),
+          connectMs,
+          `lost touch with the step queue while waiting for the ${task.kind} step`,
+          { ...ctx, job: id },
         );
+        if (state === 'completed' || state === 'failed') {
+          const j = await withinQueueTimeout(
+            Job.fromId(this.#queue, id),
+            connectMs,
+            'cannot read the step job',
+            ctx,
+          );
+          if (j && state === 'completed') return j.returnvalue as StepResult;
+          if (j) throw this.#failure(j.failedReason, { ...ctx, job: id });
+        }
+        if (state !== 'unknown') continue;
+        // The job is gone. If this queue's epoch marker is gone too, Redis lost its data (restarted without
+        // persistence, flushed): fail now with a code. Otherwise only this job was lost: submit it again
+        // (steps are deterministic and idempotent), a bounded number of times.
+        const epochNow = await withinQueueTimeout(
+          this.#queue.getBackend().client.then((c) => c.get(this.#epochKey)),
+          connectMs,
+          'cannot read the step queue epoch',
+          ctx,
+        );
+        if (epochNow !== this.#epoch || resubmitted >= 3) {
+          throw new StepError(
+            ErrorCodes.QUEUE_LOST,
+            epochNow !== this.#epoch
+              ? `the step queue lost its data while the ${task.kind} step was queued (Redis restarted without persistence, or was flushed): run with a persistent Redis (appendonly yes, appendfsync everysec) and compact again`
+              : `the ${task.kind} step's job vanished from the queue ${resubmitted + 1} times`,
+            { ...ctx, job: id },
+          );
+        }
+        resubmitted++;
+        this.#inflight.delete(id);
+        id = jobIdOf(task, randomUUID().slice(0, 8));
+        job = await submit(id);
+        this.#inflight.set(id, { job, task });
       }
-      throw this.#failure(reason, { ...ctx, job: jobId });
     } finally {
-      this.#inflight.delete(jobId);
+      this.#inflight.delete(id);
     }
   }
 

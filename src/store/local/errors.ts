@@ -1,16 +1,14 @@
 /** Filesystem errors of the local store as StrataErrors: which are transient, which mean "not there". */
-import { StoreError, StrataError } from '../../core/errors.js';
+import { isNoSpace, noSpaceError, StoreError, StrataError } from '../../core/errors.js';
 
-const TRANSIENT_CODES = new Set([
-  'EAGAIN',
-  'EBUSY',
-  'EMFILE',
-  'ENFILE',
-  'EINTR',
-  'ETIMEDOUT',
-  'ENOSPC',
-  'EDQUOT',
-]);
+const TRANSIENT_CODES = new Set(['EAGAIN', 'EBUSY', 'EMFILE', 'ENFILE', 'EINTR', 'ETIMEDOUT']);
+/** What a local store call was doing, for E_NO_SPACE messages. */
+const VERBS: Record<string, string> = {
+  put: 'writing',
+  putFile: 'storing the file as',
+  getToFile: 'downloading to a local file',
+  delete: 'deleting',
+};
 const MISSING_CODES = new Set(['ENOENT', 'ENOTDIR', 'EISDIR']);
 
 /** The `code` of a Node.js (or SQLite) error, if it has one. */
@@ -24,9 +22,18 @@ export function isMissing(e: unknown): boolean {
   return MISSING_CODES.has(errCode(e) ?? '');
 }
 
-/** StrataErrors pass through; anything else becomes a StoreError (transient for EAGAIN, ENOSPC…). */
+/**
+ * StrataErrors pass through; a full disk becomes E_NO_SPACE naming what was being done; anything else a
+ * StoreError (transient for EAGAIN, EMFILE…).
+ */
 export function ioError(what: string, e: unknown, context: Record<string, unknown>): StrataError {
   if (e instanceof StrataError) return e;
+  if (isNoSpace(e)) {
+    const verb = what.replace(/ failed$/, '');
+    const doing = VERBS[verb] ?? verb;
+    const on = context.key ?? context.file;
+    return noSpaceError(on === undefined ? doing : `${doing} ${String(on)}`, e, context);
+  }
   const code = errCode(e);
   const msg = e instanceof Error ? e.message : String(e);
   return new StoreError(`${what}: ${msg}`, context, {
