@@ -45,7 +45,10 @@ describe('strata CLI', () => {
       version: null,
       pending: 7,
       promoted: 0,
+      unpublished: { operations: 302, deltas: 7 },
     });
+    expect(st0.collections[0].unpublished.bytes).toBeGreaterThan(302 * DIM * 4);
+    expect(st0.collections[0].unpublished.oldestAgeMs).toBeGreaterThanOrEqual(0);
 
     const cmp = await runCli([
       '--dir',
@@ -82,6 +85,7 @@ describe('strata CLI', () => {
       compacting: 0,
       promoted: 7,
       quarantined: 0,
+      unpublished: { operations: 0, deltas: 0, bytes: 0, oldestAgeMs: null },
     });
     expect(st.collections[0].segments).toHaveLength(3);
 

@@ -6,7 +6,7 @@ import { getCollection, listCollections } from '../../pipeline/collections.js';
 import type { CompactReport } from '../../pipeline/compact.js';
 import { type GcReport, gcCollection } from '../../pipeline/gc.js';
 import { Keys } from '../../pipeline/layout.js';
-import { readLedger } from '../../pipeline/ledger.js';
+import { type LedgerEntry, readLedger } from '../../pipeline/ledger.js';
 import { planMerges } from '../../pipeline/merges.js';
 import { baseRefOf, pointerTarget, readPointer } from '../../pipeline/pointer.js';
 import { listRuns } from '../../pipeline/runs.js';
@@ -40,6 +40,12 @@ interface StatusRow {
   }>;
   /** Merges the merge policy asks for on the current version (each a list of segment addresses). */
   pendingMerges: string[][];
+  /**
+   * Accepted writes no published version contains yet (pending and compacting deltas): what a query
+   * server's read-your-writes tail holds for this collection (`--follow-store`, the default), bounded by
+   * its --tail-max-records / --tail-max-mb.
+   */
+  unpublished: { operations: number; deltas: number; bytes: number; oldestAgeMs: number | null };
   pending: number;
   compacting: number;
   promoted: number;
@@ -207,6 +213,7 @@ export function registerOps(program: Command, ctx: Ctx): void {
             publishedAt: l.pointer?.value.publishedAt ?? null,
             segments: segmentRows(l.manifest),
             pendingMerges: l.manifest && l.pointer?.value.manifest ? planMerges(l.manifest, 'auto') : [],
+            unpublished: unpublishedOf(l.entries),
             pending: l.counts.pending,
             compacting: l.counts.compacting,
             promoted: l.counts.promoted,
@@ -239,6 +246,9 @@ export function registerOps(program: Command, ctx: Ctx): void {
                 .map(
                   (s) =>
                     `${s.collection} (${s.dimension}-d ${s.metric} ${s.quantization}): version ${s.version === null ? 'none' : `v${s.version}`}, ${s.count} records in ${s.segments.length} segment(s)${s.pendingMerges.length ? `, ${s.pendingMerges.length} merge(s) pending` : ''}; deltas: ${s.pending} pending, ${s.compacting} compacting, ${s.promoted} promoted, ${s.rolledBack ? `${s.rolledBack} rolled back, ` : ''}${s.quarantined} quarantined` +
+                    (s.unpublished.deltas > 0
+                      ? `\n  unpublished: ${s.unpublished.operations} operations in ${s.unpublished.deltas} delta(s), ${formatBytes(s.unpublished.bytes)}, oldest ${formatAge(s.unpublished.oldestAgeMs)}`
+                      : '') +
                     (s.segments.length > 1 ? `\n${formatSegments(s.segments)}` : '') +
                     (s.deltas
                       ? `\n${s.deltas.map((d) => `  ${d.seqStart}\t${d.count}\t${d.state}${d.version ? ` v${d.version}` : ''}${d.error ? ` ${d.error}` : ''}`).join('\n')}`
@@ -407,4 +417,34 @@ function formatSegments(rows: StatusRow['segments']): string {
         `  ${String(i + 1).padStart(3)}. ${s.segment.slice(0, 12)}  ${String(s.rows).padStart(10)} rows  ${String(s.supersededPct).padStart(5)} % superseded  ${(s.bytes / 1e6).toFixed(1).padStart(9)} MB  ${s.indexed ? 'indexed' : 'exact'}`,
     )
     .join('\n');
+}
+
+/** Pending and compacting deltas: what no published version contains yet. */
+function unpublishedOf(entries: ReadonlyArray<LedgerEntry>): StatusRow['unpublished'] {
+  let operations = 0;
+  let deltas = 0;
+  let bytes = 0;
+  let oldest = Number.POSITIVE_INFINITY;
+  for (const e of entries) {
+    if (e.state !== 'pending' && e.state !== 'compacting') continue;
+    operations += e.count;
+    deltas++;
+    bytes += e.size;
+    oldest = Math.min(oldest, Date.parse(e.acceptedAt));
+  }
+  return {
+    operations,
+    deltas,
+    bytes,
+    oldestAgeMs: Number.isFinite(oldest) ? Math.max(0, Date.now() - oldest) : null,
+  };
+}
+
+function formatBytes(n: number): string {
+  return n < 1 << 20 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / (1 << 20)).toFixed(1)} MiB`;
+}
+
+function formatAge(ms: number | null): string {
+  if (ms === null) return '-';
+  return ms < 120_000 ? `${Math.round(ms / 1000)} s ago` : `${Math.round(ms / 60_000)} min ago`;
 }
