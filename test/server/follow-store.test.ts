@@ -38,7 +38,7 @@ async function setup(followStore: boolean) {
   await colA.add({ ids: ['x0'], embeddings: [[1, 0, 0, 0]] });
   await compactNow(a);
   const b = await peer(a, followStore);
-  const colB = await client(b.port).getCollection({ name: 'shared', embeddingFunction: null });
+  const colB = await client(b.port).getCollection({ name: 'shared', embeddingFunction: undefined });
   expect(await colB.count()).toBe(1);
   return { a, b, colA, colB };
 }
