@@ -136,29 +136,7 @@ export class SegmentView implements RowSource {
       dict: new Map(),
       arrays: new Map(),
     };
-    for (let i = 0; i < n; i++) {
-      const m = this.metadata[i];
-      if (!m || !Object.hasOwn(m, name)) continue;
-      const v = m[name];
-      if (typeof v === 'string') {
-        c.tag[i] = Tag.string;
-        let code = c.dict.get(v);
-        if (code === undefined) {
-          code = c.dict.size;
-          c.dict.set(v, code);
-        }
-        c.str[i] = code;
-      } else if (typeof v === 'number') {
-        c.tag[i] = Tag.number;
-        c.num[i] = v;
-      } else if (typeof v === 'boolean') {
-        c.tag[i] = Tag.boolean;
-        c.num[i] = v ? 1 : 0;
-      } else if (Array.isArray(v)) {
-        c.tag[i] = Tag.array;
-        c.arrays.set(i, v);
-      }
-    }
+    for (let i = 0; i < n; i++) setCell(c, i, this.metadata[i] ?? null, name);
     this.#columns.set(name, c);
     return c;
   }
@@ -200,5 +178,32 @@ export class SegmentView implements RowSource {
   release(): void {
     if (this.#budget && this.#vectors) this.#budget.give(this.#vectors.byteLength);
     this.#vectors = null;
+  }
+}
+
+/**
+ * Row i of a column from its metadata's value of the key: a string (dictionary-coded), a number, a boolean,
+ * an array, or missing (anything else). The row must hold the empty cell (Tag.missing; a new column's are).
+ */
+export function setCell(c: Column, i: number, m: Metadata | null, name: string): void {
+  if (!m || !Object.hasOwn(m, name)) return;
+  const v = m[name];
+  if (typeof v === 'string') {
+    c.tag[i] = Tag.string;
+    let code = c.dict.get(v);
+    if (code === undefined) {
+      code = c.dict.size;
+      c.dict.set(v, code);
+    }
+    c.str[i] = code;
+  } else if (typeof v === 'number') {
+    c.tag[i] = Tag.number;
+    c.num[i] = v;
+  } else if (typeof v === 'boolean') {
+    c.tag[i] = Tag.boolean;
+    c.num[i] = v ? 1 : 0;
+  } else if (Array.isArray(v)) {
+    c.tag[i] = Tag.array;
+    c.arrays.set(i, v as MetadataScalar[]);
   }
 }

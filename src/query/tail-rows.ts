@@ -7,10 +7,10 @@
  * its candidates are re-ranked exactly by the query layer), so a large tail costs a graph walk, not a scan
  * of all its vectors.
  */
-import type { Metadata, MetadataScalar, Metric } from '../core/types.js';
+import type { Metadata, Metric } from '../core/types.js';
 import { indexMinRows, VectorIndex } from '../engine/index.js';
 import type { RowSource } from './row-source.js';
-import { type Column, Tag } from './segment-view.js';
+import { type Column, setCell, Tag } from './segment-view.js';
 
 const EMPTY = new Float32Array(0);
 
@@ -179,28 +179,10 @@ export class TailRows implements RowSource {
 
 function setColumn(c: Column, i: number, m: Metadata | null, name: string): void {
   if (i >= c.tag.length) return;
+  // a row rewritten in place: clear the old cell first
   c.tag[i] = Tag.missing;
   c.str[i] = -1;
   c.num[i] = 0;
   c.arrays.delete(i);
-  if (!m || !Object.hasOwn(m, name)) return;
-  const v = m[name];
-  if (typeof v === 'string') {
-    c.tag[i] = Tag.string;
-    let code = c.dict.get(v);
-    if (code === undefined) {
-      code = c.dict.size;
-      c.dict.set(v, code);
-    }
-    c.str[i] = code;
-  } else if (typeof v === 'number') {
-    c.tag[i] = Tag.number;
-    c.num[i] = v;
-  } else if (typeof v === 'boolean') {
-    c.tag[i] = Tag.boolean;
-    c.num[i] = v ? 1 : 0;
-  } else if (Array.isArray(v)) {
-    c.tag[i] = Tag.array;
-    c.arrays.set(i, v as MetadataScalar[]);
-  }
+  setCell(c, i, m, name);
 }
