@@ -101,23 +101,10 @@ export function translateWrite(w: ChromaWrite, state: RecordState, o: TranslateO
   const now = needsState ? state.lookup(w.records.map((r) => r.id)) : new Map<string, StoredRecord>();
   w.records.forEach((r, i) => {
     const old = now.get(r.id);
-    if (w.kind === 'add') {
-      if (old) return;
-      ops.push(
-        op(
-          {
-            op: 'upsert',
-            id: r.id,
-            embedding: vector(r.embedding!),
-            document: r.document ?? null,
-            metadata: mergeMetadata(null, r.metadata),
-          },
-          i,
-        ),
-      );
-      return;
-    }
-    if (w.kind === 'upsert' && !old) {
+    // add keeps an existing record as it is
+    if (w.kind === 'add' && old) return;
+    // a new record: add, or an upsert of a missing id
+    if (w.kind === 'add' || (w.kind === 'upsert' && !old)) {
       ops.push(
         op(
           {
