@@ -1,6 +1,6 @@
 import { constants as fsConstants } from 'node:fs';
-import { copyFile, mkdir, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { copyFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { ErrorCodes, StrataError, VerificationError } from '../core/errors.js';
 import { LtHash } from '../core/lthash.js';
 import type { SegmentManifest } from '../core/manifest.js';
@@ -9,7 +9,7 @@ import { AnnIndex } from './ann-index.js';
 import { blobToF32, KIND_CODE, RecordStore } from './record-store.js';
 import type { SegmentRow } from './rows.js';
 import { annParamsOf, type IndexPolicy, SegmentBuild } from './segment-build.js';
-import { SEGMENT_FILES } from './segment-files.js';
+import { createSegmentDir, SEGMENT_FILES } from './segment-files.js';
 
 export interface SegmentMergerOptions {
   /** Must not exist; created (with missing parents). Deleted again by close() unless sealed. */
@@ -65,18 +65,7 @@ export class SegmentMerger extends SegmentBuild {
         ctx,
       );
     }
-    await mkdir(dirname(opts.dir), { recursive: true });
-    try {
-      await mkdir(opts.dir);
-    } catch (e) {
-      throw new StrataError(
-        ErrorCodes.INTERNAL,
-        `segment directory cannot be created: ${(e as Error).message}`,
-        {
-          segment: opts.dir,
-        },
-      );
-    }
+    await createSegmentDir(opts.dir);
     const w = new SegmentMerger(opts, LtHash.decode(m.lthash, m.counts.records));
     try {
       await w.#open(base);

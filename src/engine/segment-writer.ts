@@ -1,5 +1,4 @@
-import { mkdir } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { ErrorCodes, StrataError } from '../core/errors.js';
 import { ContentHasher } from '../core/hash.js';
 import { LtHash } from '../core/lthash.js';
@@ -9,7 +8,7 @@ import { compareIds } from './ids.js';
 import { KIND_CODE, pageSizeFor, RecordStore } from './record-store.js';
 import type { SegmentRow } from './rows.js';
 import { type IndexPolicy, type SealInfo, SegmentBuild } from './segment-build.js';
-import { SEGMENT_FILES } from './segment-files.js';
+import { createSegmentDir, SEGMENT_FILES } from './segment-files.js';
 import { hashSegmentRow } from './verify.js';
 
 export type { IndexPolicy, SealInfo };
@@ -63,18 +62,7 @@ export class SegmentWriter extends SegmentBuild {
         },
       );
     }
-    await mkdir(dirname(opts.dir), { recursive: true });
-    try {
-      await mkdir(opts.dir);
-    } catch (e) {
-      throw new StrataError(
-        ErrorCodes.INTERNAL,
-        `segment directory cannot be created: ${(e as Error).message}`,
-        {
-          segment: opts.dir,
-        },
-      );
-    }
+    await createSegmentDir(opts.dir);
     const w = new SegmentWriter(opts);
     try {
       w.store = RecordStore.create(join(opts.dir, SEGMENT_FILES.records), pageSizeFor(config.dimension));

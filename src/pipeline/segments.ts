@@ -5,8 +5,14 @@ import { dirname, join } from 'node:path';
 import { ErrorCodes, IntegrityError, NotFoundError, StrataError } from '../core/errors.js';
 import { sha256Hex } from '../core/hash.js';
 import { parseManifest, type SegmentManifest } from '../core/manifest.js';
-import type { SeqRange } from '../core/types.js';
-import { type OpenOptions, SEGMENT_FILES, SegmentReader } from '../engine/index.js';
+import type { CollectionConfig, SeqRange } from '../core/types.js';
+import {
+  indexMinRows,
+  type OpenOptions,
+  SEGMENT_FILES,
+  SegmentReader,
+  SegmentWriter,
+} from '../engine/index.js';
 import type { ObjectStore } from '../store/index.js';
 import { Keys } from './layout.js';
 import { cachedSegmentDir } from './segment-cache.js';
@@ -34,6 +40,24 @@ export async function newScratchDir(store: ObjectStore, label: string): Promise<
   const dir = join(scratchRoot(store), `${label}-${randomUUID()}`);
   await mkdir(dirname(dir), { recursive: true });
   return dir;
+}
+
+/**
+ * A writer of a new data segment in `dir`, with its ANN index when it ends up holding at least the exact
+ * search crossover for the collection's dimension (built in the step that writes it).
+ */
+export function dataSegmentWriter(
+  env: { config: CollectionConfig; threads?: number; producer?: string },
+  dir: string,
+): Promise<SegmentWriter> {
+  return SegmentWriter.create({
+    dir,
+    kind: 'data',
+    config: env.config,
+    buildIndex: { minRows: indexMinRows(env.config.dimension) },
+    threads: env.threads,
+    producer: env.producer,
+  });
 }
 
 /**

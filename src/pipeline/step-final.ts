@@ -22,16 +22,16 @@ import {
   type VersionManifest,
   type VersionSegment,
 } from '../core/version-manifest.js';
-import {
-  compareIds,
-  indexMinRows,
-  type SegmentReader,
-  type SegmentRow,
-  SegmentWriter,
-} from '../engine/index.js';
+import { compareIds, type SegmentReader, type SegmentRow } from '../engine/index.js';
 import { applyToBase } from './fold.js';
 import { openVersion } from './open-version.js';
-import { newScratchDir, type OpenedSegment, type SegmentRef, uploadDataSegment } from './segments.js';
+import {
+  dataSegmentWriter,
+  newScratchDir,
+  type OpenedSegment,
+  type SegmentRef,
+  uploadDataSegment,
+} from './segments.js';
 import { openAll } from './step-group.js';
 import type { FinalTask, StepEnv, StepResult } from './steps.js';
 import { writeDeletionVector, writeVersion } from './versions.js';
@@ -186,14 +186,7 @@ export async function finalStep(env: StepEnv, task: FinalTask): Promise<Omit<Ste
     let patchRef: SegmentRef | null = null;
     if (patched.size > 0) {
       const dir = await newScratchDir(store, `${task.run}-final-patched`);
-      await using w = await SegmentWriter.create({
-        dir,
-        kind: 'data',
-        config,
-        buildIndex: { minRows: indexMinRows(config.dimension) },
-        threads: env.threads,
-        producer: env.producer,
-      });
+      await using w = await dataSegmentWriter(env, dir);
       const rows = [...patched.values()].sort((a, b) => compareIds(a.id, b.id));
       let lo = Number.POSITIVE_INFINITY;
       let hi = Number.NEGATIVE_INFINITY;

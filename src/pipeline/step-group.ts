@@ -1,9 +1,10 @@
 import { failpoint } from '../core/failpoints.js';
 import type { SeqRange } from '../core/types.js';
-import { indexMinRows, type SegmentRow, SegmentWriter } from '../engine/index.js';
+import type { SegmentRow } from '../engine/index.js';
 import { stepName } from './layout.js';
 import { foldSorted } from './merge.js';
 import {
+  dataSegmentWriter,
   newScratchDir,
   type OpenedSegment,
   openStoredSegment,
@@ -42,14 +43,7 @@ export async function groupStep(env: StepEnv, task: GroupTask): Promise<Omit<Ste
     const span = seqSpan(task.inputs);
     const inputs = task.inputs.map((r) => r.prefix);
     const dir = await newScratchDir(env.store, `${task.run}-${stepName('group', task.index)}-data`);
-    await using data = await SegmentWriter.create({
-      dir,
-      kind: 'data',
-      config: env.config,
-      buildIndex: { minRows: indexMinRows(env.config.dimension) },
-      threads: env.threads,
-      producer: env.producer,
-    });
+    await using data = await dataSegmentWriter(env, dir);
     const changes: SegmentRow[] = [];
     let puts = 0;
     for (const row of foldSorted(opened.map((o) => o.reader.scan()))) {

@@ -10,11 +10,17 @@ import { randomUUID } from 'node:crypto';
 import { ErrorCodes, StrataError } from '../core/errors.js';
 import { failpoint } from '../core/failpoints.js';
 import { sha256Hex } from '../core/hash.js';
-import { compareIds, indexMinRows, SegmentMerger, type SegmentRow, SegmentWriter } from '../engine/index.js';
+import {
+  compareIds,
+  indexMinRows,
+  SegmentMerger,
+  type SegmentRow,
+  type SegmentWriter,
+} from '../engine/index.js';
 import { KeyMap } from './keymap.js';
 import { Keys, stepName } from './layout.js';
 import { type OpenedVersionSegment, openVersion } from './open-version.js';
-import { newScratchDir, uploadDataSegment } from './segments.js';
+import { dataSegmentWriter, newScratchDir, uploadDataSegment } from './segments.js';
 import { seqSpan } from './step-group.js';
 import type { MergeTask, StepEnv, StepResult } from './steps.js';
 
@@ -82,14 +88,7 @@ export async function mergeStep(env: StepEnv, task: MergeTask): Promise<Omit<Ste
     }
     manifest = await w.seal(sealInfo);
   } else {
-    await using w = await SegmentWriter.create({
-      dir,
-      kind: 'data',
-      config,
-      buildIndex: { minRows: indexMinRows(config.dimension) },
-      threads: env.threads,
-      producer: env.producer,
-    });
+    await using w = await dataSegmentWriter(env, dir);
     let next = 0;
     for (const { input, key, row } of mergeLive(inputs)) {
       w.append(row);
