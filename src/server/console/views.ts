@@ -547,13 +547,7 @@ export async function buildRuns(
   collection: string | undefined,
   limit: number,
 ): Promise<RunSummary[]> {
-  if (!collection) await cache.catalog(ctx);
-  const names = collection
-    ? [(await entryOf(ctx, collection)).strata]
-    : ctx.catalog
-        .entries()
-        .filter((e) => e.config)
-        .map((e) => e.strata);
+  const names = await runCollections(ctx, cache, collection);
   const lists = await mapLimit(names, 8, (c) => listRuns(ctx.store, c, limit));
   return lists
     .flat()
@@ -599,13 +593,7 @@ export async function buildRunDetail(
   collection: string | undefined,
 ): Promise<RunDetail | undefined> {
   if (!/^r[0-9TZ]+-[0-9a-f]+$/.test(id)) throw new UsageError(`not a run id: ${JSON.stringify(id)}`);
-  if (!collection) await cache.catalog(ctx);
-  const names = collection
-    ? [(await entryOf(ctx, collection)).strata]
-    : ctx.catalog
-        .entries()
-        .filter((e) => e.config)
-        .map((e) => e.strata);
+  const names = await runCollections(ctx, cache, collection);
   for (const c of names) {
     const r = await readRunRecord(ctx.store, c, id);
     if (!r) continue;
@@ -642,4 +630,18 @@ export async function buildRunDetail(
     };
   }
   return undefined;
+}
+
+/** The collections whose runs a view lists: the one named, or every collection with a config. */
+async function runCollections(
+  ctx: ServerContext,
+  cache: ViewCache,
+  collection: string | undefined,
+): Promise<string[]> {
+  if (collection) return [(await entryOf(ctx, collection)).strata];
+  await cache.catalog(ctx);
+  return ctx.catalog
+    .entries()
+    .filter((e) => e.config)
+    .map((e) => e.strata);
 }
