@@ -53,20 +53,25 @@ export class PowerFs {
   /** "The disk": the durable state, a plain directory (loaded whole at mount). */
   readonly image: string;
   readonly #base: string;
+  readonly #mode: CutReport['mode'] | undefined;
   #proc:
     | { child: ChildProcess; exited: Promise<{ code: number | null; out: string; err: string }> }
     | undefined;
   cuts = 0;
 
-  private constructor(base: string) {
+  private constructor(base: string, mode: CutReport['mode'] | undefined) {
     this.#base = base;
+    this.#mode = mode;
     this.dir = join(base, 'mnt');
     this.image = join(base, 'disk');
   }
 
-  /** Mounts an empty powerfs on a fresh directory; throws PowerFsError (with the reason) when it cannot. */
-  static async mount(seed: number): Promise<PowerFs> {
-    const fs = new PowerFs(await mkdtemp(join(tmpdir(), 'strata-powerfs-')));
+  /**
+   * Mounts an empty powerfs on a fresh directory; throws PowerFsError (with the reason) when it cannot.
+   * `mode` fixes what every cut does (default: drawn per cut from the seed).
+   */
+  static async mount(seed: number, mode?: CutReport['mode']): Promise<PowerFs> {
+    const fs = new PowerFs(await mkdtemp(join(tmpdir(), 'strata-powerfs-')), mode);
     await mkdir(fs.dir);
     await mkdir(fs.image);
     try {
@@ -84,9 +89,13 @@ export class PowerFs {
 
   async #start(seed: number): Promise<void> {
     if (!existsSync('/dev/fuse')) throw new PowerFsError('no /dev/fuse: power-loss tests need FUSE');
-    const child = spawn(PYTHON, [script(), this.dir, this.image, String(seed >>> 0)], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      PYTHON,
+      [script(), this.dir, this.image, String(seed >>> 0), ...(this.#mode ? [this.#mode] : [])],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let out = '';
     let err = '';
     child.stdout!.setEncoding('utf8');

@@ -3,7 +3,7 @@
 powerfs: a FUSE filesystem that forgets, at a simulated power cut, whatever was not fsynced -- as LazyFS
 does, with directory operations too.
 
-    /usr/bin/python3 powerfs.py MOUNTPOINT IMAGE_DIR SEED
+    /usr/bin/python3 powerfs.py MOUNTPOINT IMAGE_DIR SEED [drop|partial]
 
 IMAGE_DIR is "the disk": a plain directory tree loaded whole at mount (everything in it is durable). The
 mounted filesystem keeps two states in memory:
@@ -17,7 +17,7 @@ mounted filesystem keeps two states in memory:
 Not yet durable: every directory's log of entry operations since its last fsync, and the files written
 since their last fsync. SIGUSR1 is the power cut: the processes using the mount must be dead already. The
 cut (random, from SEED) keeps the durable state and applies some of the rest:
-  drop      nothing of it (LazyFS' clear-cache);
+  drop      nothing of it (LazyFS' clear-cache; 30 % of cuts, or every cut with `drop`);
   partial   per directory a random prefix of its log (a journal commits in order per directory, directories
             independently of each other); per dirty file its durable contents, its new contents, or a torn
             mix: each 4 KiB page old or new, the size old or new (pages written back out of order).
@@ -68,9 +68,10 @@ def err(code):
 class PowerFs(pyfuse3.Operations):
     enable_writeback_cache = False
 
-    def __init__(self, image, seed):
+    def __init__(self, image, seed, mode=None):
         super().__init__()
         self.image = image
+        self.mode = mode
         self.rng = random.Random(seed)
         self.nodes = {}
         self.meta = {}  # ino -> (is_dir, mode), kept while the durable state may name the inode
@@ -126,7 +127,7 @@ class PowerFs(pyfuse3.Operations):
     def cut(self):
         """The power cut: what survives, written over the image."""
         rng = self.rng
-        mode = "drop" if rng.random() < 0.3 else "partial"
+        mode = self.mode or ("drop" if rng.random() < 0.3 else "partial")
         report = {
             "mode": mode,
             "dirOps": sum(len(v) for v in self.log.values()),
@@ -535,7 +536,7 @@ async def serve(fs):
 
 def main():
     mountpoint, image, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    fs = PowerFs(image, seed)
+    fs = PowerFs(image, seed, sys.argv[4] if len(sys.argv) > 4 else None)
     options = set(pyfuse3.default_options)
     options.add("fsname=powerfs")
     options.discard("default_permissions")
