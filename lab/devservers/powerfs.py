@@ -212,8 +212,8 @@ class PowerFs(pyfuse3.Operations):
         a = pyfuse3.EntryAttributes()
         a.st_ino = n.ino
         a.generation = 0
-        a.entry_timeout = 1
-        a.attr_timeout = 1
+        a.entry_timeout = 10
+        a.attr_timeout = 10
         a.st_mode = n.mode
         a.st_nlink = n.nlink if not n.is_dir else 2
         a.st_uid = 0
@@ -435,7 +435,8 @@ class PowerFs(pyfuse3.Operations):
         self.next_fh += 1
         self.handles[fh] = n.ino
         n.opens += 1
-        return pyfuse3.FileInfo(fh=fh)
+        # every change goes through this mount's kernel, so the page cache of a file stays right across opens
+        return pyfuse3.FileInfo(fh=fh, keep_cache=True)
 
     async def open(self, inode, flags, ctx):
         n = self.node(inode)
@@ -534,7 +535,18 @@ async def serve(fs):
     return outcome
 
 
+def die_with_parent():
+    """SIGTERM (a clean unmount) when the process that mounted us dies, so no mount outlives its test."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if os.getppid() == 1:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def main():
+    die_with_parent()
     mountpoint, image, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
     fs = PowerFs(image, seed, sys.argv[4] if len(sys.argv) > 4 else None)
     options = set(pyfuse3.default_options)
