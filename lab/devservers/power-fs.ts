@@ -6,7 +6,7 @@
  * which the filesystem is unmounted; `remount()` is the reboot: the surviving state, mounted again at the
  * same path. The processes using the mount must be killed before the cut (`killUsers`).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -151,16 +151,36 @@ export class PowerFs {
     await this.#start(seed);
   }
 
-  /** Unmounts (nothing is cut) and removes the mount point and the disk image. Idempotent. */
+  /**
+   * Unmounts (nothing is cut) and removes the mount point and the disk image. Processes still using the
+   * mount (a killed compactor's pool workers) are killed first; a mount its daemon could not remove is
+   * detached (lazy unmount). Idempotent.
+   */
   async close(): Promise<void> {
     const p = this.#proc;
     this.#proc = undefined;
     if (p) {
+      killUsers(this.dir, []);
       p.child.kill('SIGTERM');
       await p.exited;
     }
+    if (isMountPoint(this.dir)) {
+      try {
+        execFileSync('umount', ['-l', this.dir], { stdio: 'ignore' });
+      } catch {
+        execFileSync('fusermount3', ['-u', '-z', this.dir], { stdio: 'ignore' });
+      }
+    }
     await rm(this.#base, { recursive: true, force: true });
   }
+}
+
+/** Is `dir` a mount point of this process's mount namespace? */
+function isMountPoint(dir: string): boolean {
+  const esc = dir.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .some((l) => l.split(' ')[4] === esc);
 }
 
 /** Parent pid of each live process (from /proc/PID/stat). */
