@@ -366,9 +366,11 @@ export async function runOne(
     await Promise.race([
       body(),
       new Promise<never>((_, reject) => {
+        // a power-loss run cuts up to three times a round, each with a remount and checks in between
+        const limit = power ? profile.runTimeoutMs * 2 : profile.runTimeoutMs;
         timer = setTimeout(
-          () => reject(new Error(`the run did not finish within ${profile.runTimeoutMs} ms (at ${step})`)),
-          profile.runTimeoutMs,
+          () => reject(new Error(`the run did not finish within ${limit} ms (at ${step})`)),
+          limit,
         );
       }),
     ]);
