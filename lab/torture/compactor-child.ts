@@ -10,21 +10,92 @@ import type { Operation } from '../../src/core/types.js';
 import { getCollection } from '../../src/pipeline/collections.js';
 import { acceptDelta } from '../../src/pipeline/deltas.js';
 import type { StepExecutor } from '../../src/pipeline/executor.js';
+import { gcCollection } from '../../src/pipeline/gc.js';
 import { InlineExecutor } from '../../src/runners/inline.js';
 import { LocalPoolExecutor } from '../../src/runners/local/pool.js';
 import type { ObjectStore } from '../../src/store/object-store.js';
 import { openStore } from '../../src/store/open.js';
 import { FaultyStore } from '../../src/testing/faulty-store.js';
 import {
+  type ChildEvent,
   type CompactorJob,
   type CompactorOutcome,
+  EVENT_PREFIX,
+  type GcJob,
   type ProducerJob,
+  type ProducerManyJob,
   RESULT_PREFIX,
 } from './child-protocol.js';
 import { compactWaitingForLease } from './compact-waiting.js';
 
 function report(outcome: CompactorOutcome): void {
   process.stdout.write(`\n${RESULT_PREFIX}${JSON.stringify(outcome)}\n`);
+}
+
+function event(e: ChildEvent): void {
+  process.stdout.write(`\n${EVENT_PREFIX}${JSON.stringify(e)}\n`);
+}
+
+function decodeOps(raw: Array<Operation & { embedding?: number[] }>): Operation[] {
+  return raw.map((o) =>
+    o.op === 'upsert' ? { ...o, embedding: Float32Array.from(o.embedding) } : o,
+  ) as Operation[];
+}
+
+async function ingestMany(job: ProducerManyJob): Promise<void> {
+  const store = await openStore(job.store);
+  try {
+    const deltas = JSON.parse(await readFile(job.opsFile, 'utf8')) as Array<
+      Array<Operation & { embedding?: number[] }>
+    >;
+    const config = await getCollection(store, job.collection);
+    for (const [index, raw] of deltas.entries()) {
+      event({ stage: 'ingest', phase: 'begin' });
+      try {
+        const d = await acceptDelta(store, config, decodeOps(raw), { producer: job.producer });
+        event({ ack: { index, seqStart: d.seqStart, seqEnd: d.seqEnd } });
+      } catch {
+        // refused (its reservation tombstoned by a compaction that thought it abandoned): not acknowledged
+      }
+      event({ stage: 'ingest', phase: 'end' });
+    }
+    report({ ok: true, retries: 0 });
+  } catch (e) {
+    report({ ok: false, error: serializeError(e), retries: 0 });
+  } finally {
+    await store.close();
+  }
+}
+
+async function gc(job: GcJob): Promise<void> {
+  const store = await openStore(job.store);
+  try {
+    event({ stage: 'gc', phase: 'begin' });
+    await gcCollection(store, job.collection, { graceMs: job.graceMs });
+    event({ stage: 'gc', phase: 'end' });
+    report({ ok: true, retries: 0 });
+  } catch (e) {
+    report({ ok: false, error: serializeError(e), retries: 0 });
+  } finally {
+    await store.close();
+  }
+}
+
+/** Reports each step's begin and end (stage events) around the real executor. */
+function traced(inner: StepExecutor): StepExecutor {
+  return {
+    name: inner.name,
+    concurrency: inner.concurrency,
+    async run(task) {
+      event({ stage: task.kind, phase: 'begin' });
+      try {
+        return await inner.run(task);
+      } finally {
+        event({ stage: task.kind, phase: 'end' });
+      }
+    },
+    close: () => inner.close(),
+  };
 }
 
 async function ingest(job: ProducerJob): Promise<void> {
@@ -46,8 +117,10 @@ async function ingest(job: ProducerJob): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const job = JSON.parse(process.argv[2] ?? '') as CompactorJob | ProducerJob;
+  const job = JSON.parse(process.argv[2] ?? '') as CompactorJob | ProducerJob | ProducerManyJob | GcJob;
   if (job.mode === 'ingest') return ingest(job);
+  if (job.mode === 'ingest-many') return ingestMany(job);
+  if (job.mode === 'gc') return gc(job);
   const base = await openStore(job.store);
   const faulty = job.faults
     ? new FaultyStore(base, {
@@ -59,7 +132,7 @@ async function main(): Promise<void> {
     : undefined;
   const store: ObjectStore = faulty ?? base;
   let retries = 0;
-  const executor: StepExecutor =
+  const real: StepExecutor =
     job.executor === 'inline'
       ? new InlineExecutor(store, { retry: { attempts: 3, baseMs: 20, maxMs: 200 } })
       : new LocalPoolExecutor({
@@ -73,6 +146,8 @@ async function main(): Promise<void> {
           },
           ...(job.workerEnv ? { env: job.workerEnv } : {}),
         });
+  const executor = job.trace ? traced(real) : real;
+  if (job.trace) event({ stage: 'plan', phase: 'begin' });
   let outcome: CompactorOutcome;
   const leases: NonNullable<CompactorOutcome['leases']> = [];
   try {
@@ -83,6 +158,17 @@ async function main(): Promise<void> {
         executor,
         chunkSize: job.chunkSize,
         groupSize: job.groupSize,
+        ...(job.inFlightMs !== undefined ? { inFlightMs: job.inFlightMs } : {}),
+        ...(job.trace
+          ? {
+              onEvent: (e) => {
+                // the final step done: the publish (the pointer swap) is next; then the run is finished
+                if (e.type === 'step' && e.stage === 'final' && e.ok)
+                  event({ stage: 'publish', phase: 'begin' });
+                if (e.type === 'step' && e.stage === 'publish') event({ stage: 'publish', phase: 'end' });
+              },
+            }
+          : {}),
         lease: {
           ttlMs: job.leaseTtlMs,
           owner: job.owner,

@@ -50,20 +50,22 @@ export const EPISODE_KINDS = [
   'clock-skew',
   'disk-full',
   'restart-redis',
+  'power-loss',
 ] as const;
 export type EpisodeKind = (typeof EPISODE_KINDS)[number];
 
 /** The episodes a run can have: killing the S3 server needs a backend with one, the BullMQ one a Redis. */
 export function eligibleEpisodes(
   kinds: readonly EpisodeKind[],
-  has: { s3Server: boolean; redis: boolean; smallFs?: boolean },
+  has: { s3Server: boolean; redis: boolean; smallFs?: boolean; power?: boolean },
 ): EpisodeKind[] {
   return kinds.filter(
     (k) =>
       (k !== 'kill-s3-server' || has.s3Server) &&
       (k !== 'kill-bullmq-worker' || has.redis) &&
       (k !== 'restart-redis' || has.redis) &&
-      (k !== 'disk-full' || has.smallFs === true),
+      (k !== 'disk-full' || has.smallFs === true) &&
+      (k !== 'power-loss' || has.power === true),
   );
 }
 
@@ -527,5 +529,8 @@ export async function runEpisode(kind: EpisodeKind, ctx: EpisodeContext): Promis
       return (await import('./episodes-disk.js')).diskFull(ctx);
     case 'restart-redis':
       return (await import('./episodes-redis.js')).restartRedis(ctx);
+    case 'power-loss':
+      // a power cut takes down every collection of the run at once: run.ts runs powerLossRound instead
+      throw new Error('power-loss is a round of its own (episodes-power.ts), not a per-collection episode');
   }
 }

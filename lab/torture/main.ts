@@ -116,6 +116,10 @@ export async function main(argv: string[]): Promise<number> {
     );
     return 2;
   }
+  if (o.episodes?.includes('power-loss') && o.backend !== 'local') {
+    process.stderr.write('the power-loss episode needs --backend local (a powerfs mount per run)\n');
+    return 2;
+  }
   let backend: StoreBackend = new LocalBackend(smallFsMb > 0 ? smallFsMb : undefined);
   if (o.backend === 'ceph') {
     const t0 = Date.now();

@@ -7,9 +7,13 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import {
+  type ChildEvent,
   type CompactorJob,
   type CompactorOutcome,
+  EVENT_PREFIX,
+  type GcJob,
   type ProducerJob,
+  type ProducerManyJob,
   RESULT_PREFIX,
 } from './child-protocol.js';
 
@@ -74,8 +78,9 @@ function watch<T>(
 }
 
 export function spawnCompactor(
-  job: CompactorJob | ProducerJob,
+  job: CompactorJob | ProducerJob | ProducerManyJob | GcJob,
   env: Record<string, string> = {},
+  onEvent?: (e: ChildEvent) => void,
 ): CompactorProcess {
   const { path, execArgv } = childScript();
   const t0 = Date.now();
@@ -85,8 +90,15 @@ export function spawnCompactor(
   });
   let stdout = '';
   let stderr = '';
+  let partial = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => {
     stdout = (stdout + d).slice(-TAIL * 4);
+    if (!onEvent) return;
+    const lines = (partial + d).split('\n');
+    partial = lines.pop() ?? '';
+    for (const l of lines) {
+      if (l.startsWith(EVENT_PREFIX)) onEvent(JSON.parse(l.slice(EVENT_PREFIX.length)) as ChildEvent);
+    }
   });
   child.stderr!.setEncoding('utf8').on('data', (d: string) => {
     stderr = (stderr + d).slice(-TAIL);

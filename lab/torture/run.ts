@@ -24,6 +24,7 @@ import {
   FAULT_NAMES,
   runEpisode,
 } from './episodes.js';
+import { powerLossRound } from './episodes-power.js';
 import { HttpReaderLoop } from './http-readers.js';
 import { checkState, gcAndCheckRetained, isSettled, type Problem } from './invariants.js';
 import { type OwnedChild, spawnCompactor } from './processes.js';
@@ -152,7 +153,14 @@ export async function runOne(
     if (n > 0) result.faults[fault] = (result.faults[fault] ?? 0) + n;
   };
 
-  const rs = await backend.open(String(run));
+  // A power-loss run keeps its store on powerfs and every round is one power cut for all its collections.
+  // Drawn from a generator of its own, so every other run's draws stay as they were.
+  const allowed = profile.episodes ?? EPISODE_KINDS;
+  const power =
+    backend.kind === 'local' &&
+    allowed.includes('power-loss') &&
+    (allowed.length === 1 || rng(hashSeed(s, 'power')).chance(1 / allowed.length));
+  const rs = await backend.open(String(run), power ? { power: { seed: hashSeed(s, 'powerfs') } } : {});
   const { spec: storeDir, store: base, tmp: dir } = rs;
   const faulty = new FaultyStore(base, {
     seed: fr.uint32(),
@@ -174,7 +182,7 @@ export async function runOne(
       const config = await createCollection(base, shape);
       tracked.push(new TrackedCollection(config, new OpGenerator(wl, shape.dimension)));
     }
-    if (services.serve) {
+    if (services.serve && !power) {
       // loaded on demand: only campaigns started with --serve pay for fastify
       const { StrataServer } = await import('../../src/server/server.js');
       server = await StrataServer.start({ store: base, port: 0, refreshMs: 50, token: HTTP_TOKEN });
@@ -185,8 +193,8 @@ export async function runOne(
       s3Server: rs.restart !== undefined,
       redis: services.redis !== undefined,
       smallFs: rs.smallFs !== undefined,
-    });
-    if (kinds.length === 0)
+    }).filter((k) => k !== 'power-loss');
+    if (kinds.length === 0 && !power)
       throw new Error(`no episode of ${profile.episodes?.join(', ')} runs on ${backend.kind}`);
     for (let round = 1; round <= rounds; round++) {
       // --- ingest: good deltas through acceptDelta, bad ones written raw -----------------------------
@@ -229,10 +237,31 @@ export async function runOne(
           }
         }
       }
+      if (power) {
+        // --- a power cut in the middle of ingest, compaction, publish and GC processes ---------------------
+        setStep(`round ${round}: power-loss`);
+        result.episodes['power-loss'] = (result.episodes['power-loss'] ?? 0) + 1;
+        const problems: Problem[] = [];
+        await powerLossRound({
+          rs,
+          tracked,
+          rng: rng(fr.uint32()),
+          leaseTtlMs: profile.leaseTtlMs,
+          opsPerDelta: profile.opsPerDelta,
+          tmp: dir,
+          label: `${run}-${round}`,
+          count,
+          problems,
+          own: (p) => processes.push(p),
+        });
+        problems.forEach(violate);
+      }
       // --- one fault episode per collection, concurrently, with readers watching ----------------------
-      const episodes = tracked.map((t) => ({ t, kind: fr.pick(kinds), rng: rng(fr.uint32()) }));
+      const episodes = power ? [] : tracked.map((t) => ({ t, kind: fr.pick(kinds), rng: rng(fr.uint32()) }));
       setStep(`round ${round}: ${episodes.map((e) => `${e.t.name} ${e.kind}`).join(', ')}`);
-      const readers = tracked.map((t) => new ReaderLoop(base, t));
+      // (a power-loss run has none: what a cut leaves is checked right after the reboot, and readers keep
+      // re-reading every file through the FUSE daemon, which would only slow the cuts down)
+      const readers = power ? [] : tracked.map((t) => new ReaderLoop(base, t));
       const httpReaders = server
         ? tracked.map((t) => new HttpReaderLoop(server!.url, t, 100, HTTP_TOKEN))
         : [];
@@ -337,9 +366,11 @@ export async function runOne(
     await Promise.race([
       body(),
       new Promise<never>((_, reject) => {
+        // a power-loss run cuts up to three times a round, each with a remount and checks in between
+        const limit = power ? profile.runTimeoutMs * 2 : profile.runTimeoutMs;
         timer = setTimeout(
-          () => reject(new Error(`the run did not finish within ${profile.runTimeoutMs} ms (at ${step})`)),
-          profile.runTimeoutMs,
+          () => reject(new Error(`the run did not finish within ${limit} ms (at ${step})`)),
+          limit,
         );
       }),
     ]);

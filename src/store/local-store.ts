@@ -109,6 +109,8 @@ export class LocalStore implements ObjectStore {
   readonly #etags = new EtagCache();
   /** Temp files this instance is writing right now (removeTempFiles leaves them alone). */
   readonly #active = new Set<string>();
+  /** Directories under objects/ whose entry, and every ancestor's up to objects/, this instance made durable. */
+  readonly #durableDirs = new Set<string>();
 
   constructor(rootDir: string, opts: LocalStoreOptions = {}) {
     this.root = resolve(rootDir);
@@ -121,17 +123,19 @@ export class LocalStore implements ObjectStore {
         .map((d) => mkdirSync(d, { recursive: true }))
         .filter((m): m is string => m !== undefined)
         .sort((a, b) => a.length - b.length)[0];
-      if (made !== undefined) {
-        // new directories: make their entries durable (the root, and every new ancestor's parent)
-        for (let d = this.root; ; d = dirname(d)) {
-          const fd = openSync(d, 'r');
-          try {
-            fsyncSync(fd);
-          } finally {
-            closeSync(fd);
-          }
-          if (d === dirname(made) || d === dirname(d)) break;
+      // Make the entries of the store's own directories durable: the root's (objects, .tmp, .scratch) and
+      // the root's own in its parent, and every new ancestor's. Also when they all existed: a process that
+      // died between creating them and this fsync left them on disk but not yet durable, and a power cut
+      // would take every object put since with them.
+      const top = made !== undefined && made.length < this.root.length ? dirname(made) : dirname(this.root);
+      for (let d = this.root; ; d = dirname(d)) {
+        const fd = openSync(d, 'r');
+        try {
+          fsyncSync(fd);
+        } finally {
+          closeSync(fd);
         }
+        if (d === top || d === dirname(d)) break;
       }
       this.#lock = new StoreLock(this.root, {
         timeoutMs: opts.lockTimeoutMs ?? 10_000,
@@ -470,28 +474,36 @@ export class LocalStore implements ObjectStore {
     }
   }
 
-  /** Creates the directories up to `dir`, making new entries durable. */
+  /**
+   * Creates the directories up to `dir` and makes their entries durable, up to objects/. Also when `dir`
+   * already existed, the first time this instance uses it: another process may have created it and died
+   * before it fsynced the parent (then a power cut would take the directory, and every object acknowledged
+   * in it since, away). Once made durable, a directory is remembered and costs nothing more.
+   */
   async #ensureDir(dir: string, key: string): Promise<void> {
+    if (this.#durableDirs.has(dir)) return;
+    let exists = false;
     try {
-      const st = await stat(dir);
-      if (st.isDirectory()) return;
+      exists = (await stat(dir)).isDirectory();
     } catch {
       // create below
     }
-    let created: string | undefined;
-    try {
-      created = await mkdir(dir, { recursive: true });
-    } catch (e) {
-      const c = errCode(e);
-      if (c === 'ENOTDIR' || c === 'EEXIST') throw this.#conflict(key);
-      throw e;
-    }
-    if (created !== undefined) {
-      for (let d = dir; ; d = dirname(d)) {
-        await fsyncDir(dirname(d));
-        if (d === created || dirname(d) === this.#objects || d === dirname(d)) break;
+    if (!exists) {
+      try {
+        await mkdir(dir, { recursive: true });
+      } catch (e) {
+        const c = errCode(e);
+        if (c === 'ENOTDIR' || c === 'EEXIST') throw this.#conflict(key);
+        throw e;
       }
     }
+    const made: string[] = [];
+    for (let d = dir; d !== this.#objects && d !== dirname(d); d = dirname(d)) {
+      if (this.#durableDirs.has(d)) break;
+      await fsyncDir(dirname(d));
+      made.push(d);
+    }
+    for (const d of made) this.#durableDirs.add(d);
   }
 
   #conflict(key: string): StrataError {
