@@ -344,8 +344,6 @@ export async function benchServeTail(o: TailBenchOptions): Promise<{ rows: Bench
       log(
         `serve: write → visible (${label}): p50 ${fmtMs(r.fromAckP50)} p95 ${fmtMs(r.fromAckP95)} from the ack; ${fmtMs(r.fromSendP95)} p95 from the send; ${r.queries} queries (p50 ${fmtMs(r.queryP50)}), ${r.swaps} swaps`,
       );
-      if (missing > 0)
-        throw new Error(`write → visible (${label}): ${missing} acknowledged writes never seen`);
       return r;
     };
     const plain = await stream('tail only', 'rw-a', 0);
@@ -356,11 +354,11 @@ export async function benchServeTail(o: TailBenchOptions): Promise<{ rows: Bench
         bench: `serve: write → visible, 50 records/s (1 per request, ${dim}-d) for ${seconds} s while 8 clients query (${fmtN(r.queries)} queries, ${round(r.qps, 0)} QPS, p50 ${ms(r.queryP50)}); ${r.label}${r.compactions > 0 ? ` (${r.compactions} published, ${r.swaps} swaps)` : ''}`,
         metric:
           'acknowledged write → first `get` by another client that returns it: p50 / p95 (from the write being sent: p95; the ack itself: p50 / p95)',
-        strata: `${fmtMs(r.fromAckP50)} / ${fmtMs(r.fromAckP95)} (from send ${fmtMs(r.fromSendP95)}; ack ${fmtMs(r.ackP50)} / ${fmtMs(r.ackP95)})`,
+        strata: `${fmtMs(r.fromAckP50)} / ${fmtMs(r.fromAckP95)} (from send ${fmtMs(r.fromSendP95)}; ack ${fmtMs(r.ackP50)} / ${fmtMs(r.ackP95)})${r.missing > 0 ? `; ${r.missing} of ${r.records} never seen by the watcher` : ''}`,
         baseline: 'Chroma 1.0 here: last add found ≈ 20 ms later',
         ratio: '-',
         goal: r.compactions > 0 ? 'report' : 'p95 ≤ 50 ms',
-        met: r.compactions > 0 ? null : r.fromAckP95 <= 50,
+        met: r.compactions > 0 ? null : r.missing === 0 && r.fromAckP95 <= 50,
       });
     }
     return { rows, data };
@@ -471,7 +469,8 @@ async function watcher(job: StreamJob): Promise<StreamResult> {
   const errors: string[] = [];
   let lo = 0;
   let polls = 0;
-  const deadline = job.startAt + job.count * job.everyMs + 30_000;
+  // on a loaded machine acknowledgements can lag the schedule by tens of seconds: wait for them
+  const deadline = job.startAt + job.count * job.everyMs + 180_000;
   await sleepUntil(job.startAt - 200);
   while (lo < job.count && now() < deadline) {
     // every id whose write is due by now (and the next), not yet seen
