@@ -14,6 +14,8 @@ export interface HttpLoadJob {
   bodies: string[];
   concurrency: number;
   total: number;
+  /** Stop starting requests after this long, whatever `total` says (a load that runs beside something). */
+  durationMs?: number;
   headers?: Record<string, string>;
   /** Return each response body, by request index. */
   keepBodies?: boolean;
@@ -67,9 +69,10 @@ async function run(job: HttpLoadJob): Promise<HttpLoadResult> {
   const agent = new Agent({ keepAlive: true, maxSockets: job.concurrency });
   let next = 0;
   const t0 = performance.now();
+  const until = job.durationMs === undefined ? Number.POSITIVE_INFINITY : t0 + job.durationMs;
   await Promise.all(
     Array.from({ length: job.concurrency }, async () => {
-      while (next < job.total) {
+      while (next < job.total && performance.now() < until) {
         const i = next++;
         const t = performance.now();
         const res = await post(agent, url, job.bodies[i % job.bodies.length]!, job.headers ?? {});

@@ -83,11 +83,18 @@ async function main(): Promise<void> {
     quick,
   };
   const sections: BenchSection[] = [];
+  const failed: string[] = [];
   for (const n of names) {
     const s = SECTIONS[n];
     if (!s) throw new Error(`unknown bench section ${n} (have: ${Object.keys(SECTIONS).join(', ')})`);
     log(`section ${n}`);
-    sections.push(await s(quick, log));
+    try {
+      sections.push(await s(quick, log));
+    } catch (e) {
+      // one failing section must not lose the others' figures: recorded, and the run fails at the end
+      log(`section ${n} failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+      failed.push(n);
+    }
   }
   const dir = 'bench-results';
   await mkdir(dir, { recursive: true });
@@ -97,6 +104,7 @@ async function main(): Promise<void> {
   await writeFile(join(dir, `${stamp}.md`), md);
   await writeFile(join(dir, 'latest.md'), md);
   process.stdout.write(md);
+  if (failed.length > 0) throw new Error(`sections failed: ${failed.join(', ')}`);
 }
 
 main().catch((e) => {
