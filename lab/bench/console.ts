@@ -1,5 +1,5 @@
 /**
- * Console bench (issue 12's goals), against a real `strata serve` and Debian's Chromium (playwright-core):
+ * Console bench (the Console's goals), against a real `strata serve` and Debian's Chromium (playwright-core):
  *  1. overview first render with 100 collections and 10,000 deltas in the ledger: from navigation to the
  *     100th row on screen, in a fresh browser context each time (cold server caches for the first);
  *  2. a 1,000-step run's timeline: navigation to the 1,000th bar;

@@ -1,5 +1,5 @@
 /**
- * The core section of `npm run bench`: every goal of issue 10 that the pipeline and the query layer carry,
+ * The core section of `npm run bench`: every goal of segmented versions that the pipeline and the query layer carry,
  * each part in its own file, each against a baseline measured in the same run:
  *  - core:demo       (a) demo publish and background merge to one segment vs a bare usearch build
  *  - core:rounds     (b) `npm run demo` twice: bytes and time of round 2 vs round 1; (c) queries after the

@@ -4,8 +4,8 @@
  * processes, a private redis-server, the store named by `bullmqStore` — s3rver in `npm run bench`). Each
  * runner compacts its own store holding the same deltas; both must publish the same content hash.
  *  1. the demo workload (28,454 × 1536, 120 deltas, chunks of 3, groups of 10) published (merge none), as
- *     issue 3 measured it (goal then ≤ 1.5×);
- *  2. a 1 % change round onto it (285 operations of the demo's mix as 3 deltas, merge none): issue 10's
+ *     first measured (goal then ≤ 1.5×);
+ *  2. a 1 % change round onto it (285 operations of the demo's mix as 3 deltas, merge none): the
  *     goal, BullMQ on S3 ≤ 1.3× the local runner — with segments a publish moves only what changed.
  * Each runner compacts `repeats` identical collections, in alternating order; the best time of each
  * counts (this 2-core machine is shared, so single runs are noisy). Workers keep a private segment cache
@@ -253,7 +253,7 @@ export async function benchDistributed(opts: DistributedBenchOptions = {}): Prom
       };
       const rows: BenchRow[] = [
         ...rowsOf(
-          `demo publish (${o.records.toLocaleString('en-US')} × ${o.dimension}, ${o.deltas} deltas, merge none; issue 3)`,
+          `demo publish (${o.records.toLocaleString('en-US')} × ${o.dimension}, ${o.deltas} deltas, merge none)`,
           demo,
           1.5,
         ),

@@ -1,5 +1,5 @@
 /**
- * Clock-skew episodes (issue 14, item 3): two or three compactors race on one collection, each under
+ * Clock-skew episodes: two or three compactors race on one collection, each under
  * Debian's libfaketime (LD_PRELOAD, so its local-pool workers inherit the same clock) with a wall-clock
  * offset of up to ± 5 minutes and a clock rate ≠ 1 (0.5–2: timers, heartbeats and the monotonic clock run
  * at that rate too). A compactor whose clock is behind writes leases that others see as long expired and

@@ -1,5 +1,5 @@
 /**
- * Disk-full episodes (issue 14, item 2): the run's store, and with it the scratch directory where segments
+ * Disk-full episodes: the run's store, and with it the scratch directory where segments
  * are built, lives on a size-limited tmpfs (LocalBackend with a size; lab/devservers/small-fs.ts). At a
  * random instant of a compaction — in the campaign process or in local-pool workers — the filesystem is
  * filled to within a few bytes. The compaction must then fail with E_NO_SPACE (or finish, if it got there

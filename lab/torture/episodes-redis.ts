@@ -1,5 +1,5 @@
 /**
- * Redis-restart episodes (issue 14, item 4): the steps of a compaction run as BullMQ jobs on a private
+ * Redis-restart episodes: the steps of a compaction run as BullMQ jobs on a private
  * redis-server served by two `strata worker` processes; at a random instant Redis is SIGKILLed and started
  * again on the same port and data directory after 0–1.5 s.
  *

@@ -1,5 +1,5 @@
 /**
- * Issue 14, item 6: a lease whose holder is provably dead — same host, boot and pid namespace, its process
+ * A lease whose holder is provably dead — same host, boot and pid namespace, its process
  * gone (not a reused pid: the start time is compared) — is taken over at once; a holder on another host
  * keeps its lease until it expires; a takeover fences the pointer so the superseded holder cannot publish.
  */

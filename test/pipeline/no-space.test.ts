@@ -1,5 +1,5 @@
 /**
- * Issue 14, item 2: the store and its scratch directory on a size-limited filesystem (a tmpfs with size=,
+ * The store and its scratch directory on a size-limited filesystem (a tmpfs with size=,
  * lab/devservers/small-fs.ts) that fills up. The compaction fails with E_NO_SPACE naming what it was
  * doing, nothing is half-published, the previous version keeps serving (also over HTTP: reads answer,
  * writes get 507), and once space is freed the next run completes. Fails loudly where tmpfs cannot be

@@ -1,5 +1,5 @@
 /**
- * Issue 14, item 5: a write refused or failed after its sequence reservation never holds up later deltas.
+ * A write refused or failed after its sequence reservation never holds up later deltas.
  * Invalid operations are refused before anything is reserved; a reservation whose write failed is closed
  * at once with a tombstone at its descriptor key, which the planner trusts (no descriptor can ever appear
  * behind it), so the next compaction promotes everything after it with the default 2-minute grace.

@@ -1,5 +1,5 @@
 /**
- * Issue 14, item 5, as a user meets it: random valid and invalid writes through the query server's HTTP
+ * As a user meets it: random valid and invalid writes through the query server's HTTP
  * API — requests the server refuses (400 or 422) and writes the store fails after their reservation (5xx) — and
  * then the next compaction, with the default 2-minute in-flight grace, must promote every write that was
  * answered 2xx, and nothing that was refused.

@@ -1,5 +1,5 @@
 /**
- * Clock-skew episodes (issue 14, item 3): compactors under libfaketime (offsets up to ± 5 min, rates
+ * Clock-skew episodes: compactors under libfaketime (offsets up to ± 5 min, rates
  * 0.5–2) race on one collection, one of them sometimes frozen between its last lease check and the
  * pointer swap. Never two publishes from one base, never a publish by a compactor whose lease was taken
  * over. Fails (never skips) when libfaketime is not installed.

@@ -1,5 +1,5 @@
 /**
- * Disk-full episodes (issue 14, item 2): each run's store on its own 96 MiB tmpfs, filled at a random
+ * Disk-full episodes: each run's store on its own 96 MiB tmpfs, filled at a random
  * instant of a compaction. E_NO_SPACE naming what it was doing, nothing half-published, the previous
  * version verifying on the full disk, and the run completing once space is freed. Fails (never skips)
  * where a tmpfs cannot be mounted.

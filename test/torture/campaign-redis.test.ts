@@ -1,5 +1,5 @@
 /**
- * Redis-restart episodes (issue 14, item 4): the steps run as BullMQ jobs on a private redis-server that is
+ * Redis-restart episodes: the steps run as BullMQ jobs on a private redis-server that is
  * SIGKILLed mid-run and restarted — durable (appendonly yes, appendfsync everysec): the compaction completes
  * and the run's content equals the model; not persistent: the run ends with a coded queue error, never a
  * hang. Fails (never skips) when redis-server cannot start.
