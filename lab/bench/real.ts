@@ -294,19 +294,26 @@ async function benchServe(p: Prepared, log: (m: string) => void): Promise<System
       const j = (await r.json()) as { collections?: Array<{ tail?: { records: number } | null }> };
       return j.collections?.reduce((n, c) => n + (c.tail?.records ?? 0), 0) ?? 0;
     };
-    // (waited for at most 5 minutes: the queries then also search what the tail still holds)
-    while ((await status()) > 0 && performance.now() - start < queryableMs + 300_000) {
+    // (waited for at most 2 minutes: the queries then also search what the tail still holds)
+    let tail = await status();
+    while (tail > 0 && performance.now() - start < queryableMs + 120_000) {
       await new Promise((r) => setTimeout(r, 250));
+      tail = await status();
     }
     const compactedMs = performance.now() - start;
     log(
-      `strata serve: all queryable after ${round(queryableMs / 1000, 1)} s, compacted (tail empty) after ${round(compactedMs / 1000, 1)} s`,
+      `strata serve: all queryable after ${round(queryableMs / 1000, 1)} s; ${tail === 0 ? 'compacted (tail empty)' : `${tail} records still in the tail`} after ${round(compactedMs / 1000, 1)} s`,
     );
     const m = await measure(p, clientQuery(collection));
     return {
       system: 'Strata, `strata serve` via chromadb client',
       loadMs: queryableMs,
-      loadDetail: { ackMs: Math.round(ackMs), compactedMs: Math.round(compactedMs), batch },
+      loadDetail: {
+        ackMs: Math.round(ackMs),
+        compactedMs: Math.round(compactedMs),
+        tailAtQueries: tail,
+        batch,
+      },
       ...m,
     };
   } finally {
@@ -446,6 +453,11 @@ export async function benchReal(o: RealBenchOptions = {}): Promise<BenchSection>
       head.push(`| ${r.system} | ${ms(r.loadMs)} | ${cell(r.plain)} | ${r.filtered.map(cell).join(' | ')} |`);
     }
     tables.push(head.join('\n'));
+    // each workload's table as soon as it is measured (a long run stopped midway keeps what it measured)
+    await mkdir('bench-results', { recursive: true });
+    await writeFile(join('bench-results', 'real-partial.md'), `${tables.join('\n\n')}\n`);
+    await writeFile(join('bench-results', 'real-partial.json'), `${JSON.stringify(data, null, 2)}\n`);
+    log(`\n${head.join('\n')}\n`);
     // goals, Strata through the client vs Chroma through the client (else in process)
     const strata =
       results.find((r) => r.system.includes('serve')) ?? results.find((r) => r.system.includes('in process'));
