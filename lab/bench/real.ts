@@ -12,7 +12,8 @@
  * For each: load → all records queryable, plain and filtered k=10 p50/p99 and ann-benchmarks recall@10 (a
  * result counts if its true distance is within the true 10th; filtered: among the matching records).
  * STRATA_REAL_WORKLOADS=fashion-mnist,glove,fortunes and STRATA_REAL_SYSTEMS=inproc,serve,chroma,lancedb
- * narrow a run; --quick uses subsets.
+ * narrow a run, STRATA_REAL_RECORDS=N takes the first N records of fashion-mnist and GloVe, STRATA_REAL_QUERIES
+ * the number of queries; --quick uses subsets.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -270,6 +271,25 @@ async function benchServe(p: Prepared, log: (m: string) => void): Promise<System
     { env: { ...process.env }, outputTail: 8192 },
   );
   try {
+    return await serveRun(p, log, proc, port, dir);
+  } catch (e) {
+    throw new Error(
+      `${e instanceof Error ? e.message : String(e)} (server ${proc.running ? 'running' : 'exited'}; its last output: ${proc.output.slice(-600).replace(/\s+/g, ' ')})`,
+    );
+  } finally {
+    await proc.stop(20_000);
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function serveRun(
+  p: Prepared,
+  log: (m: string) => void,
+  proc: OwnedProcess,
+  port: number,
+  _dir: string,
+): Promise<SystemResult> {
+  {
     const client = new ChromaClient({ host: '127.0.0.1', port, headers: { 'x-chroma-token': TOKEN } });
     const t0 = Date.now();
     for (;;) {
@@ -316,9 +336,6 @@ async function benchServe(p: Prepared, log: (m: string) => void): Promise<System
       },
       ...m,
     };
-  } finally {
-    await proc.stop(20_000);
-    await rm(dir, { recursive: true, force: true });
   }
 }
 
@@ -404,8 +421,10 @@ const ms = (x: number) => (x >= 1000 ? `${round(x / 1000, 1)} s` : `${round(x, 2
 const pct = (x: number) => `${round(100 * x, 2)} %`;
 
 async function loadWorkload(name: string, quick: boolean, queries: number, log: (m: string) => void) {
-  if (name === 'fashion-mnist') return loadFashionMnist({ records: quick ? 5_000 : 60_000, queries });
-  if (name === 'glove') return loadGlove({ records: quick ? 10_000 : 60_000, queries });
+  const records = Number(process.env.STRATA_REAL_RECORDS ?? 0) || undefined;
+  if (name === 'fashion-mnist')
+    return loadFashionMnist({ records: records ?? (quick ? 5_000 : 60_000), queries });
+  if (name === 'glove') return loadGlove({ records: records ?? (quick ? 10_000 : 60_000), queries });
   if (name === 'fortunes') return loadFortunes({ queries, log });
   throw new Error(`unknown real workload ${name}`);
 }
@@ -414,12 +433,12 @@ export async function benchReal(o: RealBenchOptions = {}): Promise<BenchSection>
   const log = o.log ?? (() => {});
   const quick = o.quick ?? false;
   const names = o.workloads ??
-    process.env.STRATA_REAL_WORKLOADS?.split(',') ?? ['fashion-mnist', 'fortunes', 'glove'];
+    process.env.STRATA_REAL_WORKLOADS?.split(',') ?? ['fashion-mnist', 'glove', 'fortunes'];
   const systems =
     o.systems ??
     (process.env.STRATA_REAL_SYSTEMS?.split(',') as RealSystem[] | undefined) ??
     (['inproc', 'serve', 'chroma', 'lancedb'] as RealSystem[]);
-  const queries = o.queries ?? (quick ? 50 : 200);
+  const queries = o.queries ?? (Number(process.env.STRATA_REAL_QUERIES ?? 0) || (quick ? 50 : 200));
   const rows: BenchRow[] = [];
   const data: Record<string, unknown> = { queries, k: K };
   const tables: string[] = [];
@@ -427,12 +446,20 @@ export async function benchReal(o: RealBenchOptions = {}): Promise<BenchSection>
     const w = await loadWorkload(name, quick, queries, log);
     const p = prepare(w, log);
     const results: SystemResult[] = [];
+    const failures: string[] = [];
     for (const s of systems) {
       log(`${w.name}: ${s}`);
-      if (s === 'inproc') results.push(await benchInProcess(p, log));
-      else if (s === 'serve') results.push(await benchServe(p, log));
-      else if (s === 'chroma') results.push(await benchChroma(p, log));
-      else results.push(await benchLance(p, log));
+      try {
+        if (s === 'inproc') results.push(await benchInProcess(p, log));
+        else if (s === 'serve') results.push(await benchServe(p, log));
+        else if (s === 'chroma') results.push(await benchChroma(p, log));
+        else results.push(await benchLance(p, log));
+      } catch (e) {
+        // one system failing (a peer that will not start, a connection lost) leaves the others' figures
+        const msg = `${s} failed: ${e instanceof Error ? e.message : String(e)}`;
+        log(`${w.name}: ${msg}`);
+        failures.push(msg);
+      }
     }
     const sel = w.filters.map((f, i) => ({ f, selectivity: p.filtered[i]!.eligible.size / w.ids.length }));
     data[w.name] = {
@@ -441,6 +468,7 @@ export async function benchReal(o: RealBenchOptions = {}): Promise<BenchSection>
       records: w.ids.length,
       filters: sel.map(({ f, selectivity }) => ({ label: f.label, where: f.where, selectivity })),
       results,
+      failures,
     };
     const head = [
       `**${w.name}** (${w.source}, ${w.metric === 'l2sq' ? 'l2' : 'angular'}; ${w.queries.length} queries, k = ${K}). Filters: ${sel.map(({ f, selectivity }) => `${pct(selectivity)} \`${JSON.stringify(f.where)}\``).join('; ')}.`,
@@ -452,6 +480,7 @@ export async function benchReal(o: RealBenchOptions = {}): Promise<BenchSection>
     for (const r of results) {
       head.push(`| ${r.system} | ${ms(r.loadMs)} | ${cell(r.plain)} | ${r.filtered.map(cell).join(' | ')} |`);
     }
+    for (const f of failures) head.push('', `Failed: ${f.split('\n')[0]}`);
     tables.push(head.join('\n'));
     // each workload's table as soon as it is measured (a long run stopped midway keeps what it measured)
     await mkdir('bench-results', { recursive: true });
