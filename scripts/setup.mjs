@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Installs what a fresh clone lacks. `--servers` also installs the Debian packages the real-server
-// suites need (none of the core suites need any). Idempotent and quiet when everything is in place.
+// suites need (none of the core suites need any); `--datasets` only the real data sets
+// (scripts/servers/datasets.txt) that `npm run bench` reads. Idempotent and quiet when everything is in place.
 import { execSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -52,8 +53,22 @@ const debianPackages = existsSync(serversDir)
       .map((l) => l.replace(/#.*/, '').trim())
       .filter(Boolean)
   : [];
-if (process.argv.includes('--servers') && debianPackages.length > 0) {
-  const missing = debianPackages.filter((p) => {
+// `--datasets`: only the real data sets the benchmarks and the recall tests read (scripts/servers/datasets.txt)
+const datasetPackages = debianPackages.filter((p) =>
+  existsSync(join(serversDir, 'datasets.txt'))
+    ? readFileSync(join(serversDir, 'datasets.txt'), 'utf8')
+        .split('\n')
+        .map((l) => l.replace(/#.*/, '').trim())
+        .includes(p)
+    : false,
+);
+const wanted = process.argv.includes('--servers')
+  ? debianPackages
+  : process.argv.includes('--datasets')
+    ? datasetPackages
+    : [];
+if (wanted.length > 0) {
+  const missing = wanted.filter((p) => {
     try {
       execSync(`dpkg -s ${p}`, { stdio: 'ignore' });
       return false;

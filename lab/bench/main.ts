@@ -9,6 +9,7 @@ import { startS3rverProcess } from '../devservers/s3rver-process.js';
 import { benchConsole } from './console.js';
 import { benchCore, CORE_PARTS } from './core.js';
 import { benchDistributed } from './distributed.js';
+import { benchReal } from './real.js';
 import { benchS3 } from './s3.js';
 import { benchServe } from './serve.js';
 import type { BenchSection } from './stats.js';
@@ -21,6 +22,7 @@ const DEFAULT_SECTIONS = ['core', 's3', 'serve', 'distributed', 'console'];
 export const SECTIONS: Record<string, Section> = {
   core: benchCore,
   ...CORE_PARTS,
+  real: (quick, log) => benchReal({ quick, log }),
   s3: (quick, log) => benchS3(quick ? { sizeMb: 50, repeats: 1, log } : { log }),
   serve: (quick, log) =>
     benchServe(quick ? { records: 3_000, dimension: 256, queries: 100, changes: 120, log } : { log }),

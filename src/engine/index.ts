@@ -11,7 +11,7 @@ export {
   type IndexScalar,
   readIndexHeader,
 } from './ann-index.js';
-export { exactCrossover, indexMinRows } from './crossover.js';
+export { exactCrossover, indexMinRows, walkRowCost } from './crossover.js';
 export { cosineDistance, distance, ipDistance, l2sqDistance } from './distance.js';
 export { compareIds, idLess } from './ids.js';
 export { type KindCounts, pageSizeFor, RECORDS_SCHEMA_VERSION } from './record-store.js';

@@ -22,4 +22,9 @@ export interface RowSource {
   readonly vectors: Float32Array | null;
   /** Approximate nearest rows, closest first (an index walk of breadth `count`); [] without an index. */
   searchRows(query: Float32Array, count: number): number[];
+  /**
+   * searchRows() with the index's distance of each row (same order): the radius a walk covered, so a
+   * filtered over-fetch can verify its answer. Optional: a source without it is not verified.
+   */
+  searchScored?(query: Float32Array, count: number): { rows: number[]; distances: number[] };
 }

@@ -165,13 +165,21 @@ export class SegmentView implements RowSource {
 
   /** Index candidates as rows of this view (keys the view does not hold are skipped), closest first. */
   searchRows(query: Float32Array, count: number): number[] {
+    return this.searchScored(query, count).rows;
+  }
+
+  /** searchRows() with the index's distance of each row. */
+  searchScored(query: Float32Array, count: number): { rows: number[]; distances: number[] } {
     const res = this.reader.searchKeys(query, count);
     const rows: number[] = [];
-    for (const key of res.keys) {
-      const r = this.rowOfKey(key);
-      if (r >= 0) rows.push(r);
+    const distances: number[] = [];
+    for (let i = 0; i < res.keys.length; i++) {
+      const r = this.rowOfKey(res.keys[i]!);
+      if (r < 0) continue;
+      rows.push(r);
+      distances.push(res.distances[i]!);
     }
-    return rows;
+    return { rows, distances };
   }
 
   /** Returns the vectors' bytes to the budget. The reader is its owner's to close. Idempotent. */
