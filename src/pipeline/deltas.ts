@@ -2,12 +2,13 @@ import {
   ErrorCodes,
   InvalidInputError,
   PreconditionFailedError,
+  StoreError,
   StrataError,
   toStrataError,
 } from '../core/errors.js';
 import { failpoint } from '../core/failpoints.js';
 import { sha256Hex } from '../core/hash.js';
-import { isTransient, withRetry } from '../core/retry.js';
+import { withRetry } from '../core/retry.js';
 import type { CollectionConfig, Operation } from '../core/types.js';
 import { encodeDelta, validateStorableOperation } from '../ingest/index.js';
 import type { ObjectStore } from '../store/index.js';
@@ -135,11 +136,14 @@ export async function closeReservation(
     abandoned: { at: new Date().toISOString(), ...why },
   };
   try {
+    // Any store error is worth another try here (a put that failed once often succeeds next): a tombstone
+    // that cannot be written costs every later delta the in-flight grace. A retry after a put whose answer
+    // was lost meets its own tombstone (a precondition failure, handled below).
     await withRetry(() => writeJson(store, key, tomb, { ifNoneMatch: '*' }), {
       attempts: 4,
       baseMs: 20,
       maxMs: 200,
-      retryable: isTransient,
+      retryable: (e) => e instanceof StoreError,
     });
   } catch (e) {
     if (!(e instanceof PreconditionFailedError)) throw e;

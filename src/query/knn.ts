@@ -55,10 +55,13 @@ export function knn(
   metric: Metric,
   query: Float32Array,
   k: number,
-  mask: Mask | null,
+  given: Mask | null,
   eligible: number,
   opts: KnnOptions = {},
 ): KnnResult {
+  // a mask that excludes nothing (a tail or segment with no dead row, a filter every row passes) is no
+  // filter: search as unfiltered, in place, rather than copying every row out for an exact subset
+  const mask = given !== null && eligible === given.length && given.length === src.size ? null : given;
   const want = Math.min(k, eligible);
   if (want <= 0) return { rows: [], distances: [], strategy: mask ? 'exact-subset' : 'ann' };
   const limit = opts.exactBelow ?? exactLimit(src.dimension);
