@@ -77,11 +77,15 @@ describe('the Console in Chromium', () => {
     f = await buildFixture(t.store);
     // the fixture wrote behind the server's back: take the catalog refresh a server does on its own
     await t.server.ctx.catalog.reload();
-    // a collection made over the Chroma API, in another tenant, with hostile metadata and documents
+    // a collection made over the Chroma API, in another tenant, with hostile metadata and documents (the
+    // tenant and its database first, as Chroma wants them)
+    expect((await t.call('POST', '/api/v2/tenants', { name: 'acme' })).status).toBe(200);
+    expect((await t.call('POST', '/api/v2/tenants/acme/databases', { name: 'prod' })).status).toBe(200);
     const created = await t.call('POST', `${DB_ACME}/collections`, {
       name: 'notes',
       metadata: { note: XSS_IMG, title: XSS_SCRIPT, rtl: RTL, emoji: EMOJI },
     });
+    expect(created.status).toBe(200);
     const { id } = (await created.json()) as { id: string };
     const add = await t.call('POST', `${DB_ACME}/collections/${id}/add`, {
       ids: HOSTILE.map((s, i) => `${s}-${i}`),
