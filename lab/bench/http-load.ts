@@ -3,9 +3,8 @@
  * the server instead of on its event loop. runHttpLoad() posts `total` requests with `concurrency` in
  * flight and returns per-request latencies (ms) and the wall time.
  */
-import { fork } from 'node:child_process';
 import { Agent, request } from 'node:http';
-import { fileURLToPath } from 'node:url';
+import { runChildJob } from './child-job.js';
 
 const CHILD_FLAG = '--strata-http-load';
 
@@ -87,20 +86,7 @@ async function run(job: HttpLoadJob): Promise<HttpLoadResult> {
 }
 
 export function runHttpLoad(job: HttpLoadJob): Promise<HttpLoadResult> {
-  const here = fileURLToPath(import.meta.url);
-  const child = fork(here, [CHILD_FLAG], { execArgv: here.endsWith('.ts') ? ['--import', 'tsx'] : [] });
-  return new Promise((resolve, reject) => {
-    let result: HttpLoadResult | undefined;
-    child.once('message', (r: HttpLoadResult) => {
-      result = r;
-    });
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      if (result && code === 0) resolve(result);
-      else reject(new Error(`HTTP load process exited with code ${code}`));
-    });
-    child.send(job);
-  });
+  return runChildJob<HttpLoadJob, HttpLoadResult>(import.meta.url, CHILD_FLAG, job, 'HTTP load');
 }
 
 if (process.argv.includes(CHILD_FLAG) && process.send) {

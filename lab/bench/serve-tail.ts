@@ -14,15 +14,14 @@
  *     first returned. Reported from the writer's acknowledgement and from the write being sent. Run once
  *     with the tail only growing, once with a compaction published (and swapped in) every few seconds.
  */
-import { fork } from 'node:child_process';
 import { Agent, request } from 'node:http';
-import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { queryRows } from '../../src/server/read-ops.js';
 import { StrataServer } from '../../src/server/server.js';
 import type { ObjectStore } from '../../src/store/index.js';
 import { generateRecords } from '../../src/workload/synthetic.js';
+import { runChildJob } from './child-job.js';
 import { runHttpLoad } from './http-load.js';
 import { type BenchRow, median, percentile, round } from './stats.js';
 import { compactWithPool, fmtMB, fmtMs, fmtN, fmtX } from './workload.js';
@@ -368,20 +367,7 @@ export async function benchServeTail(o: TailBenchOptions): Promise<{ rows: Bench
 }
 
 export function runChild(job: StreamJob): Promise<StreamResult> {
-  const here = fileURLToPath(import.meta.url);
-  const child = fork(here, [CHILD_FLAG], { execArgv: here.endsWith('.ts') ? ['--import', 'tsx'] : [] });
-  return new Promise((resolve, reject) => {
-    let result: StreamResult | undefined;
-    child.once('message', (r: StreamResult) => {
-      result = r;
-    });
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      if (result && code === 0) resolve(result);
-      else reject(new Error(`${job.role} process exited with code ${code}`));
-    });
-    child.send(job);
-  });
+  return runChildJob<StreamJob, StreamResult>(import.meta.url, CHILD_FLAG, job, job.role);
 }
 
 function post(
